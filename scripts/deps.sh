@@ -1,0 +1,29 @@
+#!/bin/sh
+# deps.sh — install what attend needs that this machine lacks, saying what it does.
+#   scripts/deps.sh build   the compiler and libsentencepiece (to build ./run)
+#   scripts/deps.sh test    also numpy and sentencepiece for /usr/bin/python3 (the test references)
+# As root on Debian/Ubuntu it runs apt-get; otherwise it prints the exact command and fails.
+set -e
+want=""
+need() { want="$want $1"; }
+
+command -v gcc >/dev/null 2>&1 || need gcc
+command -v g++ >/dev/null 2>&1 || need g++
+command -v make >/dev/null 2>&1 || need make
+[ -f /usr/include/sentencepiece_processor.h ] || need libsentencepiece-dev
+if [ "$1" = test ]; then
+    /usr/bin/python3 -c 'import numpy' 2>/dev/null || need python3-numpy
+    /usr/bin/python3 -c 'import sentencepiece' 2>/dev/null || need python3-sentencepiece
+fi
+[ -z "$want" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing missing Debian packages:$want" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2 && apt-get install -y -q --no-install-recommends $want >&2
+    echo "deps: installed$want" >&2
+else
+    echo "deps: missing packages:$want" >&2
+    echo "deps: install them with:  sudo apt-get install -y$want" >&2
+    exit 1
+fi

@@ -1,0 +1,131 @@
+/* attention.c — causal self-attention over the KV cache with an online ("flash") softmax.
+ *
+ * softmax(s)·V needs the maximum and the sum of exp(s) over every score before the first value
+ * can be weighted — unless the running result is corrected as the maximum grows. For one query we
+ * walk the keys tile by tile and keep three things (Milakov & Gimelshein 2018; Dao et al. 2022):
+ *     m    the largest score seen so far
+ *     l    sum of exp(s_j - m) over the keys seen so far
+ *     acc  sum of exp(s_j - m) * v_j over the keys seen so far
+ * When a tile raises the maximum from m to m', everything accumulated so far was scaled by
+ * exp(-m) and must be rescaled by exp(m - m') — one multiply per element of acc. At the end the
+ * output is acc / l. Scores exist only one tile at a time, so memory does not grow with context.
+ *
+ * Grouped-query attention: the n_rep query heads that share a key/value head are processed
+ * together, so each key and value row is loaded once per tile for all of them. */
+#include "attention.h"
+
+#include <math.h>
+#include <string.h>
+#include "quant.h"
+
+size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
+{
+    int n_rep = n_heads / n_kv_heads;
+    /* per query head of a group: its accumulator, running max and sum, and one tile of scores */
+    return (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE);
+}
+
+struct attention_job {
+    float *out;
+    const float *query;
+    const kv_cache_layer *cache;
+    int n_tokens, pos0, n_heads;
+    float *scratch;
+    size_t scratch_per_worker;
+};
+
+/* One query token against the keys of one kv_head: all n_rep query heads of the group. */
+static void attend_group(const struct attention_job *job, int t, int kv_head, float *scratch)
+{
+    const kv_cache_layer *c = job->cache;
+    const int head_dim = c->head_dim;
+    const int n_rep = job->n_heads / c->n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    const size_t q_stride = (size_t)job->n_heads * head_dim;
+    const float *query = job->query + t * q_stride + (size_t)kv_head * n_rep * head_dim;
+    float *out = job->out + t * q_stride + (size_t)kv_head * n_rep * head_dim;
+    float (*dot)(const void *, const float *, int64_t) = type_traits_of(TYPE_F32)->dot;
+
+    float *acc = scratch;                              /* [n_rep][head_dim] */
+    float *max = acc + (size_t)n_rep * head_dim;       /* [n_rep] */
+    float *sum = max + n_rep;                          /* [n_rep] */
+    float *score = sum + n_rep;                        /* [n_rep][ATTN_TILE] */
+    memset(acc, 0, sizeof(float) * (size_t)n_rep * head_dim);
+    for (int r = 0; r < n_rep; r++) {
+        max[r] = -INFINITY;
+        sum[r] = 0.0f;
+    }
+
+    /* The causal mask is the loop bound: position pos0+t sees keys 0 .. pos0+t and no later. */
+    const int n_keys = job->pos0 + t + 1;
+    for (int j0 = 0; j0 < n_keys; j0 += ATTN_TILE) {
+        const int tile = n_keys - j0 < ATTN_TILE ? n_keys - j0 : ATTN_TILE;
+
+        /* Scores for the tile, each key row read once for every query head of the group. */
+        for (int j = 0; j < tile; j++) {
+            const float *key = kv_key(c, kv_head, j0 + j);
+            for (int r = 0; r < n_rep; r++)
+                score[r * ATTN_TILE + j] = dot(key, query + (size_t)r * head_dim, head_dim) * scale;
+        }
+
+        for (int r = 0; r < n_rep; r++) {
+            float *s = score + r * ATTN_TILE;
+            float tile_max = s[0];
+            for (int j = 1; j < tile; j++)
+                tile_max = s[j] > tile_max ? s[j] : tile_max;
+            float new_max = tile_max > max[r] ? tile_max : max[r];
+            /* Rescale what was accumulated under the old maximum (exp(-inf) = 0 the first time). */
+            float correction = expf(max[r] - new_max);
+            float *a = acc + (size_t)r * head_dim;
+            if (correction != 1.0f)
+                for (int d = 0; d < head_dim; d++)
+                    a[d] *= correction;
+            float tile_sum = 0.0f;
+            for (int j = 0; j < tile; j++) {
+                s[j] = expf(s[j] - new_max);
+                tile_sum += s[j];
+            }
+            sum[r] = sum[r] * correction + tile_sum;
+            max[r] = new_max;
+        }
+
+        /* Weighted values, each value row read once for every query head of the group. */
+        for (int j = 0; j < tile; j++) {
+            const float *value = kv_value(c, kv_head, j0 + j);
+            for (int r = 0; r < n_rep; r++) {
+                const float p = score[r * ATTN_TILE + j];
+                float *a = acc + (size_t)r * head_dim;
+                for (int d = 0; d < head_dim; d++)
+                    a[d] += p * value[d];
+            }
+        }
+    }
+
+    for (int r = 0; r < n_rep; r++) {
+        const float inv = 1.0f / sum[r];
+        for (int d = 0; d < head_dim; d++)
+            out[(size_t)r * head_dim + d] = acc[(size_t)r * head_dim + d] * inv;
+    }
+}
+
+/* Work items are (token, kv_head) pairs, split evenly across the workers. */
+static void attention_worker(void *arg, int worker, int n_workers)
+{
+    const struct attention_job *job = arg;
+    const int n_kv_heads = job->cache->n_kv_heads;
+    long begin, end;
+    threadpool_split((long)job->n_tokens * n_kv_heads, worker, n_workers, &begin, &end);
+    float *scratch = job->scratch + (size_t)worker * job->scratch_per_worker;
+    for (long item = begin; item < end; item++)
+        attend_group(job, (int)(item / n_kv_heads), (int)(item % n_kv_heads), scratch);
+}
+
+void attention(threadpool *pool, float *out, const float *query, const kv_cache_layer *cache,
+               int n_tokens, int pos0, int n_heads, float *scratch)
+{
+    struct attention_job job = {
+        out, query, cache, n_tokens, pos0, n_heads, scratch,
+        attention_scratch_floats(n_heads, cache->n_kv_heads, cache->head_dim),
+    };
+    threadpool_run(pool, attention_worker, &job);
+}

@@ -1,0 +1,443 @@
+/* model.c — open a model file, map it, and describe its weights.
+ *
+ * The file is mapped read-only and its tensors are used where they lie: loading a model costs a
+ * page-table entry per page, and the kernel brings in weights as the first forward pass touches
+ * them. This file holds the GGUF loader and what every loader shares (config checks, views,
+ * tokenizer selection); llama2c.c reads llama2.c checkpoints. */
+#include "model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gguf.h"
+#include "quant.h"
+#include "tokenizer.h"
+
+int model_set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int model_own(attend_model *m, void *block)
+{
+    void **grown = realloc(m->owned, sizeof *grown * (size_t)(m->n_owned + 1));
+    if (!grown) {
+        free(block);
+        return -1;
+    }
+    m->owned = grown;
+    m->owned[m->n_owned++] = block;
+    return 0;
+}
+
+int tensor_view(tensor *t, int type, int64_t rows, int64_t cols, const void *data)
+{
+    if (!type_traits_of(type))
+        return -1;
+    t->type = type;
+    t->rows = rows;
+    t->cols = cols;
+    t->row_bytes = type_row_bytes(type, cols);
+    t->data = data;
+    return 0;
+}
+
+/* Limits that keep every derived size far from overflow while admitting any real llama. */
+enum { MAX_DIM = 1 << 16, MAX_HIDDEN = 1 << 18, MAX_LAYERS = 1024, MAX_HEADS = 1024,
+       MAX_VOCAB = 1 << 22, MAX_SEQ = 1 << 22 };
+
+int model_check_config(attend_config *c, char *err, size_t errlen)
+{
+#define BOUND(field, lo, hi) \
+    if (c->field < (lo) || c->field > (hi)) \
+        return model_set_error(err, errlen, "model: %s = %d is out of range [%d, %d]", #field, \
+                               c->field, (int)(lo), (int)(hi))
+    BOUND(dim, 1, MAX_DIM);
+    BOUND(hidden_dim, 1, MAX_HIDDEN);
+    BOUND(n_layers, 1, MAX_LAYERS);
+    BOUND(n_heads, 1, MAX_HEADS);
+    BOUND(n_kv_heads, 1, c->n_heads);
+    BOUND(vocab_size, 1, MAX_VOCAB);
+    BOUND(max_seq_len, 1, MAX_SEQ);
+    if (c->dim % c->n_heads)
+        return model_set_error(err, errlen, "model: dim %d is not a multiple of n_heads %d", c->dim,
+                               c->n_heads);
+    if (c->n_heads % c->n_kv_heads)
+        return model_set_error(err, errlen, "model: n_heads %d is not a multiple of n_kv_heads %d",
+                               c->n_heads, c->n_kv_heads);
+    if (c->head_dim == 0)
+        c->head_dim = c->dim / c->n_heads;
+    if (c->head_dim != c->dim / c->n_heads)
+        return model_set_error(err, errlen, "model: head_dim %d != dim %d / n_heads %d", c->head_dim,
+                               c->dim, c->n_heads);
+    if (c->rope_dim == 0)
+        c->rope_dim = c->head_dim;
+    if (c->rope_dim < 2 || c->rope_dim > c->head_dim || c->rope_dim % 2)
+        return model_set_error(err, errlen, "model: rope dimension %d must be even and in [2, %d]",
+                               c->rope_dim, c->head_dim);
+    if (!(c->rope_base > 1.0f && c->rope_base < 1e12f))
+        return model_set_error(err, errlen, "model: rope freq_base %g is out of range", c->rope_base);
+    if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
+        return model_set_error(err, errlen, "model: rms norm epsilon %g is out of range", c->norm_eps);
+#undef BOUND
+    return 0;
+}
+
+/* ---- GGUF ---------------------------------------------------------------------------------- */
+
+/* Read "<arch>.<name>" as a u32 into *out; absent keys keep the default when !required. */
+static int gguf_arch_u32(const gguf_file *g, const char *name, int required, int *out, char *err,
+                         size_t errlen)
+{
+    char key[128];
+    snprintf(key, sizeof key, "llama.%s", name);
+    uint32_t v;
+    if (gguf_get_u32(g, key, &v) == 0) {
+        if (v > (1u << 30))
+            return model_set_error(err, errlen, "gguf: %s = %u is out of range", key, v);
+        *out = (int)v;
+        return 0;
+    }
+    if (required || gguf_find_kv(g, key))
+        return model_set_error(err, errlen, "gguf: %s is %s", key,
+                               gguf_find_kv(g, key) ? "not an unsigned integer" : "missing");
+    return 0;
+}
+
+/* A weight by name, checked against the shape the config implies. rows/cols as in model.h. */
+static int gguf_weight(const gguf_file *g, const char *name, int64_t rows, int64_t cols, tensor *t,
+                       char *err, size_t errlen)
+{
+    const gguf_tensor *gt = gguf_find_tensor(g, name);
+    if (!gt)
+        return model_set_error(err, errlen, "gguf: tensor '%s' is missing", name);
+    uint64_t want_rows = (uint64_t)rows;
+    uint64_t have_rows = gt->n_dims >= 2 ? gt->dims[1] : 1;
+    int extra = 0;
+    for (uint32_t d = 2; d < gt->n_dims; d++)
+        extra |= gt->dims[d] != 1;
+    if (gt->dims[0] != (uint64_t)cols || have_rows != want_rows || extra)
+        return model_set_error(err, errlen,
+                               "gguf: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
+                               (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
+                               (long long)cols, (long long)rows);
+    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0)
+        return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %u", name, gt->type);
+    return 0;
+}
+
+/* Norm weights are small vectors; the kernels want them as float32. */
+static int gguf_vector(attend_model *m, const gguf_file *g, const char *name, int n, const float **out,
+                       char *err, size_t errlen)
+{
+    tensor t = {0};
+    if (gguf_weight(g, name, 1, n, &t, err, errlen) != 0)
+        return -1;
+    if (t.type == TYPE_F32) {
+        *out = t.data;
+        return 0;
+    }
+    float *f = malloc(sizeof(float) * (size_t)n);
+    if (!f || model_own(m, f) != 0)
+        return model_set_error(err, errlen, "out of memory");
+    type_traits_of(t.type)->to_float(t.data, f, n);
+    *out = f;
+    return 0;
+}
+
+static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_t errlen)
+{
+    const gguf_kv *tokens = gguf_find_kv(g, "tokenizer.ggml.tokens");
+    if (!tokens)
+        return 0;   /* no vocabulary: the caller may supply -z */
+    const gguf_kv *scores = gguf_find_kv(g, "tokenizer.ggml.scores");
+    const gguf_kv *types = gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const uint64_t n = tokens->array_len;
+    if (tokens->type != GGUF_ARRAY || tokens->array_type != GGUF_STRING)
+        return model_set_error(err, errlen, "gguf: tokenizer.ggml.tokens is not an array of strings");
+    if (n != (uint64_t)m->config.vocab_size)
+        return model_set_error(err, errlen, "gguf: tokenizer.ggml.tokens has %llu entries but the "
+                               "vocabulary size is %d", (unsigned long long)n, m->config.vocab_size);
+    if (scores && (scores->type != GGUF_ARRAY || scores->array_type != GGUF_FLOAT32 || scores->array_len != n))
+        return model_set_error(err, errlen, "gguf: tokenizer.ggml.scores is not %llu float32s",
+                               (unsigned long long)n);
+    if (types && (types->type != GGUF_ARRAY || types->array_type != GGUF_INT32 || types->array_len != n))
+        return model_set_error(err, errlen, "gguf: tokenizer.ggml.token_type is not %llu int32s",
+                               (unsigned long long)n);
+
+    const char **pieces = malloc(sizeof *pieces * n);
+    size_t *lens = malloc(sizeof *lens * n);
+    float *score = malloc(sizeof *score * n);
+    int *type = malloc(sizeof *type * n);
+    int rc = -1;
+    if (!pieces || !lens || !score || !type) {
+        model_set_error(err, errlen, "out of memory");
+        goto done;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        gguf_str s = gguf_array_str(tokens, i);
+        pieces[i] = s.ptr;
+        lens[i] = (size_t)s.len;
+        score[i] = 0.0f;
+        type[i] = 1;
+        if (scores)
+            memcpy(&score[i], scores->array_data + 4 * i, 4);
+        if (types)
+            memcpy(&type[i], types->array_data + 4 * i, 4);
+    }
+    uint32_t bos = (uint32_t)-1, eos = (uint32_t)-1, unk = (uint32_t)-1;
+    gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos);
+    gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos);
+    gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &unk);
+    uint32_t ids[3] = {bos, eos, unk};
+    const char *names[3] = {"bos", "eos", "unknown"};
+    for (int i = 0; i < 3; i++)
+        if (ids[i] != (uint32_t)-1 && ids[i] >= n) {
+            model_set_error(err, errlen, "gguf: tokenizer.ggml.%s_token_id %u is outside the %llu-token "
+                            "vocabulary", names[i], ids[i], (unsigned long long)n);
+            goto done;
+        }
+    m->tok = tokenizer_from_vocab((int)n, pieces, lens, score, type, (int)bos, (int)eos, (int)unk, err,
+                                  errlen);
+    rc = m->tok ? 0 : -1;
+done:
+    free(pieces);
+    free(lens);
+    free(score);
+    free(type);
+    return rc;
+}
+
+static int gguf_load(attend_model *m, char *err, size_t errlen)
+{
+    gguf_file g;
+    if (gguf_parse(&g, m->map, m->map_size, err, errlen) != 0)
+        return -1;
+    int rc = -1;
+    attend_config *c = &m->config;
+    gguf_str arch;
+    if (gguf_get_str(&g, "general.architecture", &arch) != 0) {
+        model_set_error(err, errlen, "gguf: general.architecture is missing");
+        goto done;
+    }
+    if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0) {
+        model_set_error(err, errlen, "gguf: architecture '%.*s' is not supported (only 'llama')",
+                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+        goto done;
+    }
+    snprintf(m->format, sizeof m->format, "GGUF v%u", g.version);
+    c->rope_base = 10000.0f;
+    c->norm_eps = 1e-5f;
+    if (gguf_arch_u32(&g, "embedding_length", 1, &c->dim, err, errlen) ||
+        gguf_arch_u32(&g, "feed_forward_length", 1, &c->hidden_dim, err, errlen) ||
+        gguf_arch_u32(&g, "block_count", 1, &c->n_layers, err, errlen) ||
+        gguf_arch_u32(&g, "attention.head_count", 1, &c->n_heads, err, errlen) ||
+        gguf_arch_u32(&g, "context_length", 1, &c->max_seq_len, err, errlen) ||
+        gguf_arch_u32(&g, "rope.dimension_count", 0, &c->rope_dim, err, errlen))
+        goto done;
+    c->n_kv_heads = c->n_heads;
+    if (gguf_arch_u32(&g, "attention.head_count_kv", 0, &c->n_kv_heads, err, errlen))
+        goto done;
+    if ((gguf_find_kv(&g, "llama.rope.freq_base") && gguf_get_f32(&g, "llama.rope.freq_base", &c->rope_base)) ||
+        (gguf_find_kv(&g, "llama.attention.layer_norm_rms_epsilon") &&
+         gguf_get_f32(&g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps))) {
+        model_set_error(err, errlen, "gguf: rope.freq_base or layer_norm_rms_epsilon is not a float");
+        goto done;
+    }
+    /* The vocabulary size is the embedding's height. */
+    const gguf_tensor *embd = gguf_find_tensor(&g, "token_embd.weight");
+    if (!embd || embd->n_dims != 2 || embd->dims[1] > (1u << 30)) {
+        model_set_error(err, errlen, "gguf: tensor 'token_embd.weight' is %s",
+                        embd ? "not a 2-D matrix" : "missing");
+        goto done;
+    }
+    c->vocab_size = (int)embd->dims[1];
+    if (model_check_config(c, err, errlen) != 0)
+        goto done;
+
+    const int64_t dim = c->dim, q_dim = (int64_t)c->n_heads * c->head_dim,
+                  kv_dim = (int64_t)c->n_kv_heads * c->head_dim, hidden = c->hidden_dim;
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) {
+        model_set_error(err, errlen, "out of memory");
+        goto done;
+    }
+    if (gguf_weight(&g, "token_embd.weight", c->vocab_size, dim, &m->token_embedding, err, errlen) ||
+        gguf_vector(m, &g, "output_norm.weight", c->dim, &m->output_norm, err, errlen))
+        goto done;
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        char name[96];
+#define W(field, suffix, rows, cols) \
+    snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix); \
+    if (gguf_weight(&g, name, rows, cols, &w->field, err, errlen)) goto done;
+#define V(field, suffix) \
+    snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix); \
+    if (gguf_vector(m, &g, name, c->dim, &w->field, err, errlen)) goto done;
+        V(attn_norm, "attn_norm");
+        W(wq, "attn_q", q_dim, dim);
+        W(wk, "attn_k", kv_dim, dim);
+        W(wv, "attn_v", kv_dim, dim);
+        W(wo, "attn_output", dim, q_dim);
+        V(ffn_norm, "ffn_norm");
+        W(w_gate, "ffn_gate", hidden, dim);
+        W(w_up, "ffn_up", hidden, dim);
+        W(w_down, "ffn_down", dim, hidden);
+#undef W
+#undef V
+    }
+    /* No output matrix: the classifier is tied to the token embedding. */
+    if (gguf_find_tensor(&g, "output.weight")) {
+        if (gguf_weight(&g, "output.weight", c->vocab_size, dim, &m->output, err, errlen))
+            goto done;
+    } else {
+        m->output = m->token_embedding;
+        c->tied_output = 1;
+    }
+    c->weight_type = m->layers[0].wq.type;
+    rc = gguf_load_vocab(m, &g, err, errlen);
+done:
+    gguf_release(&g);
+    return rc;
+}
+
+/* ---- tokenizer files given with -z ---------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* tokenizer.model is a SentencePiece protobuf; anything else is taken as llama2.c tokenizer.bin. */
+static tokenizer *load_tokenizer_file(const char *path, int vocab_size, char *err, size_t errlen)
+{
+    if (ends_with(path, ".model"))
+        return tokenizer_load_model(path, err, errlen);
+    return tokenizer_load_llama2c(path, vocab_size, err, errlen);
+}
+
+/* ---- the public entry points ---------------------------------------------------------------- */
+
+attend_model *attend_model_load(const char *path, const char *tokenizer_path, char *err, size_t errlen)
+{
+    quant_init();
+    attend_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        model_set_error(err, errlen, "out of memory");
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0) {
+        model_set_error(err, errlen, "cannot open model '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        model_set_error(err, errlen, "model '%s' is not a regular file", path);
+        close(fd);
+        goto fail;
+    }
+    if (st.st_size < 8) {
+        model_set_error(err, errlen, "model '%s' is too small to be a model (%lld bytes)", path,
+                        (long long)st.st_size);
+        close(fd);
+        goto fail;
+    }
+    m->map_size = (size_t)st.st_size;
+    m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m->map == MAP_FAILED) {
+        m->map = NULL;
+        model_set_error(err, errlen, "cannot map model '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+
+    int rc;
+    if (memcmp(m->map, "GGUF", 4) == 0)
+        rc = gguf_load(m, err, errlen);
+    else if (llama2c_is_checkpoint(m->map, m->map_size))
+        rc = llama2c_load(m, err, errlen);
+    else
+        rc = model_set_error(err, errlen, "model '%s' is neither GGUF nor a llama2.c checkpoint", path);
+    if (rc != 0)
+        goto fail;
+
+    /* A tokenizer given on the command line replaces the one in the file. */
+    if (tokenizer_path) {
+        tokenizer *t = load_tokenizer_file(tokenizer_path, m->config.vocab_size, err, errlen);
+        if (!t)
+            goto fail;
+        if (m->tok)
+            tokenizer_free(m->tok);
+        m->tok = t;
+    }
+    if (m->tok && tokenizer_vocab_size(m->tok) != m->config.vocab_size) {
+        model_set_error(err, errlen, "tokenizer has %d tokens but the model's vocabulary is %d",
+                        tokenizer_vocab_size(m->tok), m->config.vocab_size);
+        goto fail;
+    }
+    return m;
+fail:
+    attend_model_free(m);
+    return NULL;
+}
+
+void attend_model_free(attend_model *m)
+{
+    if (!m)
+        return;
+    if (m->tok)
+        tokenizer_free(m->tok);
+    for (int i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    if (m->map)
+        munmap(m->map, m->map_size);
+    free(m);
+}
+
+const attend_config *attend_model_config(const attend_model *m) { return &m->config; }
+tokenizer *attend_model_tokenizer(const attend_model *m) { return m->tok; }
+const char *attend_model_format(const attend_model *m) { return m->format; }
+
+static size_t tensor_bytes(const tensor *t) { return t->row_bytes * (size_t)t->rows; }
+
+size_t attend_model_param_count(const attend_model *m)
+{
+    const attend_config *c = &m->config;
+    size_t per_layer = 2 * (size_t)c->dim + (size_t)m->layers[0].wq.rows * c->dim * 2 +
+                       (size_t)m->layers[0].wk.rows * c->dim * 2 + 3 * (size_t)c->hidden_dim * c->dim;
+    size_t n = (size_t)c->vocab_size * c->dim + c->dim + per_layer * c->n_layers;
+    if (!c->tied_output)
+        n += (size_t)c->vocab_size * c->dim;
+    return n;
+}
+
+size_t attend_model_weight_bytes(const attend_model *m)
+{
+    size_t n = tensor_bytes(&m->token_embedding);
+    for (int l = 0; l < m->config.n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        n += tensor_bytes(&w->wq) + tensor_bytes(&w->wk) + tensor_bytes(&w->wv) + tensor_bytes(&w->wo) +
+             tensor_bytes(&w->w_gate) + tensor_bytes(&w->w_up) + tensor_bytes(&w->w_down) +
+             2 * sizeof(float) * (size_t)m->config.dim;
+    }
+    if (!m->config.tied_output)
+        n += tensor_bytes(&m->output);
+    return n + sizeof(float) * (size_t)m->config.dim;
+}

@@ -1,0 +1,397 @@
+/* run.c — the command line: load a model, then generate text, tokenize, dump logits or measure
+ * perplexity. Every failure is one line on stderr and exit status 1. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attend.h"
+#include "quant.h"
+#include "tokenizer.h"
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: ./run MODEL [options]\n"
+          "  MODEL                    a GGUF file or a llama2.c checkpoint (version 0, 1 or 2)\n"
+          "  -p, --prompt TEXT        text to continue (default: empty, start from BOS)\n"
+          "  -n, --n-predict N        tokens to generate (default 256; stops early at EOS or a full context)\n"
+          "  -t, --threads N          worker threads (default: online CPUs)\n"
+          "  -c, --ctx-size N         context length in tokens (default: the model's)\n"
+          "      --temp T             temperature; 0 = greedy (default 0.8)\n"
+          "      --top-k K            keep the K most likely tokens; 0 = off (default 40)\n"
+          "      --top-p P            nucleus sampling; 1 = off (default 0.95)\n"
+          "      --min-p P            drop tokens below P x the top probability; 0 = off (default 0.05)\n"
+          "      --repeat-penalty R   penalise the last --repeat-last-n tokens; 1 = off (default 1.0)\n"
+          "      --repeat-last-n N    (default 64)\n"
+          "  -s, --seed S             random seed (default: from the clock); same seed, same text\n"
+          "  -z, --tokenizer FILE     tokenizer.model or llama2.c tokenizer.bin (needed for llama2.c files)\n"
+          "  -v, --verbose            print a model summary to stderr\n"
+          "      --tokenize           print the prompt's token ids (BOS first) and exit\n"
+          "      --dump-logits FILE   write float32 logits of every prompt position (n_tokens x vocab) and exit\n"
+          "      --perplexity FILE    score FILE: perplexity and bits per byte over chunks of -c tokens\n"
+          "                           (default 512), the second half of each chunk scored\n"
+          "  -h, --help               this text\n",
+          f);
+}
+
+/* ---- strict number parsing: the whole argument must be a number in range ---------------------- */
+
+static long parse_int(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno)
+        die("%s expects an integer, got '%s'", flag, s);
+    if (v < lo || v > hi)
+        die("%s must be between %ld and %ld, got %ld", flag, lo, hi, v);
+    return v;
+}
+
+static float parse_float(const char *flag, const char *s, float lo, float hi)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (!*s || *end || errno || !isfinite(v))
+        die("%s expects a number, got '%s'", flag, s);
+    if (v < lo || v > hi)
+        die("%s must be between %g and %g, got %g", flag, lo, hi, v);
+    return v;
+}
+
+static int is_flag(const char *arg, const char *short_name, const char *long_name)
+{
+    return (short_name && !strcmp(arg, short_name)) || !strcmp(arg, long_name);
+}
+
+typedef struct {
+    const char *model, *prompt, *tokenizer, *dump_logits, *perplexity;
+    int n_predict, threads, ctx_size, verbose, tokenize, seed_given;
+    attend_sampler_params sampling;
+} options;
+
+static options parse_args(int argc, char **argv)
+{
+    options o = {.prompt = "", .n_predict = 256, .sampling = attend_sampler_defaults()};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define IS(short_, long_) is_flag(a, short_, long_)
+#define VALUE() (i + 1 < argc ? argv[++i] : (die("%s needs a value", a), ""))
+        if (IS("-h", "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (IS("-p", "--prompt")) o.prompt = VALUE();
+        else if (IS("-n", "--n-predict")) o.n_predict = (int)parse_int(a, VALUE(), 0, INT_MAX);
+        else if (IS("-t", "--threads")) o.threads = (int)parse_int(a, VALUE(), 1, 1024);
+        else if (IS("-c", "--ctx-size")) o.ctx_size = (int)parse_int(a, VALUE(), 1, 1 << 22);
+        else if (IS(NULL, "--temp")) o.sampling.temperature = parse_float(a, VALUE(), 0, 100);
+        else if (IS(NULL, "--top-k")) o.sampling.top_k = (int)parse_int(a, VALUE(), 0, INT_MAX);
+        else if (IS(NULL, "--top-p")) o.sampling.top_p = parse_float(a, VALUE(), 0, 1);
+        else if (IS(NULL, "--min-p")) o.sampling.min_p = parse_float(a, VALUE(), 0, 1);
+        else if (IS(NULL, "--repeat-penalty")) o.sampling.repeat_penalty = parse_float(a, VALUE(), 0.01f, 100);
+        else if (IS(NULL, "--repeat-last-n")) o.sampling.repeat_last_n = (int)parse_int(a, VALUE(), 0, INT_MAX);
+        else if (IS("-s", "--seed")) {
+            o.sampling.seed = (uint64_t)parse_int(a, VALUE(), 0, LONG_MAX);
+            o.seed_given = 1;
+        } else if (IS("-z", "--tokenizer")) o.tokenizer = VALUE();
+        else if (IS("-v", "--verbose")) o.verbose = 1;
+        else if (IS(NULL, "--tokenize")) o.tokenize = 1;
+        else if (IS(NULL, "--dump-logits")) o.dump_logits = VALUE();
+        else if (IS(NULL, "--perplexity")) o.perplexity = VALUE();
+        else if (a[0] == '-' && a[1])
+            die("unknown option '%s' (see --help)", a);
+        else if (o.model)
+            die("unexpected argument '%s': the model is already '%s'", a, o.model);
+        else
+            o.model = a;
+#undef IS
+#undef VALUE
+    }
+    if (!o.model) {
+        usage(stderr);
+        die("no model file given");
+    }
+    if (!o.seed_given)
+        o.sampling.seed = (uint64_t)time(NULL);
+    return o;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The prompt as token ids, BOS first. The caller frees. */
+static int *encode(const tokenizer *tok, const char *text, int *n)
+{
+    char err[256];
+    int count = tokenizer_encode(tok, text, strlen(text), 1, NULL, 0, err, sizeof err);
+    if (count < 0)
+        die("cannot tokenize the prompt: %s", err);
+    int *ids = malloc(sizeof(int) * (size_t)(count > 0 ? count : 1));
+    if (!ids)
+        die("out of memory for %d prompt tokens", count);
+    if (tokenizer_encode(tok, text, strlen(text), 1, ids, count, err, sizeof err) != count)
+        die("cannot tokenize the prompt: %s", err);
+    *n = count;
+    return ids;
+}
+
+static void print_summary(const attend_model *m, const attend_context *ctx)
+{
+    const attend_config *c = attend_model_config(m);
+    const type_traits *tt = type_traits_of(c->weight_type);
+    fprintf(stderr, "model: %s, %.2fM parameters, %.1f MiB of %s weights\n", attend_model_format(m),
+            attend_model_param_count(m) / 1e6, attend_model_weight_bytes(m) / 1048576.0, tt ? tt->name : "?");
+    fprintf(stderr, "shape: dim %d, hidden %d, %d layers, %d query heads, %d kv heads (%s), head_dim %d, "
+            "vocab %d, trained context %d, rope base %g over %d dims, %s output\n",
+            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+            c->n_kv_heads == c->n_heads ? "multi-head" : c->n_kv_heads == 1 ? "multi-query" : "grouped-query",
+            c->head_dim, c->vocab_size, c->max_seq_len, c->rope_base, c->rope_dim,
+            c->tied_output ? "tied" : "separate");
+    fprintf(stderr, "run: context %d, %d threads, %s kernels\n", attend_context_size(ctx),
+            attend_context_threads(ctx), quant_init());
+}
+
+/* ---- modes --------------------------------------------------------------------------------- */
+
+static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, const char *path)
+{
+    float *logits = malloc(sizeof(float) * (size_t)n * vocab);
+    char err[256];
+    if (!logits)
+        die("out of memory for %d x %d logits", n, vocab);
+    if (attend_forward(ctx, ids, n, 0, logits, 1, err, sizeof err) != 0)
+        die("%s", err);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(logits, sizeof(float) * vocab, (size_t)n, f) != (size_t)n || fclose(f) != 0)
+        die("cannot write logits to '%s': %s", path, strerror(errno));
+    free(logits);
+}
+
+static void generate(attend_context *ctx, const tokenizer *tok, const options *o, int *prompt, int n_prompt,
+                     int vocab)
+{
+    const int n_ctx = attend_context_size(ctx);
+    int *history = malloc(sizeof(int) * (size_t)n_ctx);
+    float *logits = malloc(sizeof(float) * (size_t)vocab);
+    attend_sampler *sampler = attend_sampler_new(vocab, o->sampling);
+    tokenizer_stream *stream = tokenizer_stream_new(tok);
+    char err[256];
+    if (!history || !logits || !sampler || !stream)
+        die("out of memory");
+    memcpy(history, prompt, sizeof(int) * (size_t)n_prompt);
+
+    /* Echo the prompt as the tokenizer sees it, then continue from there. */
+    size_t len;
+    for (int i = 0; i < n_prompt; i++) {
+        const char *text = tokenizer_stream_next(stream, prompt[i], &len);
+        fwrite(text, 1, len, stdout);
+    }
+    fflush(stdout);
+
+    double t0 = now_seconds();
+    if (attend_forward(ctx, prompt, n_prompt, 0, logits, 0, err, sizeof err) != 0)
+        die("%s", err);
+    double t1 = now_seconds();
+    int n = n_prompt, generated = 0;
+    const char *stop = "the -n limit";
+    while (generated < o->n_predict) {
+        int next = attend_sample(sampler, logits, history, n);
+        if (next == tokenizer_eos(tok)) {
+            stop = "end of text";
+            break;
+        }
+        const char *text = tokenizer_stream_next(stream, next, &len);
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        generated++;
+        if (n == n_ctx) {
+            stop = "a full context (-c)";
+            break;
+        }
+        history[n] = next;
+        if (attend_forward(ctx, &next, 1, n, logits, 0, err, sizeof err) != 0)
+            die("%s", err);
+        n++;
+    }
+    const char *rest = tokenizer_stream_flush(stream, &len);
+    fwrite(rest, 1, len, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    double t2 = now_seconds();
+    fprintf(stderr, "\nprompt: %d tokens in %.2f ms (%.1f tok/s); generated: %d tokens in %.2f ms "
+            "(%.1f tok/s); stopped at %s\n", n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), generated,
+            (t2 - t1) * 1e3, generated > 0 ? generated / (t2 - t1) : 0.0, stop);
+    tokenizer_stream_free(stream);
+    attend_sampler_free(sampler);
+    free(logits);
+    free(history);
+}
+
+static char *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        die("cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *grown = realloc(buf, 2 * cap + 1);
+            if (!grown)
+                free(buf);
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (!buf)
+        die("out of memory reading '%s'", path);
+    if (ferror(f))
+        die("cannot read '%s'", path);
+    fclose(f);
+    buf[n] = 0;
+    *size = n;
+    return buf;
+}
+
+/* Perplexity as llama.cpp's tool measures it, so the figures compare: the text's tokens are cut
+ * into chunks of n_ctx, the first token of each chunk is replaced by BOS, and the model's
+ * predictions for the second half of each chunk are scored (so every scored token has at least
+ * n_ctx/2 tokens of context). Bits per byte divide the total negative log2-likelihood by the
+ * bytes of text those tokens spell, which compares models with different tokenizers. */
+static void perplexity(attend_context *ctx, const tokenizer *tok, const char *path, int vocab)
+{
+    size_t size;
+    char *text = read_file(path, &size);
+    char err[256];
+    int n_tokens = tokenizer_encode(tok, text, size, 0, NULL, 0, err, sizeof err);
+    if (n_tokens < 0)
+        die("cannot tokenize '%s': %s", path, err);
+    int *ids = malloc(sizeof(int) * (size_t)(n_tokens + 1));
+    if (!ids || tokenizer_encode(tok, text, size, 0, ids, n_tokens, err, sizeof err) != n_tokens)
+        die("cannot tokenize '%s'", path);
+    const int n_ctx = attend_context_size(ctx), first = n_ctx / 2, n_chunks = n_tokens / n_ctx;
+    if (n_chunks < 1 || n_ctx < 4)
+        die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path, n_tokens, n_ctx);
+    float *logits = malloc(sizeof(float) * (size_t)n_ctx * vocab);
+    int *chunk = malloc(sizeof(int) * (size_t)n_ctx);
+    size_t dec_cap = 1 << 20;
+    char *dec = malloc(dec_cap);
+    if (!logits || !chunk || !dec)
+        die("out of memory");
+    double nll = 0, nll2 = 0, bytes = 0;
+    long scored = 0;
+    double t0 = now_seconds();
+    for (int k = 0; k < n_chunks; k++) {
+        memcpy(chunk, ids + (size_t)k * n_ctx, sizeof(int) * (size_t)n_ctx);
+        chunk[0] = tokenizer_bos(tok) >= 0 ? tokenizer_bos(tok) : chunk[0];
+        if (attend_forward(ctx, chunk, n_ctx, 0, logits, 1, err, sizeof err) != 0)
+            die("%s", err);
+        for (int j = first; j < n_ctx - 1; j++) {
+            const float *row = logits + (size_t)j * vocab;
+            float max = row[0];
+            for (int v = 1; v < vocab; v++)
+                max = row[v] > max ? row[v] : max;
+            double sum = 0;
+            for (int v = 0; v < vocab; v++)
+                sum += exp((double)row[v] - max);
+            double loss = log(sum) + max - row[chunk[j + 1]];   /* -log p(next token) */
+            nll += loss;
+            nll2 += loss * loss;
+            scored++;
+        }
+        /* Bytes spelled by the scored tokens: decode with and without them after their predecessor
+         * (decoding drops the leading space of the first piece, so it must not be a scored one). */
+        const int *span = ids + (size_t)k * n_ctx + first;
+        long with = tokenizer_decode(tok, span, n_ctx - first, dec, dec_cap);
+        long without = tokenizer_decode(tok, span, 1, dec, dec_cap);
+        if (with < 0 || without < 0)
+            die("cannot decode the tokens of chunk %d", k);
+        bytes += (double)(with - without);
+        double mean = nll / scored;
+        fprintf(stderr, "\rperplexity: chunk %d/%d, running PPL %.4f, %.1f s", k + 1, n_chunks, exp(mean),
+                now_seconds() - t0);
+    }
+    fputc('\n', stderr);
+    double mean = nll / scored, var = nll2 / scored - mean * mean;
+    double err_mean = scored > 1 && var > 0 ? sqrt(var / (scored - 1)) : 0;
+    printf("perplexity: %s: %d chunks of %d tokens, %ld tokens scored, %.0f bytes\n", path, n_chunks, n_ctx,
+           scored, bytes);
+    printf("PPL = %.4f +/- %.4f\n", exp(mean), exp(mean) * err_mean);
+    printf("bits per byte = %.4f\n", nll / log(2.0) / bytes);
+    free(dec);
+    free(chunk);
+    free(logits);
+    free(ids);
+    free(text);
+}
+
+int main(int argc, char **argv)
+{
+    options o = parse_args(argc, argv);
+    char err[512];
+    attend_model *model = attend_model_load(o.model, o.tokenizer, err, sizeof err);
+    if (!model)
+        die("%s", err);
+    const attend_config *c = attend_model_config(model);
+    const tokenizer *tok = attend_model_tokenizer(model);
+    if (!tok)
+        die("'%s' carries no vocabulary: pass a tokenizer with -z tokenizer.bin or -z tokenizer.model", o.model);
+
+    if (o.tokenize) {
+        int n;
+        int *ids = encode(tok, o.prompt, &n);
+        for (int i = 0; i < n; i++)
+            printf(i ? " %d" : "%d", ids[i]);
+        printf("\n");
+        free(ids);
+        attend_model_free(model);
+        return 0;
+    }
+    if (o.perplexity && !o.ctx_size)
+        o.ctx_size = c->max_seq_len < 512 ? c->max_seq_len : 512;
+    attend_context *ctx = attend_context_new(model, o.ctx_size, o.threads, err, sizeof err);
+    if (!ctx)
+        die("%s", err);
+    if (o.verbose)
+        print_summary(model, ctx);
+
+    if (o.perplexity) {
+        perplexity(ctx, tok, o.perplexity, c->vocab_size);
+    } else {
+        int n_prompt;
+        int *prompt = encode(tok, o.prompt, &n_prompt);
+        if (n_prompt > attend_context_size(ctx))
+            die("the prompt is %d tokens but the context holds %d (see -c)", n_prompt, attend_context_size(ctx));
+        if (o.dump_logits)
+            dump_logits(ctx, prompt, n_prompt, c->vocab_size, o.dump_logits);
+        else
+            generate(ctx, tok, &o, prompt, n_prompt, c->vocab_size);
+        free(prompt);
+    }
+    attend_context_free(ctx);
+    attend_model_free(model);
+    return 0;
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# run_tests.sh — run every test program and script, count their result lines, end with
+# "N passed, N failed". Each program prints one line per test: "ok NAME", "FAIL NAME: why" or
+# "skip NAME: why" (see tests/test.h; shell tests use tests/lib.sh).
+# Usage: tests/run_tests.sh [test binaries...]   (the tests/test_*.sh scripts always run)
+cd "$(dirname "$0")/.." || exit 1
+log=build/test.log
+: > "$log"
+status=0
+for t in "$@" tests/test_*.sh; do
+    [ -e "$t" ] || continue
+    echo "== $t" >> "$log"
+    # A test program that dies without printing FAIL still fails the run.
+    if ! "$t" >> "$log" 2>&1; then
+        grep -q '^FAIL ' "$log" || echo "FAIL $t: exited with status $?" >> "$log"
+        status=1
+    fi
+done
+grep -E '^(ok|FAIL|skip) ' "$log" | grep -v '^ok ' 
+passed=$(grep -c '^ok ' "$log")
+failed=$(grep -c '^FAIL ' "$log")
+skipped=$(grep -c '^skip ' "$log")
+if [ "$skipped" -gt 0 ]; then
+    echo "WARNING: $skipped test(s) skipped (see the skip lines above; ../shared missing?)"
+fi
+echo "full log: $log"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

@@ -1,0 +1,135 @@
+/* test_kernels.c — RMSNorm, RoPE, softmax, SwiGLU, the threaded matmul and the thread pool. */
+#include "test.h"
+#include "kernels.h"
+#include "quant.h"
+#include "threadpool.h"
+
+static void test_rmsnorm_matches_definition(void)
+{
+    float x[5] = {1, -2, 3, -4, 5}, w[5] = {1, 0.5f, 2, 1, -1}, out[5];
+    rmsnorm(out, x, w, 5, 1e-5f);
+    double ms = (1 + 4 + 9 + 16 + 25) / 5.0, inv = 1 / sqrt(ms + 1e-5);
+    for (int i = 0; i < 5; i++)
+        CHECKF(fabs(out[i] - x[i] * inv * w[i]) < 1e-6, "element %d: %g", i, out[i]);
+}
+
+/* Rotating q by position m and k by n leaves q.k a function of m - n only. */
+static void test_rope_dot_product_depends_on_distance_only(void)
+{
+    float q0[8] = {0.3f, -1, 2, 0.5f, 1, 1, -0.2f, 0.7f}, k0[8] = {1, 0.1f, -0.4f, 2, 0.3f, -1, 1, 0.2f};
+    double prev = NAN;
+    for (int m = 3; m < 200; m += 49) {
+        float q[8], k[8], cs[4], sn[4];
+        memcpy(q, q0, sizeof q);
+        memcpy(k, k0, sizeof k);
+        rope_angles(cs, sn, 8, m, 10000.0f);
+        rope(q, 1, 8, 8, cs, sn);
+        rope_angles(cs, sn, 8, m - 3, 10000.0f);
+        rope(k, 1, 8, 8, cs, sn);
+        double d = 0;
+        for (int i = 0; i < 8; i++)
+            d += q[i] * k[i];
+        if (prev == prev)
+            CHECKF(fabs(d - prev) < 1e-4, "position %d: %g vs %g", m, d, prev);
+        prev = d;
+    }
+}
+
+/* Pairs are adjacent (x[2i], x[2i+1]); pair 0 turns by pos radians; dims past rope_dim stay. */
+static void test_rope_rotates_interleaved_pairs(void)
+{
+    float v[6] = {1, 0, 1, 0, 5, 6}, cs[2], sn[2];
+    rope_angles(cs, sn, 4, 2, 10000.0f);
+    rope(v, 1, 6, 4, cs, sn);
+    CHECK(fabs(v[0] - cos(2.0)) < 1e-6 && fabs(v[1] - sin(2.0)) < 1e-6);
+    double a = 2 * pow(10000.0, -2.0 / 4);
+    CHECK(fabs(v[2] - cos(a)) < 1e-6 && fabs(v[3] - sin(a)) < 1e-6);
+    CHECK(v[4] == 5 && v[5] == 6);
+}
+
+static void test_softmax_is_stable_and_normalised(void)
+{
+    float x[3] = {1000, 1001, 1002};
+    softmax(x, 3);
+    double e = exp(1.0), sum = 1 + e + e * e;
+    CHECK(fabs(x[2] - e * e / sum) < 1e-6 && fabs(x[0] + x[1] + x[2] - 1) < 1e-6);
+}
+
+static void test_swiglu_is_silu_gate_times_up(void)
+{
+    float g[3] = {-2, 0, 3}, u[3] = {1, 5, -1};
+    swiglu(g, u, 3);
+    CHECK(fabs(g[0] - (-2 / (1 + exp(2.0)))) < 1e-6 && g[1] == 0 && fabs(g[2] - (-3 / (1 + exp(-3.0)))) < 1e-6);
+}
+
+/* Several matrices in one call, several tokens, any thread count: each out[t][r] = W[r] . x[t]. */
+static void test_matmul_matches_naive_for_many_shapes(void)
+{
+    const int cols = 96, rows[3] = {7, 64, 33}, n_tokens = 11;
+    float *w[3], *out[3], x[11 * 96];
+    tensor t[3];
+    const tensor *tp[3];
+    for (int i = 0; i < n_tokens * cols; i++)
+        x[i] = sinf(i * 0.37f);
+    for (int m = 0; m < 3; m++) {
+        w[m] = malloc(sizeof(float) * rows[m] * cols);
+        out[m] = malloc(sizeof(float) * rows[m] * n_tokens);
+        for (int i = 0; i < rows[m] * cols; i++)
+            w[m][i] = cosf(i * 0.11f + m);
+        t[m] = (tensor){TYPE_F32, rows[m], cols, sizeof(float) * cols, w[m]};
+        tp[m] = &t[m];
+    }
+    for (int threads = 1; threads <= 4; threads++) {
+        threadpool *pool = threadpool_new(threads);
+        matmul(pool, x, n_tokens, 3, tp, out);
+        threadpool_free(pool);
+        for (int m = 0; m < 3; m++)
+            for (int tok = 0; tok < n_tokens; tok++)
+                for (int r = 0; r < rows[m]; r++) {
+                    double want = 0;
+                    for (int c = 0; c < cols; c++)
+                        want += (double)w[m][r * cols + c] * x[tok * cols + c];
+                    CHECKF(fabs(out[m][tok * rows[m] + r] - want) < 1e-4, "threads %d matrix %d token %d "
+                           "row %d: %g vs %g", threads, m, tok, r, out[m][tok * rows[m] + r], want);
+                }
+    }
+    for (int m = 0; m < 3; m++) {
+        free(w[m]);
+        free(out[m]);
+    }
+}
+
+/* Every worker index runs exactly once per job, across many back-to-back jobs. */
+static void count_worker(void *arg, int worker, int n_workers)
+{
+    int *counts = arg;
+    __atomic_fetch_add(&counts[worker], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&counts[n_workers], 1, __ATOMIC_RELAXED);
+}
+
+static void test_threadpool_runs_every_worker_once_per_job(void)
+{
+    for (int threads = 1; threads <= 4; threads++) {
+        threadpool *pool = threadpool_new(threads);
+        int counts[8] = {0};
+        for (int job = 0; job < 20000; job++)
+            threadpool_run(pool, count_worker, counts);
+        for (int w = 0; w < threads; w++)
+            CHECKF(counts[w] == 20000, "threads %d worker %d ran %d times", threads, w, counts[w]);
+        CHECK(counts[threads] == 20000 * threads);
+        threadpool_free(pool);
+    }
+}
+
+int main(void)
+{
+    quant_init();
+    RUN(test_rmsnorm_matches_definition);
+    RUN(test_rope_dot_product_depends_on_distance_only);
+    RUN(test_rope_rotates_interleaved_pairs);
+    RUN(test_softmax_is_stable_and_normalised);
+    RUN(test_swiglu_is_silu_gate_times_up);
+    RUN(test_matmul_matches_naive_for_many_shapes);
+    RUN(test_threadpool_runs_every_worker_once_per_job);
+    TEST_EXIT();
+}
