@@ -1,0 +1,235 @@
+/* quant_avx2.c — AVX2 + FMA + F16C kernels for the type-traits table in quant.c.
+ *
+ * The variant for x86-64 CPUs without AVX-512 (Haswell and later, Zen 1-3). Every function
+ * carries its own target attribute, so the library compiles with any -march and quant_init()
+ * installs these only when the CPU has them. Weights are dequantized in registers and multiplied
+ * with fp32 activations. Row tails of F32/F16/BF16 (n not a multiple of 8) are finished in
+ * scalar code, so no load reaches past the row. */
+
+#if defined(__x86_64__)
+
+#include "quant.h"
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;   /* see quant.c */
+typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;
+
+AVX2 INLINE float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ==== Float-like rows (F32, F16, BF16) ==== */
+
+AVX2 INLINE __m256 load8(int type, const void *w, int64_t i)
+{
+    if (type == TYPE_F32) return _mm256_loadu_ps((const float *)w + i);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
+    if (type == TYPE_F16) return _mm256_cvtph_ps(h);
+    /* bf16 is the top half of an fp32 */
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+INLINE float weight_at(int type, const void *w, int64_t i)
+{
+    if (type == TYPE_F32) return ((const float *)w)[i];
+    if (type == TYPE_F16) return fp16_to_fp32(((const uint16_t *)w)[i]);
+    return bf16_to_fp32(((const uint16_t *)w)[i]);
+}
+
+/* Four independent accumulators keep four FMA chains in flight while the weights stream. */
+AVX2 INLINE float dot_float_like(int type, const void *w, const float *x, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(load8(type, w, i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load8(type, w, i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(type, w, i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(type, w, i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(load8(type, w, i), _mm256_loadu_ps(x + i), a0);
+    float tail = 0;
+    for (; i < n; i++) tail += weight_at(type, w, i) * x[i];
+    return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) + tail;
+}
+
+/* Each 8 weights are loaded once and used for four activation rows: two accumulators per row. */
+AVX2 INLINE void dot4_float_like(int type, const void *w, const float *x, int64_t stride,
+                                 int64_t n, float out[4])
+{
+    const float *xr[4] = { x, x + stride, x + 2 * stride, x + 3 * stride };
+    __m256 lo[4], hi[4];
+    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = load8(type, w, i), w1 = load8(type, w, i + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            lo[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr[r] + i), lo[r]);
+            hi[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xr[r] + i + 8), hi[r]);
+        }
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 w0 = load8(type, w, i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) lo[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr[r] + i), lo[r]);
+    }
+    for (int r = 0; r < 4; r++) {
+        float tail = 0;
+        for (int64_t j = i; j < n; j++) tail += weight_at(type, w, j) * xr[r][j];
+        out[r] = hsum(_mm256_add_ps(lo[r], hi[r])) + tail;
+    }
+}
+
+AVX2 INLINE void to_float_float_like(int type, const void *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8(type, src, i));
+    for (; i < n; i++) dst[i] = weight_at(type, src, i);
+}
+
+/* ==== A quantized block as fp32: 32 quants in four registers, and the scale ==== */
+
+/* the fp16 scale at the start of a block, broadcast (converted straight from memory: 8 bytes,
+ * all inside the block, only the first half kept) */
+AVX2 INLINE __m256 block_scale(const void *block)
+{
+    return _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)block)));
+}
+
+/* 8 bytes from p, widened to 8 x int32 (sign- or zero-extended) */
+AVX2 INLINE __m256i widen8_signed(const void *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(p)); }
+AVX2 INLINE __m256i widen8_unsigned(const void *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(p)); }
+
+AVX2 INLINE void q8_0_unpack(const block_q8_0 *b, __m256 q[4])
+{
+    for (int k = 0; k < 4; k++) q[k] = _mm256_cvtepi32_ps(widen8_signed(b->qs + 8 * k));
+}
+
+/* Bytes 0-7 and 8-15, one per 32-bit lane: the low nibbles are elements 0-15, the high
+ * nibbles elements 16-31. */
+AVX2 INLINE void q4_0_unpack(const block_q4_0 *b, __m256 q[4])
+{
+    const __m256i low_nibble = _mm256_set1_epi32(0x0f), eight = _mm256_set1_epi32(8);
+    __m256i first = widen8_unsigned(b->qs), second = widen8_unsigned(b->qs + 8);
+    q[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(first, low_nibble), eight));
+    q[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(second, low_nibble), eight));
+    q[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(first, 4), eight));
+    q[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(second, 4), eight));
+}
+
+AVX2 INLINE __m256 unpack(int type, const void *blocks, int64_t b, __m256 q[4])
+{
+    if (type == TYPE_Q8_0) {
+        const block_q8_0 *block = (const block_q8_0 *)blocks + b;
+        q8_0_unpack(block, q);
+        return block_scale(block);
+    }
+    const block_q4_0 *block = (const block_q4_0 *)blocks + b;
+    q4_0_unpack(block, q);
+    return block_scale(block);
+}
+
+/* acc += d * (q . x) for one block: the scale is applied once to the block's partial sum. */
+AVX2 INLINE __m256 block_fma(int type, const void *blocks, int64_t b, const float *x, __m256 acc)
+{
+    __m256 q[4];
+    __m256 d = unpack(type, blocks, b, q);
+    x += 32 * b;
+    __m256 partial = _mm256_mul_ps(q[0], _mm256_loadu_ps(x));
+    partial = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(x + 8), partial);
+    partial = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(x + 16), partial);
+    partial = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(x + 24), partial);
+    return _mm256_fmadd_ps(d, partial, acc);
+}
+
+AVX2 INLINE float dot_quantized(int type, const void *w, const float *x, int64_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t nb = n / 32, b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        a0 = block_fma(type, w, b, x, a0);
+        a1 = block_fma(type, w, b + 1, x, a1);
+        a2 = block_fma(type, w, b + 2, x, a2);
+        a3 = block_fma(type, w, b + 3, x, a3);
+    }
+    for (; b < nb; b++) a0 = block_fma(type, w, b, x, a0);
+    return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+}
+
+/* For four rows the block is dequantized once (q * d) and shared by eight FMA chains. */
+AVX2 INLINE void dot4_quantized(int type, const void *w, const float *x, int64_t stride,
+                                int64_t n, float out[4])
+{
+    const float *xr[4] = { x, x + stride, x + 2 * stride, x + 3 * stride };
+    __m256 even[4], odd[4];
+    for (int r = 0; r < 4; r++) even[r] = odd[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256 q[4];
+        __m256 d = unpack(type, w, b, q);
+        for (int k = 0; k < 4; k++) q[k] = _mm256_mul_ps(q[k], d);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const float *xb = xr[r] + 32 * b;
+            even[r] = _mm256_fmadd_ps(q[0], _mm256_loadu_ps(xb), even[r]);
+            odd[r] = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(xb + 8), odd[r]);
+            even[r] = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(xb + 16), even[r]);
+            odd[r] = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(xb + 24), odd[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum(_mm256_add_ps(even[r], odd[r]));
+}
+
+AVX2 INLINE void to_float_quantized(int type, const void *src, float *dst, int64_t n)
+{
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256 q[4];
+        __m256 d = unpack(type, src, b, q);
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(dst + 32 * b + 8 * k, _mm256_mul_ps(q[k], d));
+    }
+}
+
+/* ==== The kernels, one set per type ==== */
+
+#define FLOAT_LIKE_KERNELS(name, TYPE)                                                         \
+    AVX2 static void name##_to_float(const void *src, float *dst, int64_t n)                   \
+    { to_float_float_like(TYPE, src, dst, n); }                                                \
+    AVX2 static float name##_dot(const void *w, const float *x, int64_t n)                     \
+    { return dot_float_like(TYPE, w, x, n); }                                                  \
+    AVX2 static void name##_dot4(const void *w, const float *x, int64_t s, int64_t n, float o[4]) \
+    { dot4_float_like(TYPE, w, x, s, n, o); }
+
+#define QUANTIZED_KERNELS(name, TYPE)                                                          \
+    AVX2 static void name##_to_float(const void *src, float *dst, int64_t n)                   \
+    { to_float_quantized(TYPE, src, dst, n); }                                                 \
+    AVX2 static float name##_dot(const void *w, const float *x, int64_t n)                     \
+    { return dot_quantized(TYPE, w, x, n); }                                                   \
+    AVX2 static void name##_dot4(const void *w, const float *x, int64_t s, int64_t n, float o[4]) \
+    { dot4_quantized(TYPE, w, x, s, n, o); }
+
+FLOAT_LIKE_KERNELS(f32, TYPE_F32)
+FLOAT_LIKE_KERNELS(f16, TYPE_F16)
+FLOAT_LIKE_KERNELS(bf16, TYPE_BF16)
+QUANTIZED_KERNELS(q8_0, TYPE_Q8_0)
+QUANTIZED_KERNELS(q4_0, TYPE_Q4_0)
+
+const type_traits quant_avx2_kernels[TYPE_COUNT] = {
+    [TYPE_F32]  = { .to_float = f32_to_float,  .dot = f32_dot,  .dot4 = f32_dot4 },
+    [TYPE_F16]  = { .to_float = f16_to_float,  .dot = f16_dot,  .dot4 = f16_dot4 },
+    [TYPE_BF16] = { .to_float = bf16_to_float, .dot = bf16_dot, .dot4 = bf16_dot4 },
+    [TYPE_Q8_0] = { .to_float = q8_0_to_float, .dot = q8_0_dot, .dot4 = q8_0_dot4 },
+    [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4 },
+};
+
+#else
+typedef int quant_avx2_needs_x86_64;   /* ISO C forbids an empty file */
+#endif /* __x86_64__ */

@@ -1,0 +1,591 @@
+/* test_quant.c — the type-traits table: conversions, ggml's block layouts and quantizers, and
+ * every SIMD variant's kernels against the scalar reference and a float64 reference.
+ *
+ * `test_quant --bench [rows]` instead measures single-thread matrix-vector speed (GB/s of weight
+ * bytes, rows x 4096 matrix, default 4096 rows) per type and variant. */
+
+#include "quant.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ==== Helpers ==== */
+
+static const int all_types[] = { TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0 };
+enum { N_TYPES = sizeof all_types / sizeof all_types[0] };
+
+/* The variants this CPU runs, captured from the table after quant_init(); [0] is scalar. */
+typedef struct {
+    const char *name;
+    type_traits traits[TYPE_COUNT];
+} variant;
+static variant variants[3];
+static int n_variants;
+
+static void capture_variants(void)
+{
+    static const char *const names[] = { "scalar", "avx2", "avx512" };
+    for (int v = 0; v < 3; v++) {
+        setenv("ATTEND_SIMD", names[v], 1);
+        if (strcmp(quant_init(), names[v])) {
+            printf("# variant %s: not supported by this CPU, not tested\n", names[v]);
+            continue;
+        }
+        variants[n_variants].name = names[v];
+        for (int i = 0; i < N_TYPES; i++)
+            variants[n_variants].traits[all_types[i]] = *type_traits_of(all_types[i]);
+        n_variants++;
+    }
+    unsetenv("ATTEND_SIMD");
+    printf("# quant_init() picks %s\n", quant_init());
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float uniform(void)   /* in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * 0x1p-23 - 1.0);
+}
+
+static float *random_floats(int64_t n, float scale)
+{
+    float *x = malloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = uniform() * scale;
+    return x;
+}
+
+/* A stored row of n random weights of the given type. F32/F16/BF16 rows start `shift`
+ * elements past a 64-byte boundary, so the kernels meet every alignment. */
+typedef struct {
+    void *data;
+    void *allocation;   /* to free */
+} stored_row;
+
+static stored_row random_row(int type, int64_t n, int shift)
+{
+    size_t size = type_traits_of(type)->block_size == 1 ? type_traits_of(type)->block_bytes : 0;
+    float *src = random_floats(n, 2.0f);
+    stored_row row;
+    row.allocation = aligned_alloc(64, (type_row_bytes(type, n) + 128) / 64 * 64);
+    row.data = (uint8_t *)row.allocation + (size_t)shift * size;
+    type_traits_of(type)->from_float(src, row.data, n);
+    free(src);
+    return row;
+}
+
+static uint16_t f16(float f) { return fp32_to_fp16(f); }
+static uint32_t bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* |got - want| within rel of sum |w_i x_i|: the scale of the rounding error of any summation
+ * order, also when the dot product itself cancels to near zero. */
+static int close_to(double got, double want, double magnitude, double rel)
+{
+    return fabs(got - want) <= rel * magnitude + 1e-30;
+}
+
+/* float64 dot of the dequantized row (scalar to_float) with x; *magnitude = sum |w x| */
+static double reference_dot(int type, const void *w, const float *x, int64_t n, double *magnitude)
+{
+    float *wf = malloc((size_t)n * sizeof *wf);
+    variants[0].traits[type].to_float(w, wf, n);
+    double sum = 0, mag = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += (double)wf[i] * x[i];
+        mag += fabs((double)wf[i] * x[i]);
+    }
+    free(wf);
+    *magnitude = mag;
+    return sum;
+}
+
+/* the sizes each type is tested at: every n up to 300 and some large ones for F32/F16/BF16
+ * (so every tail length occurs), every multiple of 32 up to 4096 for the block types */
+static int next_n(int type, int n)
+{
+    if (type_traits_of(type)->block_size == 32) return n + 32 <= 4096 ? n + 32 : 0;
+    if (n < 300) return n + 1;
+    if (n < 4096) return n == 300 ? 1023 : n == 1023 ? 4096 : 0;
+    return n == 4096 ? 4099 : 0;
+}
+
+/* ==== Half precision ==== */
+
+static void test_fp16_round_trips_every_half_exactly(void)
+{
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue;   /* nan: see the specials test */
+        uint16_t back = fp32_to_fp16(fp16_to_fp32((uint16_t)h));
+        CHECKF(back == h, "half 0x%04x -> %g -> 0x%04x", h, fp16_to_fp32((uint16_t)h), back);
+    }
+}
+
+static void test_fp16_specials_and_subnormals(void)
+{
+    CHECK(fp16_to_fp32(0x7c00) == INFINITY && fp16_to_fp32(0xfc00) == -INFINITY);
+    CHECK(f16(INFINITY) == 0x7c00 && f16(-INFINITY) == 0xfc00);
+    CHECK(isnan(fp16_to_fp32(0x7e00)) && isnan(fp16_to_fp32(0x7c01)));
+    uint16_t nan = f16(NAN);
+    CHECKF((nan & 0x7c00) == 0x7c00 && (nan & 0x200), "nan -> 0x%04x, not a quiet nan", nan);
+    CHECK((f16(from_bits(0x7f800001)) & 0x7e00) == 0x7e00);    /* signalling nan stays a nan */
+    CHECK(f16(-0.0f) == 0x8000 && signbit(fp16_to_fp32(0x8000)) && fp16_to_fp32(0x8000) == 0);
+    CHECK(fp16_to_fp32(0x0001) == 0x1p-24f);                     /* smallest subnormal */
+    CHECK(fp16_to_fp32(0x03ff) == 1023 * 0x1p-24f);              /* largest subnormal */
+    CHECK(fp16_to_fp32(0x0400) == 0x1p-14f && fp16_to_fp32(0x7bff) == 65504);
+    CHECK(f16(0x1p-24f) == 0x0001 && f16(-0x1p-24f) == 0x8001);
+    CHECK(f16(0x1p-25f) == 0x0000);                  /* tie between 0 and 2^-24: even is 0 */
+    CHECK(f16(0x1.000002p-25f) == 0x0001);           /* just above the tie */
+    CHECK(f16(3 * 0x1p-25f) == 0x0002);              /* tie between 1 and 2 ulps: even is 2 */
+    CHECK(f16(0x1p-26f) == 0 && f16(1e-30f) == 0 && f16(-1e-30f) == 0x8000);
+    CHECK(f16(1023.5f * 0x1p-24f) == 0x0400);        /* rounds up into the normals */
+    CHECK(f16(1 + 0x1p-11f) == 0x3c00 && f16(1 + 3 * 0x1p-11f) == 0x3c02);  /* ties to even */
+    CHECK(f16(65519.0f) == 0x7bff && f16(65520.0f) == 0x7c00 && f16(1e10f) == 0x7c00);
+}
+
+/* Every fp32_to_fp16 result must be a nearest half, ties going to the even one; checked against
+ * the neighbouring halves for random floats from 2^-30 to 2^17. */
+static void test_fp16_rounds_to_nearest_even(void)
+{
+    for (int i = 0; i < 200000; i++) {
+        float f = ldexpf(uniform(), (int)(uniform() * 24) - 7);
+        if (i % 7 == 0) f = from_bits((bits(f) & 0xffff0000u) | 0x1000u);  /* ties, often */
+        uint16_t h = f16(f);
+        double want = fabs((double)f), got = fabs((double)fp16_to_fp32(h));
+        CHECKF(signbit(f) == signbit(fp16_to_fp32(h)), "sign of %a lost", f);
+        uint16_t mag = h & 0x7fff;
+        if (mag == 0x7c00) {                      /* overflow: only from 65520 up */
+            CHECKF(want >= 65520, "%a -> inf", f);
+            continue;
+        }
+        double below = mag ? fp16_to_fp32(mag - 1) : 0, above = fp16_to_fp32(mag + 1);
+        CHECKF(fabs(got - want) <= fabs(below - want) && fabs(got - want) <= fabs(above - want),
+               "%a -> 0x%04x is not a nearest half", f, h);
+        if (fabs(got - want) == fabs(below - want) || fabs(got - want) == fabs(above - want))
+            CHECKF((mag & 1) == 0, "tie %a -> odd half 0x%04x", f, h);
+    }
+}
+
+static void test_bf16_round_trips_and_rounds_to_nearest_even(void)
+{
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7f80) == 0x7f80 && (h & 0x7f)) continue;
+        CHECKF(fp32_to_bf16(bf16_to_fp32((uint16_t)h)) == h, "bf16 0x%04x", h);
+    }
+    CHECK(bf16_to_fp32(0x3f80) == 1.0f && bf16_to_fp32(0xc000) == -2.0f);
+    CHECK(fp32_to_bf16(from_bits(0x3f808000)) == 0x3f80);  /* tie: stays even */
+    CHECK(fp32_to_bf16(from_bits(0x3f818000)) == 0x3f82);  /* tie: up to even */
+    CHECK(fp32_to_bf16(from_bits(0x3f808001)) == 0x3f81);  /* above the tie */
+    CHECK(fp32_to_bf16(from_bits(0x7f7fffff)) == 0x7f80);  /* overflows to inf */
+    CHECK(fp32_to_bf16(-0.0f) == 0x8000 && fp32_to_bf16(INFINITY) == 0x7f80);
+    uint16_t nan = fp32_to_bf16(from_bits(0x7f800001));     /* payload only in dropped bits */
+    CHECKF((nan & 0x7fc0) == 0x7fc0, "signalling nan -> 0x%04x, not a quiet nan", nan);
+}
+
+/* ==== Block layouts and quantizers ==== */
+
+static void test_q8_0_block_dequantizes_as_q_times_d(void)
+{
+    uint8_t block[34];
+    uint16_t d = f16(0.5f);
+    memcpy(block, &d, 2);
+    for (int j = 0; j < 32; j++) block[2 + j] = (uint8_t)(int8_t)(j - 16);
+    block[2 + 31] = (uint8_t)(int8_t)-128;
+    float out[32];
+    for (int v = 0; v < n_variants; v++) {
+        variants[v].traits[TYPE_Q8_0].to_float(block, out, 32);
+        for (int j = 0; j < 31; j++)
+            CHECKF(out[j] == (j - 16) * 0.5f, "%s: element %d is %g", variants[v].name, j, out[j]);
+        CHECK(out[31] == -64.0f);
+    }
+}
+
+/* Byte j holds element j in its low nibble and element j + 16 in its high nibble. */
+static void test_q4_0_block_dequantizes_in_nibble_order(void)
+{
+    uint8_t block[18];
+    uint16_t d = f16(0.25f);
+    memcpy(block, &d, 2);
+    for (int j = 0; j < 16; j++) block[2 + j] = (uint8_t)(j | (15 - j) << 4);
+    float out[32];
+    for (int v = 0; v < n_variants; v++) {
+        variants[v].traits[TYPE_Q4_0].to_float(block, out, 32);
+        for (int j = 0; j < 16; j++) {
+            CHECKF(out[j] == (j - 8) * 0.25f, "%s: element %d is %g", variants[v].name, j, out[j]);
+            CHECKF(out[j + 16] == (7 - j) * 0.25f, "%s: element %d is %g", variants[v].name,
+                   j + 16, out[j + 16]);
+        }
+    }
+}
+
+static void test_q8_0_from_float_matches_ggml_rounding(void)
+{
+    float x[64] = { 0 };
+    x[0] = -127, x[1] = 2.5f, x[2] = -2.5f, x[3] = 0.49f, x[4] = 126.6f;  /* d = 1 exactly */
+    for (int j = 0; j < 32; j++) x[32 + j] = (float)(j - 16);              /* amax 16 at j = 0 */
+    uint8_t block[68];
+    type_traits_of(TYPE_Q8_0)->from_float(x, block, 64);
+    uint16_t d0, d1;
+    memcpy(&d0, block, 2);
+    memcpy(&d1, block + 34, 2);
+    CHECK(d0 == f16(1.0f) && d1 == f16(16.0f / 127));
+    int8_t *q = (int8_t *)(block + 2);
+    CHECK(q[0] == -127 && q[3] == 0 && q[4] == 127 && q[5] == 0);
+    CHECK(q[1] == 3 && q[2] == -3);         /* roundf: halves go away from zero, not to even */
+    q = (int8_t *)(block + 36);
+    CHECK(q[0] == -127 && q[16] == 0 && q[31] == 119);       /* 15 * 127 / 16 = 119.06 */
+    CHECK(q[4] == -95 && q[20] == 32);                       /* -12 * 7.9375 = -95.25, 31.75 */
+
+    /* q = round(x * (1 / d)) with d = amax / 127 rounded first, not x * 127 / amax: here the
+     * two differ (x * id = -125.5 within an ulp), and ggml's order gives -126. */
+    float y[32] = { 0x1.333332p-3f, -0x1.2f9256p-3f };
+    type_traits_of(TYPE_Q8_0)->from_float(y, block, 32);
+    CHECK((int8_t)block[2] == 127 && (int8_t)block[3] == -126);
+}
+
+/* The element of largest magnitude keeps its sign: it maps to q = 0 and is exact; the first
+ * one wins a tie; the other side clips at q = 15. */
+static void test_q4_0_from_float_follows_the_sign_of_the_extreme(void)
+{
+    float x[32] = { 0 };
+    uint8_t block[18];
+    uint16_t d;
+    float out[32];
+    const type_traits *q4 = type_traits_of(TYPE_Q4_0);
+
+    x[3] = -4, x[20] = 3, x[5] = 0.74f;                       /* negative extreme: d = +0.5 */
+    q4->from_float(x, block, 32);
+    memcpy(&d, block, 2);
+    CHECK(d == f16(0.5f));
+    CHECK((block[2 + 3] & 0x0f) == 0 && (block[2 + 4] >> 4) == 14);   /* 3 * 2 + 8.5 = 14.5 */
+    CHECK((block[2 + 5] & 0x0f) == 9);                                /* 0.74 * 2 + 8.5 = 9.98 */
+    CHECK((block[2 + 0] & 0x0f) == 8);
+    q4->to_float(block, out, 32);
+    CHECK(out[3] == -4 && out[20] == 3 && out[0] == 0 && out[5] == 0.5f);
+
+    x[3] = 4, x[20] = -4;                                     /* tie: the first (+4) is max */
+    q4->from_float(x, block, 32);
+    memcpy(&d, block, 2);
+    CHECK(d == f16(-0.5f));
+    CHECK((block[2 + 3] & 0x0f) == 0 && (block[2 + 4] >> 4) == 15);   /* 16.5 clipped to 15 */
+    q4->to_float(block, out, 32);
+    CHECK(out[3] == 4 && out[20] == -3.5f);
+}
+
+static void test_all_zero_blocks_quantize_to_zero(void)
+{
+    float x[64] = { 0 }, out[64];
+    uint8_t q8[68], q4[36];
+    type_traits_of(TYPE_Q8_0)->from_float(x, q8, 64);
+    type_traits_of(TYPE_Q4_0)->from_float(x, q4, 64);
+    for (int b = 0; b < 2; b++) {
+        uint16_t d8, d4;
+        memcpy(&d8, q8 + 34 * b, 2);
+        memcpy(&d4, q4 + 18 * b, 2);
+        CHECK(d8 == 0);
+        CHECK(d4 == 0x8000);                   /* ggml: d = 0 / -8 is -0, and q = 8 */
+        for (int j = 0; j < 32; j++) CHECK(q8[34 * b + 2 + j] == 0);
+        for (int j = 0; j < 16; j++) CHECK(q4[18 * b + 2 + j] == 0x88);
+    }
+    type_traits_of(TYPE_Q4_0)->to_float(q4, out, 64);
+    for (int j = 0; j < 64; j++) CHECK(out[j] == 0);
+}
+
+/* Error bounds: Q8_0 within half a step (plus the fp16 rounding of d), Q4_0 within a step
+ * (half a step, except the clipped side). */
+static void test_quantized_round_trip_error_is_bounded(void)
+{
+    const int n = 4096;
+    float *x = random_floats(n, 3.0f), out[4096];
+    uint8_t row[4096 / 32 * 34];
+    for (int t = 0; t < 2; t++) {
+        int type = t ? TYPE_Q4_0 : TYPE_Q8_0;
+        const type_traits *tr = type_traits_of(type);
+        tr->from_float(x, row, n);
+        tr->to_float(row, out, n);
+        for (int b = 0; b < n / 32; b++) {
+            uint16_t dh;
+            memcpy(&dh, row + b * tr->block_bytes, 2);
+            float d = fabsf(fp16_to_fp32(dh)), amax = 0;
+            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
+            float ideal = type == TYPE_Q8_0 ? amax / 127 : amax / 8;
+            float bound = (type == TYPE_Q8_0 ? 0.5f * d : d) + 128 * fabsf(d - ideal) + 1e-6f;
+            for (int j = 0; j < 32; j++) {
+                float err = fabsf(out[32 * b + j] - x[32 * b + j]);
+                CHECKF(err <= bound, "%s block %d elem %d: %g -> %g", tr->name, b, j,
+                       x[32 * b + j], out[32 * b + j]);
+            }
+        }
+    }
+    free(x);
+}
+
+/* ==== Kernels: every variant against the scalar reference and float64 ==== */
+
+static void test_every_variant_to_float_equals_scalar(void)
+{
+    for (int t = 0; t < N_TYPES; t++) {
+        int type = all_types[t];
+        for (int n = type_traits_of(type)->block_size; n; n = next_n(type, n)) {
+            stored_row stored = random_row(type, n, n % 16);
+            void *row = stored.data;
+            float *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+            variants[0].traits[type].to_float(row, want, n);
+            for (int v = 1; v < n_variants; v++) {
+                variants[v].traits[type].to_float(row, got, n);
+                CHECKF(!memcmp(want, got, (size_t)n * 4), "%s %s n=%d", variants[v].name,
+                       type_traits_of(type)->name, n);
+            }
+            free(stored.allocation), free(want), free(got);
+        }
+    }
+}
+
+static void test_every_variant_dot_matches_scalar_and_float64(void)
+{
+    for (int t = 0; t < N_TYPES; t++) {
+        int type = all_types[t];
+        for (int n = type_traits_of(type)->block_size; n; n = next_n(type, n)) {
+            stored_row stored = random_row(type, n, n % 16);
+            void *row = stored.data;
+            float *x = random_floats(n, 1.0f);
+            double magnitude, exact = reference_dot(type, row, x, n, &magnitude);
+            float scalar = variants[0].traits[type].dot(row, x, n);
+            for (int v = 0; v < n_variants; v++) {
+                float got = variants[v].traits[type].dot(row, x, n);
+                CHECKF(close_to(got, scalar, magnitude, 1e-5), "%s %s n=%d: %.9g vs scalar %.9g",
+                       variants[v].name, type_traits_of(type)->name, n, got, scalar);
+                CHECKF(close_to(got, exact, magnitude, 1e-5), "%s %s n=%d: %.9g vs float64 %.9g",
+                       variants[v].name, type_traits_of(type)->name, n, got, exact);
+            }
+            free(stored.allocation), free(x);
+        }
+    }
+}
+
+static void test_every_variant_dot4_matches_dot_per_row(void)
+{
+    for (int t = 0; t < N_TYPES; t++) {
+        int type = all_types[t];
+        for (int n = type_traits_of(type)->block_size; n; n = next_n(type, n)) {
+            int64_t stride = n + 5;              /* rows apart by more than n */
+            stored_row stored = random_row(type, n, (n + 5) % 16);
+            void *row = stored.data;
+            float *x = random_floats(4 * stride, 1.0f);
+            for (int v = 0; v < n_variants; v++) {
+                float out[4];
+                variants[v].traits[type].dot4(row, x, stride, n, out);
+                for (int r = 0; r < 4; r++) {
+                    double magnitude, exact = reference_dot(type, row, x + r * stride, n, &magnitude);
+                    float scalar = variants[0].traits[type].dot(row, x + r * stride, n);
+                    CHECKF(close_to(out[r], scalar, magnitude, 1e-5) &&
+                           close_to(out[r], exact, magnitude, 1e-5),
+                           "%s %s n=%d row %d: %.9g vs scalar %.9g, float64 %.9g", variants[v].name,
+                           type_traits_of(type)->name, n, r, out[r], scalar, exact);
+                }
+            }
+            free(stored.allocation), free(x);
+        }
+    }
+}
+
+/* A row (and the activations) placed flush against an unmapped page: any read past the end
+ * faults, and the handler turns the fault into a FAIL. */
+static void on_fault(int sig)
+{
+    (void)sig;
+    static const char msg[] = "kernel touched memory past the end of its row (SIGSEGV)";
+    memcpy(test_msg_, msg, sizeof msg);
+    longjmp(test_jmp_, 1);
+}
+
+static void *before_guard_page(size_t bytes, void **map, size_t *map_len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (bytes + page - 1) / page;
+    *map_len = (pages + 1) * page;
+    uint8_t *p = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    mprotect(p + pages * page, page, PROT_NONE);
+    *map = p;
+    return p + pages * page - bytes;
+}
+
+static void test_kernels_never_read_past_the_row(void)
+{
+    struct sigaction sa = { 0 }, old_segv, old_bus;
+    sa.sa_handler = on_fault;
+    sa.sa_flags = SA_NODEFER;
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+    static const int sizes[] = { 1, 7, 15, 17, 31, 32, 33, 63, 96, 172, 4096 };
+    for (int t = 0; t < N_TYPES; t++) {
+        int type = all_types[t];
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            int n = sizes[s];
+            size_t bytes = type_row_bytes(type, n);
+            if (!bytes) continue;                 /* not a whole number of blocks */
+            void *row_map = NULL, *x_map = NULL, *out_map = NULL;
+            size_t row_len = 0, x_len = 0, out_len = 0;
+            void *row = before_guard_page(bytes, &row_map, &row_len);
+            float *x = before_guard_page(4 * (size_t)n * 4, &x_map, &x_len);
+            float *out = before_guard_page((size_t)n * 4, &out_map, &out_len);
+            CHECK(row && x && out);
+            float *src = random_floats(4 * n, 1.0f);
+            memcpy(x, src, 4 * (size_t)n * 4);
+            type_traits_of(type)->from_float(src, row, n);
+            for (int v = 0; v < n_variants; v++) {
+                const type_traits *k = &variants[v].traits[type];
+                float sums[4];
+                volatile float sink = k->dot(row, x + 3 * n, n);
+                k->dot4(row, x, n, n, sums);
+                k->to_float(row, out, n);
+                (void)sink;
+            }
+            free(src);
+            munmap(row_map, row_len), munmap(x_map, x_len), munmap(out_map, out_len);
+        }
+    }
+    sigaction(SIGSEGV, &old_segv, NULL);
+    sigaction(SIGBUS, &old_bus, NULL);
+}
+
+/* ==== The table and quant_init ==== */
+
+static void test_table_describes_the_ggml_types(void)
+{
+    CHECK(type_traits_of(TYPE_Q4_0)->block_size == 32 && type_traits_of(TYPE_Q4_0)->block_bytes == 18);
+    CHECK(type_traits_of(TYPE_Q8_0)->block_size == 32 && type_traits_of(TYPE_Q8_0)->block_bytes == 34);
+    CHECK(type_traits_of(TYPE_F16)->block_bytes == 2 && !type_traits_of(TYPE_F16)->quantized);
+    CHECK(type_traits_of(TYPE_Q4_0)->quantized && !strcmp(type_traits_of(TYPE_BF16)->name, "BF16"));
+    CHECK(!type_traits_of(3) && !type_traits_of(-1) && !type_traits_of(TYPE_COUNT));
+    CHECK(type_row_bytes(TYPE_Q4_0, 4096) == 2304 && type_row_bytes(TYPE_Q8_0, 4096) == 4352);
+    CHECK(type_row_bytes(TYPE_F16, 172) == 344 && type_row_bytes(TYPE_F32, 172) == 688);
+    CHECK(type_row_bytes(TYPE_Q8_0, 33) == 0 && type_row_bytes(7, 32) == 0);
+}
+
+static void test_quant_init_honours_attend_simd_and_falls_back(void)
+{
+    setenv("ATTEND_SIMD", "scalar", 1);
+    CHECK(!strcmp(quant_init(), "scalar"));
+    CHECK(type_traits_of(TYPE_Q4_0)->dot == variants[0].traits[TYPE_Q4_0].dot);
+    setenv("ATTEND_SIMD", "avx512", 1);                /* the best this CPU has, at most */
+    const char *got = quant_init();
+    CHECK(!strcmp(got, variants[n_variants - 1].name));
+    setenv("ATTEND_SIMD", "no-such-variant", 1);       /* ignored: the best */
+    CHECK(!strcmp(quant_init(), got));
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        CHECK(!strcmp(got, "avx512"));
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK(!strcmp(got, "avx2"));
+#endif
+    unsetenv("ATTEND_SIMD");
+    quant_init();
+}
+
+/* Calling quant_init() again while other threads compute through the table (the same variant:
+ * nothing is rewritten) leaves their results right. */
+static void *reinit_repeatedly(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2000; i++) quant_init();
+    return NULL;
+}
+
+static void test_quant_init_is_safe_while_kernels_run(void)
+{
+    const int n = 1024;
+    stored_row stored = random_row(TYPE_Q4_0, n, 0);
+    void *row = stored.data;
+    float *x = random_floats(n, 1.0f);
+    double magnitude, exact = reference_dot(TYPE_Q4_0, row, x, n, &magnitude);
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, reinit_repeatedly, NULL);
+    int bad = 0;
+    for (int i = 0; i < 20000; i++)
+        bad += !close_to(type_traits_of(TYPE_Q4_0)->dot(row, x, n), exact, magnitude, 1e-5);
+    for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    free(stored.allocation), free(x);
+    CHECKF(bad == 0, "%d of 20000 dots were wrong", bad);
+}
+
+/* ==== Benchmark (not a test) ==== */
+
+/* CPU time of this thread: the machine is shared, and wall time counts the time others ran */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void bench(int rows)
+{
+    const int cols = 4096;
+    printf("# single thread, %d x %d matrix times vector (dot) and times 4 vectors (dot4);\n"
+           "# GB/s of weight bytes streamed per thread-CPU second, best of 8; 64-byte aligned\n",
+           rows, cols);
+    printf("%-6s %-7s %9s %11s %12s\n", "type", "variant", "MB", "dot GB/s", "dot4 GB/s");
+    float *x = aligned_alloc(64, 4 * cols * sizeof *x), *y = malloc((size_t)rows * 4 * sizeof *y);
+    for (int i = 0; i < 4 * cols; i++) x[i] = uniform();
+    for (int t = 0; t < N_TYPES; t++) {
+        int type = all_types[t];
+        size_t row_bytes = type_row_bytes(type, cols), bytes = row_bytes * rows;
+        uint8_t *w = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        float *src = random_floats(cols, 1.0f);
+        for (int r = 0; r < rows; r++) type_traits_of(type)->from_float(src, w + r * row_bytes, cols);
+        free(src);
+        for (int v = 0; v < n_variants; v++) {
+            const type_traits *k = &variants[v].traits[type];
+            double best = 1e30, best4 = 1e30;
+            for (int rep = 0; rep < 8; rep++) {
+                double t0 = now();
+                for (int r = 0; r < rows; r++) y[r] = k->dot(w + r * row_bytes, x, cols);
+                double t1 = now();
+                for (int r = 0; r < rows; r++) k->dot4(w + r * row_bytes, x, cols, cols, y + 4 * r);
+                double t2 = now();
+                best = fmin(best, t1 - t0), best4 = fmin(best4, t2 - t1);
+            }
+            printf("%-6s %-7s %9.1f %11.1f %12.1f\n", type_traits_of(type)->name, variants[v].name,
+                   bytes / 1e6, bytes / best / 1e9, bytes / best4 / 1e9);
+            fflush(stdout);
+        }
+        free(w);
+    }
+    free(x), free(y);
+}
+
+int main(int argc, char **argv)
+{
+    capture_variants();
+    if (argc > 1 && !strcmp(argv[1], "--bench")) {
+        bench(argc > 2 ? atoi(argv[2]) : 4096);
+        return 0;
+    }
+    RUN(test_fp16_round_trips_every_half_exactly);
+    RUN(test_fp16_specials_and_subnormals);
+    RUN(test_fp16_rounds_to_nearest_even);
+    RUN(test_bf16_round_trips_and_rounds_to_nearest_even);
+    RUN(test_q8_0_block_dequantizes_as_q_times_d);
+    RUN(test_q4_0_block_dequantizes_in_nibble_order);
+    RUN(test_q8_0_from_float_matches_ggml_rounding);
+    RUN(test_q4_0_from_float_follows_the_sign_of_the_extreme);
+    RUN(test_all_zero_blocks_quantize_to_zero);
+    RUN(test_quantized_round_trip_error_is_bounded);
+    RUN(test_every_variant_to_float_equals_scalar);
+    RUN(test_every_variant_dot_matches_scalar_and_float64);
+    RUN(test_every_variant_dot4_matches_dot_per_row);
+    RUN(test_kernels_never_read_past_the_row);
+    RUN(test_table_describes_the_ggml_types);
+    RUN(test_quant_init_honours_attend_simd_and_falls_back);
+    RUN(test_quant_init_is_safe_while_kernels_run);
+    TEST_EXIT();
+}
