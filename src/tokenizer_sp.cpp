@@ -1,0 +1,694 @@
+/* tokenizer_sp.cpp — the one C++ file: tokenizer.h over libsentencepiece.
+ *
+ * Encoding and whole-sequence decoding are SentencePiece's own. What this file adds:
+ *   - a ModelProto serialised by hand (protobuf wire format) from vocabulary arrays, so a GGUF
+ *     vocabulary or a llama2.c tokenizer.bin loads into the real library (the Debian package
+ *     ships no ModelProto header);
+ *   - a streaming decoder that reproduces SentencePieceProcessor::Decode one id at a time, from a
+ *     table of per-piece surfaces built once at load.
+ * Every entry point catches C++ exceptions: nothing may unwind into C. */
+#include "tokenizer.h"
+
+#include <sentencepiece_processor.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+/* ==== The tokenizer ==== */
+
+/* SentencePiece piece types (sentencepiece_model.proto), shared by GGUF's token_type array. */
+enum { PIECE_NORMAL = 1, PIECE_UNKNOWN = 2, PIECE_CONTROL = 3, PIECE_USER_DEFINED = 4,
+       PIECE_UNUSED = 5, PIECE_BYTE = 6 };
+
+static const char SPACE_SYMBOL[] = "\xE2\x96\x81";       /* U+2581 '▁', how pieces spell a space */
+static const char REPLACEMENT_CHAR[] = "\xEF\xBF\xBD";   /* U+FFFD, what Decode emits for a bad byte */
+
+/* How one id decodes on its own; the streaming decoder needs nothing else. */
+struct piece_info {
+    uint32_t surface_offset;   /* into tokenizer::surfaces: the piece with every '▁' made ' ' */
+    uint32_t surface_len;      /* (for the unknown piece: the unk surface, " ⁇ " by default) */
+    uint8_t kind;              /* PIECE_NORMAL, PIECE_CONTROL, PIECE_UNKNOWN or PIECE_BYTE */
+    uint8_t byte;              /* the byte of a <0xNN> piece */
+    uint8_t leading_space;     /* the piece begins with '▁' (its surface with ' ') */
+};
+
+struct tokenizer {
+    sentencepiece::SentencePieceProcessor sp;
+    int n_vocab = 0, bos = -1, eos = -1, unk = -1;
+    /* Decode drops the first piece's leading '▁' (the dummy prefix added at encode time) when the
+     * normaliser adds a dummy prefix or removes extra whitespace; with the latter, every leading
+     * '▁' before the first visible text goes. */
+    bool strip_dummy_prefix = true, strip_all_leading = false;
+    std::vector<piece_info> pieces;
+    std::string surfaces;
+    size_t max_surface = 0;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ==== UTF-8, exactly as SentencePiece's DecodeUTF8 judges it ==== */
+
+static bool is_trail(uint8_t c) { return (c & 0xC0) == 0x80; }
+
+/* Bytes a character starting with `lead` needs: 1..4, or 0 when no character starts so. */
+static int utf8_needed(uint8_t lead)
+{
+    if (lead < 0x80) return 1;
+    if ((lead & 0xE0) == 0xC0) return 2;
+    if ((lead & 0xF0) == 0xE0) return 3;
+    if ((lead & 0xF8) == 0xF0) return 4;
+    return 0;
+}
+
+/* Length of the valid character at p (n bytes available), or 0 when invalid: overlong forms,
+ * surrogates and code points past U+10FFFF are invalid. */
+static int utf8_valid_len(const uint8_t *p, size_t n)
+{
+    int need = utf8_needed(p[0]);
+    if (need == 0 || (size_t)need > n) return 0;
+    if (need == 1) return 1;
+    uint32_t cp = p[0] & (0x7F >> need);
+    for (int i = 1; i < need; i++) {
+        if (!is_trail(p[i])) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[need] || (cp >= 0xD800 && cp < 0xE000) || cp > 0x10FFFF) return 0;
+    return need;
+}
+
+static bool utf8_valid(const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    for (size_t i = 0; i < n;) {
+        int k = utf8_valid_len(p + i, n - i);
+        if (k == 0) return false;
+        i += (size_t)k;
+    }
+    return true;
+}
+
+/* A piece as one line of ASCII for an error message: other bytes as \xNN, at most 40 shown. */
+static std::string printable(std::string_view piece)
+{
+    std::string out;
+    for (size_t i = 0; i < piece.size() && i < 40; i++) {
+        uint8_t c = (uint8_t)piece[i];
+        char hex[8];
+        snprintf(hex, sizeof hex, "\\x%02X", c);
+        if (c >= 0x20 && c < 0x7F && c != '\\') out.push_back((char)c);
+        else out += hex;
+    }
+    return piece.size() > 40 ? out + "..." : out;
+}
+
+/* "<0xNN>" (upper-case hex, as SentencePiece spells byte pieces) → NN, else -1. */
+static int byte_piece_value(std::string_view piece)
+{
+    if (piece.size() != 6 || piece.compare(0, 3, "<0x") != 0 || piece[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = piece[(size_t)i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* ==== Protobuf wire format: just enough of sentencepiece_model.proto ====
+ * ModelProto { repeated SentencePiece pieces = 1; TrainerSpec trainer_spec = 2;
+ *              NormalizerSpec normalizer_spec = 3; NormalizerSpec denormalizer_spec = 5; }
+ * SentencePiece { string piece = 1; float score = 2; Type type = 3; }
+ * A field is a varint key (number << 3 | wire type), then a varint (type 0), 8 bytes (1),
+ * a varint length and that many bytes (2), or 4 bytes (5). */
+
+enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_BYTES = 2, WIRE_FIXED32 = 5 };
+
+static void put_varint(std::string &out, uint64_t v)
+{
+    while (v >= 0x80) { out.push_back((char)(v | 0x80)); v >>= 7; }
+    out.push_back((char)v);
+}
+static void put_key(std::string &out, int field, int wire) { put_varint(out, (uint64_t)field << 3 | (uint64_t)wire); }
+/* int32 fields carry negative values sign-extended to 64 bits (ten bytes). */
+static void put_int(std::string &out, int field, int64_t v) { put_key(out, field, WIRE_VARINT); put_varint(out, (uint64_t)v); }
+static void put_bytes(std::string &out, int field, std::string_view b)
+{
+    put_key(out, field, WIRE_BYTES);
+    put_varint(out, b.size());
+    out.append(b.data(), b.size());
+}
+static void put_float(std::string &out, int field, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    put_key(out, field, WIRE_FIXED32);
+    for (int i = 0; i < 4; i++) out.push_back((char)(u >> (8 * i)));
+}
+
+/* A bounded reader over one message; any malformed field ends it (ok = false). */
+struct wire_reader {
+    const uint8_t *p, *end;
+    bool ok = true;
+    bool varint(uint64_t *v)
+    {
+        *v = 0;
+        for (int shift = 0; shift < 64 && p < end; shift += 7) {
+            uint8_t c = *p++;
+            *v |= (uint64_t)(c & 0x7F) << shift;
+            if (!(c & 0x80)) return true;
+        }
+        return ok = false;
+    }
+    /* Next field: its number and wire type; a varint's value in *v; a byte field's extent in *b. */
+    bool next(int *field, int *wire, uint64_t *v, std::string_view *b)
+    {
+        uint64_t key;
+        if (p >= end || !varint(&key)) return false;
+        *field = (int)(key >> 3);
+        *wire = (int)(key & 7);
+        size_t skip = 0;
+        switch (*wire) {
+        case WIRE_VARINT: return varint(v);
+        case WIRE_FIXED64: skip = 8; break;
+        case WIRE_FIXED32: skip = 4; break;
+        case WIRE_BYTES:
+            if (!varint(v)) return false;
+            skip = *v;
+            *b = std::string_view((const char *)p, (size_t)(end - p) < skip ? 0 : skip);
+            break;
+        default: return ok = false;
+        }
+        if ((size_t)(end - p) < skip) return ok = false;
+        p += skip;
+        return true;
+    }
+};
+
+/* The normaliser flags that decoding depends on, read from a serialised ModelProto. Absent
+ * fields take the proto defaults (both true). A denormaliser rewrites decoded text in ways the
+ * streaming decoder cannot follow, so such models are refused. */
+static bool read_normalizer_flags(const std::string &proto, tokenizer *t, char *err, size_t errlen,
+                                  const char *path)
+{
+    bool add_dummy_prefix = true, remove_extra_whitespaces = true;
+    wire_reader r{(const uint8_t *)proto.data(), (const uint8_t *)proto.data() + proto.size()};
+    int field, wire;
+    uint64_t v = 0;
+    std::string_view b;
+    while (r.next(&field, &wire, &v, &b)) {
+        if (wire != WIRE_BYTES || (field != 3 && field != 5)) continue;
+        wire_reader spec{(const uint8_t *)b.data(), (const uint8_t *)b.data() + b.size()};
+        int f2, w2;
+        uint64_t v2 = 0;
+        std::string_view b2;
+        while (spec.next(&f2, &w2, &v2, &b2)) {
+            if (field == 3 && w2 == WIRE_VARINT && f2 == 3) add_dummy_prefix = v2 != 0;
+            if (field == 3 && w2 == WIRE_VARINT && f2 == 4) remove_extra_whitespaces = v2 != 0;
+            if (field == 5 && w2 == WIRE_BYTES && f2 == 2 && !b2.empty()) {
+                set_err(err, errlen, "tokenizer: %s: denormalizer_spec rules are not supported", path);
+                return false;
+            }
+        }
+        if (!spec.ok) r.ok = false;
+    }
+    if (!r.ok) {
+        set_err(err, errlen, "tokenizer: %s: not a SentencePiece model (malformed protobuf)", path);
+        return false;
+    }
+    t->strip_dummy_prefix = add_dummy_prefix || remove_extra_whitespaces;
+    t->strip_all_leading = remove_extra_whitespaces;
+    return true;
+}
+
+/* ==== Loading ==== */
+
+/* After SentencePiece has loaded: record the special ids and each piece's decoded surface. */
+static bool index_pieces(tokenizer *t, char *err, size_t errlen, const char *what)
+{
+    const int n = t->sp.GetPieceSize();
+    if (n <= 0) {
+        set_err(err, errlen, "tokenizer: %s: empty vocabulary", what);
+        return false;
+    }
+    t->n_vocab = n;
+    t->bos = t->sp.bos_id();
+    t->eos = t->sp.eos_id();
+    t->unk = t->sp.unk_id();
+    t->pieces.resize((size_t)n);
+    for (int id = 0; id < n; id++) {
+        piece_info &info = t->pieces[(size_t)id];
+        std::string_view piece = t->sp.IdToPiece(id);
+        std::string surface;
+        if (t->sp.IsControl(id)) {
+            info.kind = PIECE_CONTROL;
+        } else if (t->sp.IsUnknown(id)) {
+            info.kind = PIECE_UNKNOWN;           /* the model's unk_surface, as Decode writes it */
+            surface = t->sp.DecodeIds(std::vector<int>{id});
+        } else if (t->sp.IsByte(id)) {
+            int v = byte_piece_value(piece);
+            if (v < 0) {
+                set_err(err, errlen, "tokenizer: %s: byte piece %d is \"%s\", not <0xNN>", what,
+                        id, printable(piece).c_str());
+                return false;
+            }
+            info.kind = PIECE_BYTE;
+            info.byte = (uint8_t)v;
+        } else {                                  /* normal, user-defined, unused */
+            info.kind = PIECE_NORMAL;
+            info.leading_space = piece.substr(0, 3) == SPACE_SYMBOL;
+            for (size_t i = 0; i < piece.size();) {
+                if (piece.compare(i, 3, SPACE_SYMBOL) == 0) { surface.push_back(' '); i += 3; }
+                else surface.push_back(piece[i++]);
+            }
+        }
+        if (t->surfaces.size() + surface.size() > UINT32_MAX) {
+            set_err(err, errlen, "tokenizer: %s: pieces total over 4 GiB", what);
+            return false;
+        }
+        info.surface_offset = (uint32_t)t->surfaces.size();
+        info.surface_len = (uint32_t)surface.size();
+        t->surfaces += surface;
+        if (surface.size() > t->max_surface) t->max_surface = surface.size();
+    }
+    return true;
+}
+
+/* The whole file; tokenizer files are a few MB, so anything past 1 GiB is a wrong path. */
+static bool read_file(const char *path, std::string *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_err(err, errlen, "tokenizer: %s: cannot open: %s", path, strerror(errno));
+        return false;
+    }
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && out->size() <= (1u << 30)) out->append(buf, n);
+    bool bad = ferror(f), huge = out->size() > (1u << 30);
+    fclose(f);
+    if (bad) set_err(err, errlen, "tokenizer: %s: read error: %s", path, strerror(errno));
+    if (huge) set_err(err, errlen, "tokenizer: %s: over 1 GiB, not a tokenizer file", path);
+    return !bad && !huge;
+}
+
+static tokenizer *load_serialized(const std::string &proto, const char *what, char *err, size_t errlen)
+{
+    tokenizer *t = new tokenizer;
+    if (!read_normalizer_flags(proto, t, err, errlen, what)) { delete t; return nullptr; }
+    auto status = t->sp.LoadFromSerializedProto(proto);
+    if (!status.ok()) {
+        set_err(err, errlen, "tokenizer: %s: SentencePiece refused the model: %s", what, status.ToString().c_str());
+        delete t;
+        return nullptr;
+    }
+    if (!index_pieces(t, err, errlen, what)) { delete t; return nullptr; }
+    return t;
+}
+
+/* Validate vocabulary arrays and serialise them as a BPE ModelProto with byte fallback and
+ * identity normalisation with a dummy prefix: the Llama tokenizer's settings. `what` names the
+ * source in errors. */
+static tokenizer *build_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
+                                   const float *scores, const int *types, int bos, int eos, int unk,
+                                   const char *what, char *err, size_t errlen)
+{
+    if (n_vocab <= 0 || n_vocab > (1 << 24) || !pieces || !lens || !types) {
+        set_err(err, errlen, "tokenizer: %s: bad vocabulary (n_vocab %d%s)", what, n_vocab,
+                !pieces || !lens || !types ? ", missing pieces, lengths or types" : "");
+        return nullptr;
+    }
+    const int special[3] = {bos, eos, unk};
+    const char *special_name[3] = {"bos", "eos", "unk"};
+    for (int k = 0; k < 3; k++)
+        if (special[k] < -1 || special[k] >= n_vocab) {
+            set_err(err, errlen, "tokenizer: %s: %s id %d outside the vocabulary of %d", what,
+                    special_name[k], special[k], n_vocab);
+            return nullptr;
+        }
+    if (unk < 0 || types[unk] != PIECE_UNKNOWN) {
+        set_err(err, errlen, "tokenizer: %s: unk id %d is not a piece of type unknown (2)", what, unk);
+        return nullptr;
+    }
+
+    std::string proto;
+    std::unordered_set<std::string_view> seen;
+    seen.reserve((size_t)n_vocab);
+    bool has_bytes = false;
+    for (int i = 0; i < n_vocab; i++) {
+        std::string_view piece(pieces[i] ? pieces[i] : "", pieces[i] ? lens[i] : 0);
+        float score = scores ? scores[i] : 0.0f;
+        int type = types[i];
+        const char *why = nullptr;
+        if (piece.empty()) why = "is empty";
+        else if (!utf8_valid(piece.data(), piece.size())) why = "is not valid UTF-8";
+        else if (type < PIECE_NORMAL || type > PIECE_BYTE) why = "has an unknown type";
+        else if (type == PIECE_BYTE && byte_piece_value(piece) < 0) why = "has type byte but is not <0xNN>";
+        else if (type == PIECE_UNKNOWN && i != unk) why = "has type unknown but is not the unk id";
+        else if (std::isnan(score)) why = "has a NaN score";
+        else if (!seen.insert(piece).second) why = "repeats an earlier piece";
+        if (why) {
+            set_err(err, errlen, "tokenizer: %s: piece %d (\"%s\", type %d) %s", what, i,
+                    printable(piece).c_str(), type, why);
+            return nullptr;
+        }
+        has_bytes |= type == PIECE_BYTE;
+        std::string sp_piece;
+        put_bytes(sp_piece, 1, piece);
+        put_float(sp_piece, 2, score);
+        put_int(sp_piece, 3, type);
+        put_bytes(proto, 1, sp_piece);                  /* ModelProto.pieces */
+    }
+
+    std::string trainer;                                /* TrainerSpec */
+    put_int(trainer, 3, 2);                             /* model_type = BPE */
+    put_int(trainer, 4, n_vocab);                       /* vocab_size */
+    put_int(trainer, 35, has_bytes);                    /* byte_fallback: needs the <0xNN> pieces */
+    put_int(trainer, 40, unk);                          /* unk_id */
+    put_int(trainer, 41, bos);                          /* bos_id */
+    put_int(trainer, 42, eos);                          /* eos_id */
+    put_int(trainer, 43, -1);                           /* pad_id: none */
+    put_bytes(trainer, 45, std::string_view(pieces[unk], lens[unk]));   /* unk_piece */
+    if (bos >= 0) put_bytes(trainer, 46, std::string_view(pieces[bos], lens[bos]));   /* bos_piece */
+    if (eos >= 0) put_bytes(trainer, 47, std::string_view(pieces[eos], lens[eos]));   /* eos_piece */
+    put_bytes(proto, 2, trainer);
+
+    std::string normalizer;                             /* NormalizerSpec */
+    put_bytes(normalizer, 1, "identity");               /* name: no character rewriting */
+    put_int(normalizer, 3, 1);                          /* add_dummy_prefix */
+    put_int(normalizer, 4, 0);                          /* remove_extra_whitespaces */
+    put_int(normalizer, 5, 1);                          /* escape_whitespaces: ' ' → '▁' */
+    put_bytes(proto, 3, normalizer);
+
+    tokenizer *t = load_serialized(proto, what, err, errlen);
+    if (t) { t->bos = bos; t->eos = eos; t->unk = unk; }
+    return t;
+}
+
+/* ==== The C API ==== */
+
+extern "C" {
+
+tokenizer *tokenizer_load_model(const char *path, char *err, size_t errlen)
+{
+    try {
+        std::string proto;
+        if (!read_file(path, &proto, err, errlen)) return nullptr;
+        return load_serialized(proto, path, err, errlen);
+    } catch (const std::exception &e) {
+        set_err(err, errlen, "tokenizer: %s: %s", path, e.what());
+    } catch (...) {
+        set_err(err, errlen, "tokenizer: %s: unexpected C++ exception", path);
+    }
+    return nullptr;
+}
+
+tokenizer *tokenizer_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
+                                const float *scores, const int *types, int bos, int eos, int unk,
+                                char *err, size_t errlen)
+{
+    try {
+        return build_from_vocab(n_vocab, pieces, lens, scores, types, bos, eos, unk, "vocab", err, errlen);
+    } catch (const std::exception &e) {
+        set_err(err, errlen, "tokenizer: vocab: %s", e.what());
+    } catch (...) {
+        set_err(err, errlen, "tokenizer: vocab: unexpected C++ exception");
+    }
+    return nullptr;
+}
+
+/* llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length,
+ * that many bytes. Its exporter wrote '▁' as ' ' and BOS/EOS as "\n<s>\n" / "\n</s>\n"; both are
+ * undone here, and piece types (which the file lacks) are inferred from the piece text. */
+tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err, size_t errlen)
+{
+    try {
+        std::string file;
+        if (!read_file(path, &file, err, errlen)) return nullptr;
+        const size_t size = file.size();
+        int32_t max_len;
+        if (vocab_size <= 0 || vocab_size > (1 << 24)) {
+            set_err(err, errlen, "tokenizer: %s: vocab_size %d out of range", path, vocab_size);
+            return nullptr;
+        }
+        if (size < 4) {
+            set_err(err, errlen, "tokenizer: %s: %zu bytes, too short for max_token_length", path, size);
+            return nullptr;
+        }
+        memcpy(&max_len, file.data(), 4);
+        if (max_len <= 0 || (size_t)max_len > size) {
+            set_err(err, errlen, "tokenizer: %s: max_token_length %d out of range", path, max_len);
+            return nullptr;
+        }
+        std::vector<std::string> text((size_t)vocab_size);
+        std::vector<float> scores((size_t)vocab_size);
+        size_t at = 4;
+        for (int i = 0; i < vocab_size; i++) {
+            int32_t len;
+            if (size - at < 8) {
+                set_err(err, errlen, "tokenizer: %s: truncated at token %d of %d (offset %zu): "
+                        "vocab_size does not match the file", path, i, vocab_size, at);
+                return nullptr;
+            }
+            memcpy(&scores[(size_t)i], file.data() + at, 4);
+            memcpy(&len, file.data() + at + 4, 4);
+            at += 8;
+            if (len <= 0 || len > max_len || (size_t)len > size - at) {
+                set_err(err, errlen, "tokenizer: %s: token %d length %d at offset %zu outside 1..%d "
+                        "or past the end of the file (%zu bytes)", path, i, len, at - 4, max_len, size);
+                return nullptr;
+            }
+            text[(size_t)i].assign(file.data() + at, (size_t)len);
+            at += (size_t)len;
+        }
+        if (at != size) {
+            set_err(err, errlen, "tokenizer: %s: %zu bytes after token %d: the file holds more "
+                    "than vocab_size %d tokens", path, size - at, vocab_size - 1, vocab_size);
+            return nullptr;
+        }
+
+        std::vector<const char *> pieces((size_t)vocab_size);
+        std::vector<size_t> lens((size_t)vocab_size);
+        std::vector<int> types((size_t)vocab_size);
+        int bos = -1, eos = -1, unk = -1;
+        for (int i = 0; i < vocab_size; i++) {
+            std::string &s = text[(size_t)i];
+            if (s == "\n<s>\n") s = "<s>";
+            else if (s == "\n</s>\n") s = "</s>";
+            std::string piece;
+            for (char c : s) {
+                if (c == ' ') piece += SPACE_SYMBOL;
+                else piece.push_back(c);
+            }
+            s = piece;
+            int type = PIECE_NORMAL;
+            if (s == "<unk>") { type = PIECE_UNKNOWN; if (unk < 0) unk = i; }
+            else if (s == "<s>") { type = PIECE_CONTROL; if (bos < 0) bos = i; }
+            else if (s == "</s>") { type = PIECE_CONTROL; if (eos < 0) eos = i; }
+            else if (byte_piece_value(s) >= 0) type = PIECE_BYTE;
+            types[(size_t)i] = type;
+        }
+        for (int i = 0; i < vocab_size; i++) {
+            pieces[(size_t)i] = text[(size_t)i].data();
+            lens[(size_t)i] = text[(size_t)i].size();
+        }
+        if (unk < 0) {
+            set_err(err, errlen, "tokenizer: %s: no <unk> piece", path);
+            return nullptr;
+        }
+        return build_from_vocab(vocab_size, pieces.data(), lens.data(), scores.data(), types.data(),
+                                bos, eos, unk, path, err, errlen);
+    } catch (const std::exception &e) {
+        set_err(err, errlen, "tokenizer: %s: %s", path, e.what());
+    } catch (...) {
+        set_err(err, errlen, "tokenizer: %s: unexpected C++ exception", path);
+    }
+    return nullptr;
+}
+
+void tokenizer_free(tokenizer *t) { delete t; }
+
+int tokenizer_vocab_size(const tokenizer *t) { return t->n_vocab; }
+int tokenizer_bos(const tokenizer *t) { return t->bos; }
+int tokenizer_eos(const tokenizer *t) { return t->eos; }
+
+int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_bos, int *ids,
+                     int max_ids, char *err, size_t errlen)
+{
+    try {
+        std::vector<int> out;
+        auto status = t->sp.Encode(std::string_view(len ? text : "", len), &out);
+        if (!status.ok()) {
+            set_err(err, errlen, "tokenizer: encode: %s", status.ToString().c_str());
+            return -1;
+        }
+        /* With no BOS in the vocabulary, add_bos adds nothing. */
+        const int bos = add_bos && t->bos >= 0 ? 1 : 0;
+        if (out.size() > (size_t)(INT32_MAX - 1)) {
+            set_err(err, errlen, "tokenizer: encode: %zu ids overflow int", out.size());
+            return -1;
+        }
+        const int total = (int)out.size() + bos;
+        for (int i = 0; i < total && i < max_ids; i++) ids[i] = bos && i == 0 ? t->bos : out[(size_t)(i - bos)];
+        return total;
+    } catch (const std::exception &e) {
+        set_err(err, errlen, "tokenizer: encode: %s", e.what());
+    } catch (...) {
+        set_err(err, errlen, "tokenizer: encode: unexpected C++ exception");
+    }
+    return -1;
+}
+
+long tokenizer_decode(const tokenizer *t, const int *ids, int n, char *out, size_t cap)
+{
+    try {
+        if (n < 0) return -1;
+        std::vector<int> v(ids, ids + n);
+        for (int id : v)
+            if (id < 0 || id >= t->n_vocab) return -1;
+        std::string text;
+        if (!t->sp.Decode(v, &text).ok()) return -1;
+        if (cap > 0) {
+            size_t k = text.size() < cap - 1 ? text.size() : cap - 1;
+            memcpy(out, text.data(), k);
+            out[k] = '\0';
+        }
+        return (long)text.size();
+    } catch (...) {
+        return -1;
+    }
+}
+
+}  /* extern "C" */
+
+/* ==== Streaming decode ====
+ * SentencePieceProcessor::Decode, one id at a time:
+ *   - a run of byte pieces becomes text one UTF-8 character at a time; a byte that cannot start
+ *     or continue a valid character becomes U+FFFD (one per byte), and a run that ends (at a
+ *     non-byte piece or the flush) inside a character turns its bytes into U+FFFD the same way;
+ *   - control pieces are invisible, the unknown piece shows its unk surface;
+ *   - the leading '▁' of the first piece is the dummy prefix: dropped if no text has been
+ *     produced yet and no earlier piece had its '▁' dropped (is_bos_ws / bos_ws_seen in Decode).
+ * At most 3 bytes are ever held (a character's incomplete prefix), so each call is O(1) and
+ * writes into a buffer sized at creation. The flush ends the sequence (held bytes are decided as
+ * at its end); a new sequence takes a new stream. An id outside the vocabulary returns NULL. */
+
+struct tokenizer_stream {
+    const tokenizer *t = nullptr;
+    uint8_t held[4] = {0};     /* byte-piece bytes of an unfinished character */
+    int n_held = 0;
+    bool produced = false;     /* some text has been returned */
+    bool may_strip = true;     /* Decode's is_bos_ws: the dummy prefix may still be dropped */
+    bool just_stripped = false; /* Decode's bos_ws_seen: the last piece's '▁' was dropped */
+    std::vector<char> out;     /* what one call returns */
+    size_t out_len = 0;
+};
+
+static void emit(tokenizer_stream *s, const char *p, size_t n)
+{
+    memcpy(s->out.data() + s->out_len, p, n);
+    s->out_len += n;
+    if (n) s->produced = true;
+}
+
+static void drop_held(tokenizer_stream *s, int k)
+{
+    memmove(s->held, s->held + k, (size_t)(s->n_held - k));
+    s->n_held -= k;
+}
+
+/* Turn held bytes into text while the characters they start are decided. `run_ended`: no more
+ * bytes will join them, so an incomplete character is invalid. */
+static void resolve_held(tokenizer_stream *s, bool run_ended)
+{
+    while (s->n_held > 0) {
+        int need = utf8_needed(s->held[0]);
+        bool bad = need == 0;
+        for (int i = 1; !bad && i < need && i < s->n_held; i++) bad = !is_trail(s->held[i]);
+        if (!bad && s->n_held < need) {
+            if (!run_ended) return;              /* wait for the rest of the character */
+            bad = true;
+        }
+        if (!bad && utf8_valid_len(s->held, (size_t)need) == need) {
+            emit(s, (const char *)s->held, (size_t)need);
+            drop_held(s, need);
+        } else {
+            emit(s, REPLACEMENT_CHAR, 3);
+            drop_held(s, 1);
+        }
+    }
+}
+
+extern "C" {
+
+tokenizer_stream *tokenizer_stream_new(const tokenizer *t)
+{
+    try {
+        tokenizer_stream *s = new tokenizer_stream();
+        s->t = t;
+        /* One call emits at most 4 held characters (each ≤ 4 bytes) plus one surface. */
+        s->out.resize(t->max_surface + 16 + 1);
+        return s;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+const char *tokenizer_stream_next(tokenizer_stream *s, int id, size_t *len)
+{
+    const tokenizer *t = s->t;
+    s->out_len = 0;
+    *len = 0;
+    if (id < 0 || id >= t->n_vocab) return nullptr;
+    const piece_info &info = t->pieces[(size_t)id];
+    if (info.kind == PIECE_BYTE) {
+        s->held[s->n_held++] = info.byte;
+        resolve_held(s, false);
+    } else {
+        resolve_held(s, true);
+        if (s->just_stripped || s->produced) s->may_strip = false;
+        const char *surface = t->surfaces.data() + info.surface_offset;
+        size_t n = info.surface_len;
+        s->just_stripped = false;
+        if (info.kind == PIECE_NORMAL && info.leading_space && s->may_strip && t->strip_dummy_prefix) {
+            surface++;
+            n--;
+            s->just_stripped = !t->strip_all_leading;
+        }
+        emit(s, surface, n);
+    }
+    s->out[s->out_len] = '\0';
+    *len = s->out_len;
+    return s->out.data();
+}
+
+const char *tokenizer_stream_flush(tokenizer_stream *s, size_t *len)
+{
+    s->out_len = 0;
+    resolve_held(s, true);
+    s->out[s->out_len] = '\0';
+    *len = s->out_len;
+    return s->out.data();
+}
+
+void tokenizer_stream_free(tokenizer_stream *s) { delete s; }
+
+}  /* extern "C" */
