@@ -108,16 +108,14 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, fl
     }
 }
 
-/* Work items are (token, kv_head) pairs, split evenly across the workers. */
-static void attention_worker(void *arg, int worker, int n_workers)
+/* A task is one (token, kv_head) pair; scratch memory belongs to the thread that runs it. */
+static void attention_task(void *arg, int task, int n_tasks, int worker)
 {
+    (void)n_tasks;
     const struct attention_job *job = arg;
     const int n_kv_heads = job->cache->n_kv_heads;
-    long begin, end;
-    threadpool_split((long)job->n_tokens * n_kv_heads, worker, n_workers, &begin, &end);
     float *scratch = job->scratch + (size_t)worker * job->scratch_per_worker;
-    for (long item = begin; item < end; item++)
-        attend_group(job, (int)(item / n_kv_heads), (int)(item % n_kv_heads), scratch);
+    attend_group(job, task / n_kv_heads, task % n_kv_heads, scratch);
 }
 
 void attention(threadpool *pool, float *out, const float *query, const kv_cache_layer *cache,
@@ -127,5 +125,5 @@ void attention(threadpool *pool, float *out, const float *query, const kv_cache_
         out, query, cache, n_tokens, pos0, n_heads, scratch,
         attention_scratch_floats(n_heads, cache->n_kv_heads, cache->head_dim),
     };
-    threadpool_run(pool, attention_worker, &job);
+    threadpool_run(pool, attention_task, &job, n_tokens * cache->n_kv_heads);
 }

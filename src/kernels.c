@@ -103,13 +103,14 @@ static void matmul_rows(const struct matmul_job *job, int m, int64_t r0, int64_t
     }
 }
 
-/* The matrices' rows are numbered one after another; each worker takes a contiguous share of
+/* The matrices' rows are numbered one after another and each task takes a contiguous share of
  * that combined range, so Q, K and V (of different heights) balance as one job. */
-static void matmul_worker(void *arg, int worker, int n_workers)
+static void matmul_task(void *arg, int task, int n_tasks, int worker)
 {
+    (void)worker;
     const struct matmul_job *job = arg;
     long begin, end;
-    threadpool_split((long)job->total_rows, worker, n_workers, &begin, &end);
+    threadpool_split((long)job->total_rows, task, n_tasks, &begin, &end);
     int64_t base = 0;
     for (int m = 0; m < job->n_mats && base < end; m++) {
         int64_t rows = job->w[m]->rows;
@@ -127,5 +128,10 @@ void matmul(threadpool *pool, const float *x, int n_tokens, int n_mats, const te
     struct matmul_job job = {x, n_tokens, n_mats, w, out, 0};
     for (int m = 0; m < n_mats; m++)
         job.total_rows += w[m]->rows;
-    threadpool_run(pool, matmul_worker, &job);
+    /* A few tasks per thread let a fast thread take over from a slow one; at least 16 rows each
+     * keeps the claiming cheap and the output writes of two tasks off one cache line. */
+    long n_tasks = 4L * threadpool_size(pool);
+    if (n_tasks > (job.total_rows + 15) / 16)
+        n_tasks = (job.total_rows + 15) / 16;
+    threadpool_run(pool, matmul_task, &job, (int)n_tasks);
 }

@@ -8,9 +8,10 @@
  *   version 1: a 256-byte header (magic "ak42", int32 version, the 7 ints, uint8 shared_classifier),
  *       then float32: all attention norms, all ffn norms, the final norm, the token embedding, wq,
  *       wk, wv, wo, w1, w2, w3 of every layer, and the classifier if not shared.
- *   version 2: the version 1 header plus int32 group_size; the norms as float32, then each matrix
- *       (embedding, wq, wk, wv, wo, w1, w2, w3, classifier) as all its int8 values followed by one
- *       float32 scale per group of group_size values (w = q * scale).
+ *   version 2: the version 1 header plus int32 group_size; the norms as float32, then the matrices
+ *       in version 1's order (embedding, every layer's wq, ..., w3, classifier), each one — each
+ *       layer's on its own — as its int8 values followed by one float32 scale per group of
+ *       group_size values (w = q * scale).
  * Each matrix is stored (out_features, in_features), row-major: the layout our tensors use. Version 2
  * keeps its scales apart from its values, which no kernel reads directly, so it is dequantized to
  * float32 here — exact, since q * scale is what the file means. RoPE uses base 10000 and eps 1e-5. */
@@ -65,22 +66,29 @@ static void f32_matrix(tensor *t, const float *block, int l, int64_t rows, int64
     tensor_view(t, TYPE_F32, rows, cols, block ? block + (size_t)l * rows * cols : NULL);
 }
 
-/* Version 2: n values of int8 then n/group float32 scales -> a float32 copy owned by the model. */
-static const float *dequantize_group_q8(attend_model *m, reader *r, size_t n, int group)
+/* Version 2: `count` matrices of n values (one per layer, or just one), each stored as its n int8
+ * values then its n/group float32 scales -> one float32 copy owned by the model. */
+static const float *dequantize_group_q8(attend_model *m, reader *r, size_t count, size_t n, int group)
 {
-    const int8_t *q = take(r, n);
-    const float *scale = take(r, n / (size_t)group * sizeof(float));
-    if (!q || !scale)
+    if (r->failed || count * n > (size_t)(r->end - r->p)) {   /* before allocating */
+        r->failed = 1;
         return NULL;
-    float *w = malloc(n * sizeof *w);
+    }
+    float *w = malloc(count * n * sizeof *w);
     if (!w || model_own(m, w) != 0) {
         r->failed = 1;
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
-        float s;
-        memcpy(&s, (const char *)scale + i / (size_t)group * sizeof(float), sizeof s);
-        w[i] = (float)q[i] * s;
+    for (size_t k = 0; k < count; k++) {
+        const int8_t *q = take(r, n);
+        const char *scale = take(r, n / (size_t)group * sizeof(float));
+        if (!q || !scale)
+            return NULL;
+        for (size_t i = 0; i < n; i++) {
+            float s;
+            memcpy(&s, scale + i / (size_t)group * sizeof(float), sizeof s);
+            w[k * n + i] = (float)q[i] * s;
+        }
     }
     return w;
 }
@@ -163,12 +171,12 @@ int llama2c_load(attend_model *m, char *err, size_t errlen)
             if (!shared)
                 wcls = F32(n_embed);
         } else {
-#define Q8(n) dequantize_group_q8(m, &r, (n), group)
-            embed = Q8(n_embed);
-            wq = Q8(L * n_wq); wk = Q8(L * n_wk); wv = Q8(L * n_wk); wo = Q8(L * n_wo);
-            w1 = Q8(L * n_ffn); w2 = Q8(L * n_ffn); w3 = Q8(L * n_ffn);
+#define Q8(count, n) dequantize_group_q8(m, &r, (count), (n), group)
+            embed = Q8(1, n_embed);
+            wq = Q8(L, n_wq); wk = Q8(L, n_wk); wv = Q8(L, n_wk); wo = Q8(L, n_wo);
+            w1 = Q8(L, n_ffn); w2 = Q8(L, n_ffn); w3 = Q8(L, n_ffn);
             if (!shared)
-                wcls = Q8(n_embed);
+                wcls = Q8(1, n_embed);
 #undef Q8
         }
     }

@@ -257,6 +257,11 @@ static int gguf_load(attend_model *m, char *err, size_t errlen)
         model_set_error(err, errlen, "gguf: rope.freq_base or layer_norm_rms_epsilon is not a float");
         goto done;
     }
+    if (g.n_tensors == 0) {
+        model_set_error(err, errlen, "gguf: the file has no tensors (a vocabulary-only GGUF has no model "
+                        "to run)");
+        goto done;
+    }
     /* The vocabulary size is the embedding's height. */
     const gguf_tensor *embd = gguf_find_tensor(&g, "token_embd.weight");
     if (!embd || embd->n_dims != 2 || embd->dims[1] > (1u << 30)) {

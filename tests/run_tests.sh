@@ -10,9 +10,13 @@ status=0
 for t in "$@" tests/test_*.sh; do
     [ -e "$t" ] || continue
     echo "== $t" >> "$log"
-    # A test program that dies without printing FAIL still fails the run.
-    if ! "$t" >> "$log" 2>&1; then
-        grep -q '^FAIL ' "$log" || echo "FAIL $t: exited with status $?" >> "$log"
+    out=build/test.one
+    "$t" > "$out" 2>&1
+    rc=$?
+    cat "$out" >> "$log"
+    # A test program that exits non-zero without printing FAIL (a crash, say) still fails the run.
+    if [ "$rc" -ne 0 ]; then
+        grep -q '^FAIL ' "$out" || echo "FAIL $t: exited with status $rc" >> "$log"
         status=1
     fi
 done

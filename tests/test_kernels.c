@@ -99,24 +99,32 @@ static void test_matmul_matches_naive_for_many_shapes(void)
     }
 }
 
-/* Every worker index runs exactly once per job, across many back-to-back jobs. */
-static void count_worker(void *arg, int worker, int n_workers)
+/* Every task of every job runs exactly once, on a valid worker, across many back-to-back jobs
+ * (including more threads than this machine has cores, where workers start late). */
+struct count_job {
+    int counts[64];
+    int bad_worker;
+    int n_threads;
+};
+
+static void count_task(void *arg, int task, int n_tasks, int worker)
 {
-    int *counts = arg;
-    __atomic_fetch_add(&counts[worker], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&counts[n_workers], 1, __ATOMIC_RELAXED);
+    struct count_job *j = arg;
+    if (worker < 0 || worker >= j->n_threads || n_tasks != 64)
+        __atomic_store_n(&j->bad_worker, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&j->counts[task], 1, __ATOMIC_RELAXED);
 }
 
-static void test_threadpool_runs_every_worker_once_per_job(void)
+static void test_threadpool_runs_every_task_once_per_job(void)
 {
-    for (int threads = 1; threads <= 4; threads++) {
+    for (int threads = 1; threads <= 5; threads += 2) {
         threadpool *pool = threadpool_new(threads);
-        int counts[8] = {0};
-        for (int job = 0; job < 20000; job++)
-            threadpool_run(pool, count_worker, counts);
-        for (int w = 0; w < threads; w++)
-            CHECKF(counts[w] == 20000, "threads %d worker %d ran %d times", threads, w, counts[w]);
-        CHECK(counts[threads] == 20000 * threads);
+        struct count_job j = {{0}, 0, threads};
+        for (int job = 0; job < 5000; job++)
+            threadpool_run(pool, count_task, &j, 64);
+        for (int t = 0; t < 64; t++)
+            CHECKF(j.counts[t] == 5000, "threads %d task %d ran %d times", threads, t, j.counts[t]);
+        CHECK(!j.bad_worker);
         threadpool_free(pool);
     }
 }
@@ -130,6 +138,6 @@ int main(void)
     RUN(test_softmax_is_stable_and_normalised);
     RUN(test_swiglu_is_silu_gate_times_up);
     RUN(test_matmul_matches_naive_for_many_shapes);
-    RUN(test_threadpool_runs_every_worker_once_per_job);
+    RUN(test_threadpool_runs_every_task_once_per_job);
     TEST_EXIT();
 }
