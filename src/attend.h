@@ -12,10 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tokenizer.h"   /* tokenizer_encode, tokenizer_stream_*: part of this API */
+
 typedef struct attend_model attend_model;
 typedef struct attend_context attend_context;
 typedef struct attend_sampler attend_sampler;
-typedef struct tokenizer tokenizer;   /* see tokenizer.h */
 
 /* The hyperparameters of a llama-family decoder. */
 typedef struct {
@@ -45,6 +46,8 @@ tokenizer *attend_model_tokenizer(const attend_model *m);     /* NULL if the fil
 const char *attend_model_format(const attend_model *m);       /* "GGUF v3", "llama2.c v1", ... */
 size_t attend_model_param_count(const attend_model *m);
 size_t attend_model_weight_bytes(const attend_model *m);
+const char *attend_type_name(int type);   /* "F32", "Q8_0", ... for attend_config.weight_type */
+const char *attend_simd(void);            /* the kernels in use: "avx512", "avx2" or "scalar" */
 
 /* ---- context: one sequence ------------------------------------------------------------ */
 /* n_ctx <= 0 means the model's max_seq_len; n_threads <= 0 means the online CPUs. */

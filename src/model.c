@@ -417,6 +417,13 @@ void attend_model_free(attend_model *m)
 }
 
 const attend_config *attend_model_config(const attend_model *m) { return &m->config; }
+const char *attend_simd(void) { return quant_init(); }
+
+const char *attend_type_name(int type)
+{
+    const type_traits *tt = type_traits_of(type);
+    return tt ? tt->name : "unknown";
+}
 tokenizer *attend_model_tokenizer(const attend_model *m) { return m->tok; }
 const char *attend_model_format(const attend_model *m) { return m->format; }
 

@@ -10,8 +10,6 @@
 #include <time.h>
 
 #include "attend.h"
-#include "quant.h"
-#include "tokenizer.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -159,9 +157,9 @@ static int *encode(const tokenizer *tok, const char *text, int *n)
 static void print_summary(const attend_model *m, const attend_context *ctx)
 {
     const attend_config *c = attend_model_config(m);
-    const type_traits *tt = type_traits_of(c->weight_type);
     fprintf(stderr, "model: %s, %.2fM parameters, %.1f MiB of %s weights\n", attend_model_format(m),
-            attend_model_param_count(m) / 1e6, attend_model_weight_bytes(m) / 1048576.0, tt ? tt->name : "?");
+            attend_model_param_count(m) / 1e6, attend_model_weight_bytes(m) / 1048576.0,
+            attend_type_name(c->weight_type));
     fprintf(stderr, "shape: dim %d, hidden %d, %d layers, %d query heads, %d kv heads (%s), head_dim %d, "
             "vocab %d, trained context %d, rope base %g over %d dims, %s output\n",
             c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
@@ -169,7 +167,7 @@ static void print_summary(const attend_model *m, const attend_context *ctx)
             c->head_dim, c->vocab_size, c->max_seq_len, c->rope_base, c->rope_dim,
             c->tied_output ? "tied" : "separate");
     fprintf(stderr, "run: context %d, %d threads, %s kernels\n", attend_context_size(ctx),
-            attend_context_threads(ctx), quant_init());
+            attend_context_threads(ctx), attend_simd());
 }
 
 /* ---- modes --------------------------------------------------------------------------------- */
