@@ -15,10 +15,10 @@ LIB_OBJ  := $(LIB_C:src/%.c=$(BUILD)/%.o) $(BUILD)/tokenizer_sp.o
 TESTS_C  := $(wildcard tests/test_*.c)
 TEST_BIN := $(TESTS_C:tests/%.c=$(BUILD)/%)
 
-MODEL    ?= models/tinystories-attend.gguf
+MODEL    ?= models/stories-attend.gguf
 PROMPT   ?= Once upon a time
 
-.PHONY: all bin run test clean help deps deps-test
+.PHONY: all bin run test bench clean help deps deps-test
 all: bin
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo "make run        build, then tell a story with the default model ($(MODEL))"
 	@echo "                make run PROMPT='...' MODEL=path.gguf to override"
 	@echo "make test       build and run every test; ends with 'N passed, N failed'"
+	@echo "make bench      measure decode/prefill speed, write docs/bench.md (not a test)"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -62,7 +63,11 @@ $(BUILD):
 
 test: deps-test bin
 	@$(MAKE) --no-print-directory $(TEST_BIN)
-	@tests/run_tests.sh $(TEST_BIN)
+	@ATTEND_DEFAULT_MODEL=$(MODEL) tests/run_tests.sh $(TEST_BIN)
+
+# Benchmarks are not tests: they measure and write docs/bench.md.
+bench: deps-test bin
+	scripts/bench.sh
 
 clean:
 	rm -rf $(BUILD) run
