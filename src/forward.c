@@ -14,7 +14,7 @@
 
 /* Tokens per forward step: longer inputs are processed in chunks of this size. Activation
  * buffers are sized for it once, at context creation. */
-enum { MAX_BATCH = 64 };
+enum { MAX_BATCH = 512 };
 
 struct attend_context {
     const attend_model *model;

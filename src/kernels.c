@@ -5,6 +5,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include "gemm.h"
 #include "quant.h"
 
 void rmsnorm(float *out, const float *x, const float *weight, int n, float eps)
@@ -83,6 +84,10 @@ struct matmul_job {
 static void matmul_rows(const struct matmul_job *job, int m, int64_t r0, int64_t r1)
 {
     const tensor *w = job->w[m];
+    if (job->n_tokens >= GEMM_TOKENS) {   /* prefill: register-blocked, see gemm.c */
+        gemm_rows(w, r0, r1, job->x, w->cols, job->n_tokens, job->out[m], w->rows);
+        return;
+    }
     const type_traits *tt = type_traits_of(w->type);
     const int64_t cols = w->cols, rows = w->rows;
     float *out = job->out[m];

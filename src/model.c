@@ -117,11 +117,59 @@ static int gguf_arch_u32(const gguf_file *g, const char *name, int required, int
     return 0;
 }
 
+/* The file's tensors sorted by name, so that each weight is found by binary search. A linear
+ * gguf_find_tensor per weight would make loading quadratic: a file padded with a million tensors
+ * the model does not use, placed before the ones it does, would take minutes to refuse. */
+typedef struct {
+    const gguf_tensor **by_name;
+    uint64_t n;
+} tensor_index;
+
+static int name_cmp(const char *name, size_t len, gguf_str s)
+{
+    int c = memcmp(name, s.ptr, len < s.len ? len : (size_t)s.len);
+    return c ? c : (len > s.len) - (len < s.len);
+}
+
+static int tensor_cmp(const void *a, const void *b)
+{
+    gguf_str x = (*(const gguf_tensor *const *)a)->name;
+    return name_cmp(x.ptr, (size_t)x.len, (*(const gguf_tensor *const *)b)->name);
+}
+
+static int index_tensors(tensor_index *ix, const gguf_file *g)
+{
+    ix->n = g->n_tensors;
+    ix->by_name = malloc(sizeof *ix->by_name * (size_t)(g->n_tensors ? g->n_tensors : 1));
+    if (!ix->by_name)
+        return -1;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        ix->by_name[i] = &g->tensors[i];
+    qsort(ix->by_name, (size_t)ix->n, sizeof *ix->by_name, tensor_cmp);
+    return 0;
+}
+
+static const gguf_tensor *find_tensor(const tensor_index *ix, const char *name)
+{
+    size_t len = strlen(name), lo = 0, hi = (size_t)ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = name_cmp(name, len, ix->by_name[mid]->name);
+        if (c == 0)
+            return ix->by_name[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
 /* A weight by name, checked against the shape the config implies. rows/cols as in model.h. */
-static int gguf_weight(const gguf_file *g, const char *name, int64_t rows, int64_t cols, tensor *t,
+static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, int64_t cols, tensor *t,
                        char *err, size_t errlen)
 {
-    const gguf_tensor *gt = gguf_find_tensor(g, name);
+    const gguf_tensor *gt = find_tensor(g, name);
     if (!gt)
         return model_set_error(err, errlen, "gguf: tensor '%s' is missing", name);
     uint64_t want_rows = (uint64_t)rows;
@@ -140,7 +188,7 @@ static int gguf_weight(const gguf_file *g, const char *name, int64_t rows, int64
 }
 
 /* Norm weights are small vectors; the kernels want them as float32. */
-static int gguf_vector(attend_model *m, const gguf_file *g, const char *name, int n, const float **out,
+static int gguf_vector(attend_model *m, const tensor_index *g, const char *name, int n, const float **out,
                        char *err, size_t errlen)
 {
     tensor t = {0};
@@ -198,20 +246,27 @@ static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_
         if (types)
             memcpy(&type[i], types->array_data + 4 * i, 4);
     }
-    uint32_t bos = (uint32_t)-1, eos = (uint32_t)-1, unk = (uint32_t)-1;
-    gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos);
-    gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos);
-    gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &unk);
-    uint32_t ids[3] = {bos, eos, unk};
+    /* An id that is present must be a token: absent is -1, but a file's 0xFFFFFFFF is not. */
     const char *names[3] = {"bos", "eos", "unknown"};
-    for (int i = 0; i < 3; i++)
-        if (ids[i] != (uint32_t)-1 && ids[i] >= n) {
-            model_set_error(err, errlen, "gguf: tokenizer.ggml.%s_token_id %u is outside the %llu-token "
-                            "vocabulary", names[i], ids[i], (unsigned long long)n);
+    int ids[3] = {-1, -1, -1};
+    for (int i = 0; i < 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "tokenizer.ggml.%s_token_id", names[i]);
+        uint32_t id;
+        if (!gguf_find_kv(g, key))
+            continue;
+        if (gguf_get_u32(g, key, &id) != 0) {
+            model_set_error(err, errlen, "gguf: %s is not an unsigned 32-bit integer", key);
             goto done;
         }
-    m->tok = tokenizer_from_vocab((int)n, pieces, lens, score, type, (int)bos, (int)eos, (int)unk, err,
-                                  errlen);
+        if (id >= n) {
+            model_set_error(err, errlen, "gguf: %s %u is outside the %llu-token vocabulary", key, id,
+                            (unsigned long long)n);
+            goto done;
+        }
+        ids[i] = (int)id;
+    }
+    m->tok = tokenizer_from_vocab((int)n, pieces, lens, score, type, ids[0], ids[1], ids[2], err, errlen);
     rc = m->tok ? 0 : -1;
 done:
     free(pieces);
@@ -224,6 +279,7 @@ done:
 static int gguf_load(attend_model *m, char *err, size_t errlen)
 {
     gguf_file g;
+    tensor_index ix = {0};
     if (gguf_parse(&g, m->map, m->map_size, err, errlen) != 0)
         return -1;
     int rc = -1;
@@ -234,8 +290,14 @@ static int gguf_load(attend_model *m, char *err, size_t errlen)
         goto done;
     }
     if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0) {
-        model_set_error(err, errlen, "gguf: architecture '%.*s' is not supported (only 'llama')",
-                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+        /* The name is the file's: shown on one line, control and non-ASCII bytes as '?'. */
+        char shown[65];
+        size_t n = arch.len < 64 ? (size_t)arch.len : 64;
+        for (size_t i = 0; i < n; i++)
+            shown[i] = arch.ptr[i] >= 0x20 && arch.ptr[i] < 0x7f ? arch.ptr[i] : '?';
+        shown[n] = '\0';
+        model_set_error(err, errlen, "gguf: architecture '%s%s' is not supported (only 'llama')", shown,
+                        arch.len > 64 ? "..." : "");
         goto done;
     }
     snprintf(m->format, sizeof m->format, "GGUF v%u", g.version);
@@ -276,22 +338,22 @@ static int gguf_load(attend_model *m, char *err, size_t errlen)
     const int64_t dim = c->dim, q_dim = (int64_t)c->n_heads * c->head_dim,
                   kv_dim = (int64_t)c->n_kv_heads * c->head_dim, hidden = c->hidden_dim;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers) {
+    if (!m->layers || index_tensors(&ix, &g) != 0) {
         model_set_error(err, errlen, "out of memory");
         goto done;
     }
-    if (gguf_weight(&g, "token_embd.weight", c->vocab_size, dim, &m->token_embedding, err, errlen) ||
-        gguf_vector(m, &g, "output_norm.weight", c->dim, &m->output_norm, err, errlen))
+    if (gguf_weight(&ix, "token_embd.weight", c->vocab_size, dim, &m->token_embedding, err, errlen) ||
+        gguf_vector(m, &ix, "output_norm.weight", c->dim, &m->output_norm, err, errlen))
         goto done;
     for (int l = 0; l < c->n_layers; l++) {
         layer_weights *w = &m->layers[l];
         char name[96];
 #define W(field, suffix, rows, cols) \
     snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix); \
-    if (gguf_weight(&g, name, rows, cols, &w->field, err, errlen)) goto done;
+    if (gguf_weight(&ix, name, rows, cols, &w->field, err, errlen)) goto done;
 #define V(field, suffix) \
     snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix); \
-    if (gguf_vector(m, &g, name, c->dim, &w->field, err, errlen)) goto done;
+    if (gguf_vector(m, &ix, name, c->dim, &w->field, err, errlen)) goto done;
         V(attn_norm, "attn_norm");
         W(wq, "attn_q", q_dim, dim);
         W(wk, "attn_k", kv_dim, dim);
@@ -305,8 +367,8 @@ static int gguf_load(attend_model *m, char *err, size_t errlen)
 #undef V
     }
     /* No output matrix: the classifier is tied to the token embedding. */
-    if (gguf_find_tensor(&g, "output.weight")) {
-        if (gguf_weight(&g, "output.weight", c->vocab_size, dim, &m->output, err, errlen))
+    if (find_tensor(&ix, "output.weight")) {
+        if (gguf_weight(&ix, "output.weight", c->vocab_size, dim, &m->output, err, errlen))
             goto done;
     } else {
         m->output = m->token_embedding;
@@ -315,6 +377,7 @@ static int gguf_load(attend_model *m, char *err, size_t errlen)
     c->weight_type = m->layers[0].wq.type;
     rc = gguf_load_vocab(m, &g, err, errlen);
 done:
+    free(ix.by_name);
     gguf_release(&g);
     return rc;
 }
@@ -345,7 +408,8 @@ attend_model *attend_model_load(const char *path, const char *tokenizer_path, ch
         model_set_error(err, errlen, "out of memory");
         return NULL;
     }
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (the type check below refuses it). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     struct stat st;
     if (fd < 0) {
         model_set_error(err, errlen, "cannot open model '%s': %s", path, strerror(errno));
@@ -363,7 +427,10 @@ attend_model *attend_model_load(const char *path, const char *tokenizer_path, ch
         goto fail;
     }
     m->map_size = (size_t)st.st_size;
-    m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* MAP_POPULATE reads the file into the mapping now, in large batches, rather than a page at a
+     * time as the first forward pass touches each weight (on this VM a first touch costs as much as
+     * the arithmetic); load time shows up as load time, not as a slow first prompt. */
+    m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     close(fd);
     if (m->map == MAP_FAILED) {
         m->map = NULL;

@@ -99,6 +99,46 @@ static void test_matmul_matches_naive_for_many_shapes(void)
     }
 }
 
+/* Prefill's blocked GEMM equals one dot product per (row, token) for every storage type, across
+ * several column blocks, a row count that is not a multiple of the row block, and a short final
+ * token tile; and the same output whatever the thread count. */
+static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
+{
+    const int cols = 1120, rows = 45, n_tokens = 19;   /* 1120 = 2 column blocks + 96 */
+    const int types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0};
+    float *wf = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * n_tokens * cols);
+    float *out1 = malloc(sizeof(float) * rows * n_tokens), *out3 = malloc(sizeof(float) * rows * n_tokens);
+    for (int i = 0; i < rows * cols; i++)
+        wf[i] = sinf(i * 0.013f) + 0.1f * cosf(i * 1.7f);
+    for (int i = 0; i < n_tokens * cols; i++)
+        x[i] = cosf(i * 0.029f);
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+        const type_traits *tt = type_traits_of(types[k]);
+        size_t row_bytes = type_row_bytes(types[k], cols);
+        char *w = malloc(row_bytes * rows);
+        for (int r = 0; r < rows; r++)
+            tt->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
+        tensor t = {types[k], rows, cols, row_bytes, w};
+        const tensor *tp = &t;
+        threadpool *one = threadpool_new(1), *three = threadpool_new(3);
+        matmul(one, x, n_tokens, 1, &tp, &out1);
+        matmul(three, x, n_tokens, 1, &tp, &out3);
+        threadpool_free(one);
+        threadpool_free(three);
+        CHECKF(memcmp(out1, out3, sizeof(float) * rows * n_tokens) == 0, "%s: thread count changed the result",
+               tt->name);
+        for (int tok = 0; tok < n_tokens; tok++)
+            for (int r = 0; r < rows; r++) {
+                float want = tt->dot(w + r * row_bytes, x + (size_t)tok * cols, cols);
+                float got = out1[(size_t)tok * rows + r];
+                CHECKF(fabsf(got - want) <= 1e-4f * (1 + fabsf(want)), "%s token %d row %d: %g vs %g",
+                       tt->name, tok, r, got, want);
+            }
+        free(w);
+    }
+    free(wf); free(x); free(out1); free(out3);
+}
+
 /* Every task of every job runs exactly once, on a valid worker, across many back-to-back jobs
  * (including more threads than this machine has cores, where workers start late). */
 struct count_job {
@@ -138,6 +178,7 @@ int main(void)
     RUN(test_softmax_is_stable_and_normalised);
     RUN(test_swiglu_is_silu_gate_times_up);
     RUN(test_matmul_matches_naive_for_many_shapes);
+    RUN(test_matmul_prefill_gemm_matches_dot_products_for_every_type);
     RUN(test_threadpool_runs_every_task_once_per_job);
     TEST_EXIT();
 }
