@@ -16,13 +16,28 @@
 
 #include <math.h>
 #include <string.h>
-#include "quant.h"
 
 size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
 {
     int n_rep = n_heads / n_kv_heads;
     /* per query head of a group: its accumulator, running max and sum, and one tile of scores */
     return (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE);
+}
+
+/* q . k over one head. Eight independent partial sums let the compiler keep them in one vector
+ * register without reordering a floating-point reduction (no -ffast-math needed), and being
+ * inline, a head of 8 or 16 dimensions costs a few instructions, not a call per key. */
+static inline float dot_head(const float *q, const float *k, int head_dim)
+{
+    float part[8] = {0};
+    int d = 0;
+    for (; d + 8 <= head_dim; d += 8)
+        for (int i = 0; i < 8; i++)
+            part[i] += q[d + i] * k[d + i];
+    float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; d < head_dim; d++)
+        s += q[d] * k[d];
+    return s;
 }
 
 struct attention_job {
@@ -44,7 +59,6 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, fl
     const size_t q_stride = (size_t)job->n_heads * head_dim;
     const float *query = job->query + t * q_stride + (size_t)kv_head * n_rep * head_dim;
     float *out = job->out + t * q_stride + (size_t)kv_head * n_rep * head_dim;
-    float (*dot)(const void *, const float *, int64_t) = type_traits_of(TYPE_F32)->dot;
 
     float *acc = scratch;                              /* [n_rep][head_dim] */
     float *max = acc + (size_t)n_rep * head_dim;       /* [n_rep] */
@@ -65,7 +79,7 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, fl
         for (int j = 0; j < tile; j++) {
             const float *key = kv_key(c, kv_head, j0 + j);
             for (int r = 0; r < n_rep; r++)
-                score[r * ATTN_TILE + j] = dot(key, query + (size_t)r * head_dim, head_dim) * scale;
+                score[r * ATTN_TILE + j] = dot_head(query + (size_t)r * head_dim, key, head_dim) * scale;
         }
 
         for (int r = 0; r < n_rep; r++) {
