@@ -15,6 +15,7 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
@@ -38,6 +39,45 @@ static inline float dot_head(const float *q, const float *k, int head_dim)
     for (; d < head_dim; d++)
         s += q[d] * k[d];
     return s;
+}
+
+/* e^x for x <= 0 (scores minus their running maximum), in plain C that the compiler vectorizes.
+ * e^x = 2^n * 2^f with n = round(x / ln 2) and |f| <= 1/2; 2^f by its Taylor series to degree 6
+ * (relative error ~1e-7, below float rounding of the products it weights). Below 2^-126 the
+ * result is 0; NaN stays NaN, so a corrupt model still shows up as non-finite logits. */
+static inline float exp_nonpositive(float x)
+{
+    float t = x * 1.44269504f;               /* x / ln 2 */
+    if (!(t >= -127.0f))
+        t = -127.0f;                         /* underflow (and NaN, restored below) */
+    if (t > 0.0f)
+        t = 0.0f;
+    const float n = nearbyintf(t), f = t - n;
+    float p = 1.5403530e-4f;                 /* (ln 2)^k / k!, k = 6 .. 1 */
+    p = p * f + 1.3333558e-3f;
+    p = p * f + 9.6181291e-3f;
+    p = p * f + 5.5504109e-2f;
+    p = p * f + 2.4022651e-1f;
+    p = p * f + 6.9314718e-1f;
+    p = p * f + 1.0f;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;   /* 2^n; n = -127 gives 0 */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x != x ? x : p * scale;
+}
+
+/* The sum of a tile of weights, in eight independent partial sums (vectorizable, deterministic). */
+static inline float sum_tile(const float *s, int n)
+{
+    float part[8] = {0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int i = 0; i < 8; i++)
+            part[i] += s[j + i];
+    float total = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; j < n; j++)
+        total += s[j];
+    return total;
 }
 
 struct attention_job {
@@ -84,34 +124,42 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, fl
 
         for (int r = 0; r < n_rep; r++) {
             float *s = score + r * ATTN_TILE;
-            float tile_max = s[0];
-            for (int j = 1; j < tile; j++)
-                tile_max = s[j] > tile_max ? s[j] : tile_max;
-            float new_max = tile_max > max[r] ? tile_max : max[r];
+            float new_max = max[r];
+            for (int j = 0; j < tile; j++)
+                new_max = s[j] > new_max ? s[j] : new_max;
             /* Rescale what was accumulated under the old maximum (exp(-inf) = 0 the first time). */
-            float correction = expf(max[r] - new_max);
+            float correction = exp_nonpositive(max[r] - new_max);
             float *a = acc + (size_t)r * head_dim;
             if (correction != 1.0f)
                 for (int d = 0; d < head_dim; d++)
                     a[d] *= correction;
-            float tile_sum = 0.0f;
-            for (int j = 0; j < tile; j++) {
-                s[j] = expf(s[j] - new_max);
-                tile_sum += s[j];
-            }
-            sum[r] = sum[r] * correction + tile_sum;
+            for (int j = 0; j < tile; j++)
+                s[j] = exp_nonpositive(s[j] - new_max);
+            sum[r] = sum[r] * correction + sum_tile(s, tile);
             max[r] = new_max;
         }
 
-        /* Weighted values, each value row read once for every query head of the group. */
-        for (int j = 0; j < tile; j++) {
-            const float *value = kv_value(c, kv_head, j0 + j);
-            for (int r = 0; r < n_rep; r++) {
-                const float p = score[r * ATTN_TILE + j];
-                float *a = acc + (size_t)r * head_dim;
-                for (int d = 0; d < head_dim; d++)
-                    a[d] += p * value[d];
+        /* Weighted values: acc += sum_j p_j * v_j. Eight dimensions at a time, so their running
+         * sums stay in one register for the whole tile (the tile's values stay in L1 for the
+         * other query heads of the group). */
+        const float *value = kv_value(c, kv_head, j0);
+        for (int r = 0; r < n_rep; r++) {
+            const float *p = score + r * ATTN_TILE;
+            float *a = acc + (size_t)r * head_dim;
+            int d0 = 0;
+            for (; d0 + 8 <= head_dim; d0 += 8) {
+                float sum[8];
+                for (int i = 0; i < 8; i++)
+                    sum[i] = a[d0 + i];
+                for (int j = 0; j < tile; j++)
+                    for (int i = 0; i < 8; i++)
+                        sum[i] += p[j] * value[(size_t)j * head_dim + d0 + i];
+                for (int i = 0; i < 8; i++)
+                    a[d0 + i] = sum[i];
             }
+            for (; d0 < head_dim; d0++)
+                for (int j = 0; j < tile; j++)
+                    a[d0] += p[j] * value[(size_t)j * head_dim + d0];
         }
     }
 

@@ -117,6 +117,24 @@ static void test_attention_survives_large_scores(void)
     threadpool_free(pool);
 }
 
+/* A NaN in the cache (from corrupt weights) must reach the output, not vanish into a zero weight:
+ * the CLI relies on non-finite logits to report a corrupt model. */
+static void test_attention_propagates_nan(void)
+{
+    threadpool *pool = threadpool_new(1);
+    const int hd = 16, n_ctx = 70;
+    kv_cache_layer c = {calloc(n_ctx * hd, sizeof(float)), calloc(n_ctx * hd, sizeof(float)), n_ctx, 1, hd};
+    float q[16], out[16], scratch[16 + 2 + ATTN_TILE];
+    for (int i = 0; i < hd; i++)
+        q[i] = 0.1f * i;
+    c.key[5 * hd + 3] = NAN;
+    attention(pool, out, q, &c, 1, n_ctx - 1, 1, scratch);
+    CHECK(isnan(out[0]));
+    free(c.key);
+    free(c.value);
+    threadpool_free(pool);
+}
+
 /* Thread count changes nothing: the same work items compute the same floats. */
 static void test_attention_identical_across_thread_counts(void)
 {
@@ -149,6 +167,7 @@ int main(void)
     RUN(test_attention_matches_naive_for_mha_gqa_mqa);
     RUN(test_attention_batch_is_causal);
     RUN(test_attention_survives_large_scores);
+    RUN(test_attention_propagates_nan);
     RUN(test_attention_identical_across_thread_counts);
     TEST_EXIT();
 }
