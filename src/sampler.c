@@ -132,33 +132,43 @@ int attend_sample(attend_sampler *s, float *logits, const int *history, int n_hi
         s->cand[i] = (candidate){i, e};
         sum += e;
     }
-    for (int i = 0; i < n; i++)
+    int best = 0;
+    for (int i = 0; i < n; i++) {
         s->cand[i].p = (float)(s->cand[i].p / sum);
-    float p_max = expf(0.0f) / (float)sum;
+        if (s->cand[i].p > s->cand[best].p)
+            best = i;
+    }
+    /* The most likely token comes first and no filter below removes it (each keeps p >= some
+     * threshold no larger than p_max), so at least one candidate always remains. */
+    candidate top = s->cand[best];
+    s->cand[best] = s->cand[0];
+    s->cand[0] = top;
+    const float p_max = top.p;
 
     /* Filters: each one shrinks the candidate list [0, m). */
     int m = n;
     if (p->top_k > 0 && p->top_k < m) {
-        select_top_k(s->cand, m, p->top_k);
+        if (p->top_k > 1)
+            select_top_k(s->cand + 1, m - 1, p->top_k - 1);   /* the top token is already first */
         m = p->top_k;
     }
     if (p->min_p > 0.0f) {
-        int kept = 0;
-        for (int i = 0; i < m; i++)
+        int kept = 1;
+        for (int i = 1; i < m; i++)
             if (s->cand[i].p >= p->min_p * p_max)
                 s->cand[kept++] = s->cand[i];
-        m = kept;   /* the most likely token always survives */
+        m = kept;
     }
     if (p->top_p < 1.0f) {
         /* Tokens below (1 - top_p) / (m - 1) cannot be in the nucleus (llama2.c's observation):
          * drop them before sorting, which is what makes this cheap for a 32000-token vocabulary. */
         if (m > 1) {
             float cutoff = (1.0f - p->top_p) / (float)(m - 1);
-            int kept = 0;
-            for (int i = 0; i < m; i++)
+            int kept = 1;
+            for (int i = 1; i < m; i++)
                 if (s->cand[i].p >= cutoff)
                     s->cand[kept++] = s->cand[i];
-            m = kept > 0 ? kept : 1;
+            m = kept;
         }
         qsort(s->cand, (size_t)m, sizeof *s->cand, by_probability_desc);
         float cum = 0.0f;

@@ -145,6 +145,42 @@ static void test_sampler_repeat_penalty_demotes_recent_tokens(void)
     attend_sampler_free(s);
 }
 
+/* Whatever the filters (even ones that would keep nothing but for rounding, like min_p = 1 or
+ * top_p = 0), the token is in the vocabulary and is the argmax when only one token can survive. */
+static void test_sampler_always_returns_a_token_in_the_vocabulary(void)
+{
+    const float temps[] = {0.01f, 0.7f, 1.0f, 50.0f};
+    const float min_ps[] = {0.0f, 0.5f, 1.0f};
+    const float top_ps[] = {0.0f, 0.3f, 1.0f};
+    const int top_ks[] = {0, 1, 2, 299, 300, 1000};
+    unsigned seed = 1;
+    for (size_t a = 0; a < 4; a++)
+        for (size_t b = 0; b < 3; b++)
+            for (size_t c = 0; c < 3; c++)
+                for (size_t d = 0; d < 6; d++) {
+                    attend_sampler_params p = plain(temps[a], seed);
+                    p.min_p = min_ps[b];
+                    p.top_p = top_ps[c];
+                    p.top_k = top_ks[d];
+                    attend_sampler *s = attend_sampler_new(300, p);
+                    for (int i = 0; i < 20; i++) {
+                        float l[300];
+                        for (int j = 0; j < 300; j++) {
+                            seed = seed * 1103515245u + 12345u;
+                            l[j] = (float)(seed >> 16) / 6553.6f - 5.0f;   /* ties are possible */
+                        }
+                        int want = argmax(l, 300);
+                        float top = l[want];
+                        int t = attend_sample(s, l, NULL, 0);
+                        CHECKF(t >= 0 && t < 300, "token %d (temp %g min_p %g top_p %g top_k %d)", t,
+                               temps[a], min_ps[b], top_ps[c], top_ks[d]);
+                        if (top_ks[d] == 1 || top_ps[c] == 0.0f)
+                            CHECKF(l[t] == top, "picked %d, not a most likely token", t);
+                    }
+                    attend_sampler_free(s);
+                }
+}
+
 int main(void)
 {
     RUN(test_sampler_temperature_zero_is_argmax);
@@ -154,5 +190,6 @@ int main(void)
     RUN(test_sampler_top_k_keeps_the_k_largest);
     RUN(test_sampler_top_p_and_min_p_cut_the_tail);
     RUN(test_sampler_repeat_penalty_demotes_recent_tokens);
+    RUN(test_sampler_always_returns_a_token_in_the_vocabulary);
     TEST_EXIT();
 }
