@@ -87,18 +87,21 @@ struct attention_job {
     int n_tokens, pos0, n_heads;
     float *scratch;
     size_t scratch_per_worker;
+    int splits;   /* tasks per (token, kv_head) pair */
 };
 
-/* One query token against the keys of one kv_head: all n_rep query heads of the group. */
-static void attend_group(const struct attention_job *job, int t, int kv_head, float *scratch)
+/* One query token against the keys of one kv_head: query heads first .. first+n_rep-1 of the
+ * group (all of them, unless the group is split across threads; see attention()). */
+static void attend_group(const struct attention_job *job, int t, int kv_head, int first, int n_rep,
+                         float *scratch)
 {
     const kv_cache_layer *c = job->cache;
     const int head_dim = c->head_dim;
-    const int n_rep = job->n_heads / c->n_kv_heads;
+    const int group = job->n_heads / c->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)head_dim);
     const size_t q_stride = (size_t)job->n_heads * head_dim;
-    const float *query = job->query + t * q_stride + (size_t)kv_head * n_rep * head_dim;
-    float *out = job->out + t * q_stride + (size_t)kv_head * n_rep * head_dim;
+    const float *query = job->query + t * q_stride + ((size_t)kv_head * group + first) * head_dim;
+    float *out = job->out + t * q_stride + ((size_t)kv_head * group + first) * head_dim;
 
     float *acc = scratch;                              /* [n_rep][head_dim] */
     float *max = acc + (size_t)n_rep * head_dim;       /* [n_rep] */
@@ -170,22 +173,33 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, fl
     }
 }
 
-/* A task is one (token, kv_head) pair; scratch memory belongs to the thread that runs it. */
+/* A task is one (token, kv_head) pair, or a share of its query heads when the group is split;
+ * scratch memory belongs to the thread that runs it. */
 static void attention_task(void *arg, int task, int n_tasks, int worker)
 {
     (void)n_tasks;
     const struct attention_job *job = arg;
-    const int n_kv_heads = job->cache->n_kv_heads;
+    const int n_kv_heads = job->cache->n_kv_heads, splits = job->splits;
+    const int group = job->n_heads / n_kv_heads;
+    const int pair = task / splits, part = task % splits;
+    const int first = group * part / splits, last = group * (part + 1) / splits;
     float *scratch = job->scratch + (size_t)worker * job->scratch_per_worker;
-    attend_group(job, task / n_kv_heads, task % n_kv_heads, scratch);
+    attend_group(job, pair / n_kv_heads, pair % n_kv_heads, first, last - first, scratch);
 }
 
 void attention(threadpool *pool, float *out, const float *query, const kv_cache_layer *cache,
                int n_tokens, int pos0, int n_heads, float *scratch)
 {
+    /* With fewer (token, kv_head) pairs than threads — decoding a multi-query model, say — the
+     * query heads of a group are split across tasks, at the price of reading its keys and values
+     * once per share instead of once. */
+    const int pairs = n_tokens * cache->n_kv_heads, group = n_heads / cache->n_kv_heads;
+    int splits = 1;
+    while (pairs * splits < threadpool_size(pool) && splits < group)
+        splits++;
     struct attention_job job = {
         out, query, cache, n_tokens, pos0, n_heads, scratch,
-        attention_scratch_floats(n_heads, cache->n_kv_heads, cache->head_dim),
+        attention_scratch_floats(n_heads, cache->n_kv_heads, cache->head_dim), splits,
     };
-    threadpool_run(pool, attention_task, &job, n_tokens * cache->n_kv_heads);
+    threadpool_run(pool, attention_task, &job, pairs * splits);
 }

@@ -161,6 +161,31 @@ static void test_attention_identical_across_thread_counts(void)
     free(c.value);
 }
 
+/* Decoding a multi-query model splits each group's query heads across threads: same bits. */
+static void test_attention_split_groups_give_identical_results(void)
+{
+    const int n_heads = 8, hd = 64, n_ctx = 150;
+    kv_cache_layer c = {malloc(sizeof(float) * n_ctx * hd), malloc(sizeof(float) * n_ctx * hd), n_ctx, 1, hd};
+    for (int i = 0; i < n_ctx * hd; i++) {
+        c.key[i] = uniform();
+        c.value[i] = uniform();
+    }
+    float q[8 * 64], out[4][8 * 64];
+    for (int i = 0; i < n_heads * hd; i++)
+        q[i] = uniform();
+    for (int threads = 1; threads <= 4; threads++) {
+        threadpool *pool = threadpool_new(threads);
+        float *scratch = malloc(sizeof(float) * threads * attention_scratch_floats(n_heads, 1, hd));
+        attention(pool, out[threads - 1], q, &c, 1, n_ctx - 1, n_heads, scratch);
+        free(scratch);
+        threadpool_free(pool);
+    }
+    for (int i = 1; i < 4; i++)
+        CHECKF(memcmp(out[0], out[i], sizeof out[0]) == 0, "%d threads differ from 1", i + 1);
+    free(c.key);
+    free(c.value);
+}
+
 int main(void)
 {
     RUN(test_attention_matches_naive_softmax_across_tiles);
@@ -169,5 +194,6 @@ int main(void)
     RUN(test_attention_survives_large_scores);
     RUN(test_attention_propagates_nan);
     RUN(test_attention_identical_across_thread_counts);
+    RUN(test_attention_split_groups_give_identical_results);
     TEST_EXIT();
 }
