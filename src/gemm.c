@@ -15,6 +15,7 @@
  * so the result does not depend on the thread count. */
 #include "gemm.h"
 
+#include <pthread.h>
 #include <string.h>
 #include "quant.h"
 
@@ -63,15 +64,17 @@ static void micro_avx512(const float *panel, int kc, const float *const x[GEMM_T
 }
 #endif
 
-/* Chosen once: the AVX-512 tile when quant.c runs its AVX-512 kernels (so ATTEND_SIMD=scalar
- * makes every kernel portable at once). */
-static micro_fn pick_micro(void)
+/* Chosen once, before any thread uses it: the AVX-512 tile when quant.c runs its AVX-512 kernels
+ * (so ATTEND_SIMD=scalar makes every kernel portable at once). */
+static micro_fn micro = micro_scalar;
+static pthread_once_t micro_once = PTHREAD_ONCE_INIT;
+
+static void pick_micro(void)
 {
 #if defined(__x86_64__)
     if (strcmp(quant_init(), "avx512") == 0)
-        return micro_avx512;
+        micro = micro_avx512;
 #endif
-    return micro_scalar;
 }
 
 void gemm_rows(const tensor *w, int64_t r0, int64_t r1, const float *x, int64_t ldx, int n_tokens,
@@ -80,9 +83,7 @@ void gemm_rows(const tensor *w, int64_t r0, int64_t r1, const float *x, int64_t 
     static _Thread_local float rows[GEMM_ROWS][GEMM_K];        /* dequantized, row-major */
     static _Thread_local float panel[GEMM_K * GEMM_ROWS];      /* the same, column-major */
     static _Thread_local float tile[GEMM_TOKENS][GEMM_ROWS];
-    static micro_fn micro;
-    if (!micro)
-        micro = pick_micro();   /* idempotent: a race only writes the same pointer twice */
+    pthread_once(&micro_once, pick_micro);
     const type_traits *tt = type_traits_of(w->type);
     const int64_t cols = w->cols;
 
