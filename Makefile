@@ -18,7 +18,7 @@ TEST_BIN := $(TESTS_C:tests/%.c=$(BUILD)/%)
 MODEL    ?= models/stories-attend.gguf
 PROMPT   ?= Once upon a time
 
-.PHONY: all bin run test bench clean help deps deps-test
+.PHONY: all bin run test bench clean help deps deps-test asan ubsan tsan asan-run fuzz deps-fuzz
 all: bin
 
 help:
@@ -28,6 +28,8 @@ help:
 	@echo "make test       build and run every test; ends with 'N passed, N failed'"
 	@echo "make bench      measure decode/prefill speed, write docs/bench.md (not a test)"
 	@echo "make clean      remove build outputs"
+	@echo "make asan       the whole suite built with AddressSanitizer+UBSan in build-asan/ (also: ubsan, tsan)"
+	@echo "make fuzz       run the libFuzzer targets of tests/fuzz/, FUZZ_SECONDS each (default 60)"
 
 deps:
 	@scripts/deps.sh build
@@ -61,9 +63,10 @@ $(BUILD)/test_%: tests/test_%.c tests/test.h $(BUILD)/libattend.a
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: deps-test bin
+# The suite, plus the hostile-input corpus again against an ASan+UBSan build of ./run.
+test: deps-test bin asan-run
 	@$(MAKE) --no-print-directory $(TEST_BIN)
-	@ATTEND_DEFAULT_MODEL=$(MODEL) tests/run_tests.sh $(TEST_BIN)
+	@ATTEND_RUN_ASAN=build-asan/run ATTEND_DEFAULT_MODEL=$(MODEL) tests/run_tests.sh $(TEST_BIN)
 
 # Benchmarks are not tests: they measure and write docs/bench.md.
 bench: deps-test bin
@@ -71,3 +74,59 @@ bench: deps-test bin
 
 clean:
 	rm -rf $(BUILD) run
+
+# ==== Sanitizers and fuzzing (docs/robustness.md) ====================================================
+# `make asan` (AddressSanitizer and UBSan), `make ubsan`, `make tsan` (ThreadSanitizer): the library,
+# ./run and every test program built with the sanitizer into build-<name>/ (build/ is untouched),
+# then the whole suite run against them; the shell tests take ./run from ATTEND_RUN. A sanitizer
+# report stops the program with status 86, which no test takes for a clean exit or a refusal.
+SAN_FLAGS_asan  := -fsanitize=address,undefined
+SAN_FLAGS_ubsan := -fsanitize=undefined
+SAN_FLAGS_tsan  := -fsanitize=thread
+SAN_ENV := ASAN_OPTIONS=exitcode=86:detect_leaks=1 UBSAN_OPTIONS=exitcode=86:print_stacktrace=1 \
+           TSAN_OPTIONS=exitcode=86:halt_on_error=1
+SAN_TESTS = $(TESTS_C:tests/%.c=build-$(1)/%)
+
+# The ASan+UBSan ./run alone, for `make test` to give the hostile files to (ATTEND_RUN_ASAN).
+asan-run:
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	    OPT="-O1 -fno-omit-frame-pointer -fno-sanitize-recover=all $(SAN_FLAGS_asan)" build-asan/run
+
+asan ubsan tsan: deps-test
+	@$(MAKE) --no-print-directory BUILD=build-$@ \
+	    OPT="-O1 -fno-omit-frame-pointer -fno-sanitize-recover=all $(SAN_FLAGS_$@)" \
+	    build-$@/run $(call SAN_TESTS,$@)
+	@$(SAN_ENV) ATTEND_RUN=build-$@/run ATTEND_BUILD=build-$@ ATTEND_DEFAULT_MODEL=$(MODEL) \
+	    tests/run_tests.sh $(call SAN_TESTS,$@)
+
+# `make fuzz`: each libFuzzer target of tests/fuzz/ (clang, ASan, UBSan) for FUZZ_SECONDS, niced,
+# one after the other, from seeds that make_hostile.py --seeds generates; the corpora grow in
+# build-fuzz/corpus/. A finding is left in build-fuzz/findings/: minimise it (-minimize_crash=1),
+# fix it, and keep it in tests/hostile/, where test_hostile.sh runs it.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -fno-omit-frame-pointer -fno-sanitize-recover=all -fsanitize=address,undefined
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+deps-fuzz:
+	@scripts/deps.sh fuzz
+
+fuzz: deps-test deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang-14 CXX=clang++-14 \
+	    OPT="-O1 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_TARGETS:%=build-fuzz/%)
+	@$(PYTHON) scripts/make_hostile.py --seeds build-fuzz/seeds 2>/dev/null
+	@mkdir -p build-fuzz/findings; status=0; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build-fuzz/corpus/$$t; echo "fuzz: $$t for $(FUZZ_SECONDS) s" >&2; \
+	    nice -n 19 build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -print_final_stats=1 -artifact_prefix=build-fuzz/findings/$$t- \
+	        build-fuzz/corpus/$$t build-fuzz/seeds/$${t#fuzz_} 2> build-fuzz/$$t.log || status=1; \
+	    grep -E "^stat::number_of_executed_units|^stat::peak_rss" build-fuzz/$$t.log >&2; \
+	done; ls build-fuzz/findings >&2; exit $$status
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libattend.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -fsanitize-link-c++-runtime -Isrc -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
+
+# clang 14 does not know "f16c" in __builtin_cpu_supports, so quant.c (the type table and the
+# choice of SIMD variant; the kernels are in quant_avx*.c) is built with gcc, uninstrumented.
+build-fuzz/quant.o: src/quant.c src/*.h
+	@mkdir -p build-fuzz
+	gcc -std=c11 -O2 $(ARCH) -g -Wall -Wextra -D_GNU_SOURCE -c -o $@ $<

@@ -2,6 +2,7 @@
 # deps.sh — install what attend needs that this machine lacks, saying what it does.
 #   scripts/deps.sh build   the compiler and libsentencepiece (to build ./run)
 #   scripts/deps.sh test    also numpy and sentencepiece for /usr/bin/python3 (the test references)
+#   scripts/deps.sh fuzz    clang 14 and its libFuzzer/sanitizer runtimes (make fuzz)
 # As root on Debian/Ubuntu it runs apt-get; otherwise it prints the exact command and fails.
 set -e
 want=""
@@ -14,6 +15,10 @@ command -v make >/dev/null 2>&1 || need make
 if [ "$1" = test ]; then
     /usr/bin/python3 -c 'import numpy' 2>/dev/null || need python3-numpy
     /usr/bin/python3 -c 'import sentencepiece' 2>/dev/null || need python3-sentencepiece
+fi
+if [ "$1" = fuzz ]; then
+    command -v clang-14 >/dev/null 2>&1 || need clang-14
+    ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need libclang-rt-14-dev
 fi
 [ -z "$want" ] && exit 0
 

@@ -122,6 +122,9 @@ int llama2c_load(attend_model *m, char *err, size_t errlen)
     } else {
         memcpy(&h, base, sizeof h);
         shared = h.vocab_size > 0;
+        /* INT32_MIN has no positive twin: negating it would overflow. */
+        if (h.vocab_size == INT32_MIN)
+            return model_set_error(err, errlen, "llama2.c: vocab_size %d is out of range", h.vocab_size);
         if (h.vocab_size < 0)
             h.vocab_size = -h.vocab_size;
         r.p = base + sizeof h;

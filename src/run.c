@@ -14,12 +14,16 @@
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fputs("error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* One line, whatever bytes a file or an argument put into the message. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    fprintf(stderr, "error: %s\n", msg);
     exit(1);
 }
 
@@ -172,6 +176,17 @@ static void print_summary(const attend_model *m, const attend_context *ctx)
 
 /* ---- modes --------------------------------------------------------------------------------- */
 
+/* NaN or Inf weights (a corrupt file) surface as non-finite logits. Checking them costs vocab
+ * comparisons per token, where scanning the weights at load would read the whole file; and it
+ * also catches finite weights that overflow. Sampling from such logits would be meaningless. */
+static void check_logits(const float *logits, int rows, int vocab, int first_pos)
+{
+    for (size_t i = 0; i < (size_t)rows * vocab; i++)
+        if (!isfinite(logits[i]))
+            die("the model computed a non-finite logit (%g, token %zu at position %zu): its weights hold NaN "
+                "or Inf values or overflow", logits[i], i % (size_t)vocab, first_pos + i / (size_t)vocab);
+}
+
 static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, const char *path)
 {
     float *logits = malloc(sizeof(float) * (size_t)n * vocab);
@@ -180,10 +195,15 @@ static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, c
         die("out of memory for %d x %d logits", n, vocab);
     if (attend_forward(ctx, ids, n, 0, logits, 1, err, sizeof err) != 0)
         die("%s", err);
+    check_logits(logits, n, vocab, 0);
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(logits, sizeof(float) * vocab, (size_t)n, f) != (size_t)n || fclose(f) != 0)
-        die("cannot write logits to '%s': %s", path, strerror(errno));
-    free(logits);
+    int written = f && fwrite(logits, sizeof(float) * vocab, (size_t)n, f) == (size_t)n;
+    if (f && fclose(f) != 0)
+        written = 0;
+    int why = errno;
+    free(logits);   /* before a failure too, so that LeakSanitizer runs (make asan) stay quiet */
+    if (!written)
+        die("cannot write logits to '%s': %s", path, strerror(why));
 }
 
 static void generate(attend_context *ctx, const tokenizer *tok, const options *o, int *prompt, int n_prompt,
@@ -199,18 +219,20 @@ static void generate(attend_context *ctx, const tokenizer *tok, const options *o
         die("out of memory");
     memcpy(history, prompt, sizeof(int) * (size_t)n_prompt);
 
-    /* Echo the prompt as the tokenizer sees it, then continue from there. */
+    double t0 = now_seconds();
+    if (attend_forward(ctx, prompt, n_prompt, 0, logits, 0, err, sizeof err) != 0)
+        die("%s", err);
+    double t1 = now_seconds();
+    check_logits(logits, 1, vocab, n_prompt - 1);
+
+    /* Echo the prompt as the tokenizer sees it (once it has run, so that a model refused for
+     * non-finite logits prints nothing), then continue from there. */
     size_t len;
     for (int i = 0; i < n_prompt; i++) {
         const char *text = tokenizer_stream_next(stream, prompt[i], &len);
         fwrite(text, 1, len, stdout);
     }
     fflush(stdout);
-
-    double t0 = now_seconds();
-    if (attend_forward(ctx, prompt, n_prompt, 0, logits, 0, err, sizeof err) != 0)
-        die("%s", err);
-    double t1 = now_seconds();
     int n = n_prompt, generated = 0;
     const char *stop = "the -n limit";
     while (generated < o->n_predict) {
@@ -230,6 +252,7 @@ static void generate(attend_context *ctx, const tokenizer *tok, const options *o
         history[n] = next;
         if (attend_forward(ctx, &next, 1, n, logits, 0, err, sizeof err) != 0)
             die("%s", err);
+        check_logits(logits, 1, vocab, n);
         n++;
     }
     const char *rest = tokenizer_stream_flush(stream, &len);
@@ -307,6 +330,7 @@ static void perplexity(attend_context *ctx, const tokenizer *tok, const char *pa
         chunk[0] = tokenizer_bos(tok) >= 0 ? tokenizer_bos(tok) : chunk[0];
         if (attend_forward(ctx, chunk, n_ctx, 0, logits, 1, err, sizeof err) != 0)
             die("%s", err);
+        check_logits(logits, n_ctx, vocab, 0);
         for (int j = first; j < n_ctx - 1; j++) {
             const float *row = logits + (size_t)j * vocab;
             float max = row[0];

@@ -17,10 +17,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ==== The tokenizer ==== */
 
@@ -61,6 +66,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* One line: SentencePiece's messages can quote a file's bytes. */
+    for (char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
 /* ==== UTF-8, exactly as SentencePiece's DecodeUTF8 judges it ==== */
@@ -258,6 +266,15 @@ static bool index_pieces(tokenizer *t, char *err, size_t errlen, const char *wha
         piece_info &info = t->pieces[(size_t)id];
         std::string_view piece = t->sp.IdToPiece(id);
         std::string surface;
+        /* SentencePiece decodes a piece by its text, so two ids that share a text decode alike,
+         * which a table per id cannot follow. Vocabularies are checked for this before they are
+         * loaded; a tokenizer.model is checked here (SentencePiece accepted one whose <unk> came
+         * twice, with different types). */
+        if (t->sp.PieceToId(piece) != id) {
+            set_err(err, errlen, "tokenizer: %s: piece %d (\"%s\") repeats piece %d", what, id,
+                    printable(piece).c_str(), t->sp.PieceToId(piece));
+            return false;
+        }
         if (t->sp.IsControl(id)) {
             info.kind = PIECE_CONTROL;
         } else if (t->sp.IsUnknown(id)) {
@@ -292,12 +309,26 @@ static bool index_pieces(tokenizer *t, char *err, size_t errlen, const char *wha
     return true;
 }
 
-/* The whole file; tokenizer files are a few MB, so anything past 1 GiB is a wrong path. */
+/* The whole file; tokenizer files are a few MB, so anything past 1 GiB is a wrong path. Only a
+ * regular file: a directory fails to read, and a FIFO would block the open until a writer came
+ * (hence O_NONBLOCK, and the type checked before any read). */
 static bool read_file(const char *path, std::string *out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+        set_err(err, errlen, "tokenizer: %s: cannot open: %s", path, strerror(errno));
+        return false;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "tokenizer: %s: not a regular file", path);
+        close(fd);
+        return false;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
         set_err(err, errlen, "tokenizer: %s: cannot open: %s", path, strerror(errno));
+        close(fd);
         return false;
     }
     char buf[1 << 16];
@@ -310,18 +341,20 @@ static bool read_file(const char *path, std::string *out, char *err, size_t errl
     return !bad && !huge;
 }
 
+/* The tokenizer is held by a unique_ptr until it is complete: SentencePiece may throw rather than
+ * return a status (its double-array trie does, on an empty piece in a tokenizer.model), and the
+ * exception is caught, and reported, by the C entry point. */
 static tokenizer *load_serialized(const std::string &proto, const char *what, char *err, size_t errlen)
 {
-    tokenizer *t = new tokenizer;
-    if (!read_normalizer_flags(proto, t, err, errlen, what)) { delete t; return nullptr; }
+    std::unique_ptr<tokenizer> t(new tokenizer);
+    if (!read_normalizer_flags(proto, t.get(), err, errlen, what)) return nullptr;
     auto status = t->sp.LoadFromSerializedProto(proto);
     if (!status.ok()) {
         set_err(err, errlen, "tokenizer: %s: SentencePiece refused the model: %s", what, status.ToString().c_str());
-        delete t;
         return nullptr;
     }
-    if (!index_pieces(t, err, errlen, what)) { delete t; return nullptr; }
-    return t;
+    if (!index_pieces(t.get(), err, errlen, what)) return nullptr;
+    return t.release();
 }
 
 /* Validate vocabulary arrays and serialise them as a BPE ModelProto with byte fallback and

@@ -3,14 +3,15 @@
 # "N passed, N failed". Each program prints one line per test: "ok NAME", "FAIL NAME: why" or
 # "skip NAME: why" (see tests/test.h; shell tests use tests/lib.sh).
 # Usage: tests/run_tests.sh [test binaries...]   (the tests/test_*.sh scripts always run)
+# ATTEND_BUILD: where the log goes (default build; `make asan` sets build-asan).
 cd "$(dirname "$0")/.." || exit 1
-log=build/test.log
+log=${ATTEND_BUILD:-build}/test.log
 : > "$log"
 status=0
 for t in "$@" tests/test_*.sh; do
     [ -e "$t" ] || continue
     echo "== $t" >> "$log"
-    out=build/test.one
+    out=${ATTEND_BUILD:-build}/test.one
     "$t" > "$out" 2>&1
     rc=$?
     cat "$out" >> "$log"

@@ -5,7 +5,7 @@
 # converters), which the C checks rely on.
 . "$(dirname "$0")/lib.sh"
 
-RUN=./run
+RUN=${ATTEND_RUN:-./run}    # make asan runs this against a sanitized build
 TOL=1e-4      # max ||C - ref|| / ||ref|| over the logits of every prompt position
 PROMPT="Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends."
 STORIES=$SHARED/models/stories260K

@@ -3,7 +3,7 @@
 # portable scalar path and the AVX2 path are tested on this AVX-512 machine too, not only the fastest.
 . "$(dirname "$0")/lib.sh"
 for variant in scalar avx2; do
-    for t in build/test_kernels build/test_attention; do
+    for t in ${ATTEND_BUILD:-build}/test_kernels ${ATTEND_BUILD:-build}/test_attention; do
         if [ ! -x "$t" ]; then
             fail "test_simd_${variant}_$(basename "$t")" "$t is not built"
             continue

@@ -1,0 +1,162 @@
+#!/bin/sh
+# test_cli.sh — ./run's command line and run-time limits: every bad flag, value, path or prompt is
+# one line on stderr and exit status 1 (never a crash or a hang); the documented limits hold
+# (-n past the context stops there with status 0; a prompt longer than the context is an error);
+# --help, --tokenize and seeded sampling behave. A random-weight model is made at test time.
+# ATTEND_RUN picks the binary (default ./run).
+. "$(dirname "$0")/lib.sh"
+
+RUN=${ATTEND_RUN:-./run}
+if [ ! -x "$RUN" ]; then
+    fail test_cli "$RUN is missing: build it with 'make bin'"
+    exit 1
+fi
+M=$TMP/m.gguf
+V1=$TMP/m_v1.bin
+TOK=$TMP/tok.bin
+if ! PYTHONPATH=scripts $PY - "$TMP" > "$TMP/make.out" 2>&1 <<'EOF'
+import sys, make_models, convert, export_llama2c
+d = sys.argv[1]
+make_models.main(["--dim", "32", "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+                  "--vocab", "300", "--ctx", "64", "--seed", "9", "--out", f"{d}/m.gguf"])
+m = convert.load_model(f"{d}/m.gguf")
+export_llama2c.write(m, f"{d}/m_v1.bin", 1)
+export_llama2c.write_tokenizer(m.vocab, f"{d}/tok.bin")
+EOF
+then
+    fail test_cli_model_is_generated "$(tail -n 1 "$TMP/make.out")"
+    exit 1
+fi
+
+# run ARGS...: ./run with a 10 s limit; sets rc, and $TMP/out, $TMP/err.
+run() {
+    timeout 10 "$RUN" "$@" > "$TMP/out" 2> "$TMP/err"
+    rc=$?
+}
+
+# refuses NAME EXPECT ARGS...: exit 1, one stderr line "error: ..." matching EXPECT (an ERE).
+refuses() {
+    name=$1 expect=$2
+    shift 2
+    run "$@"
+    if [ $rc -eq 124 ]; then fail "$name" "hung: killed after 10 s"
+    elif [ $rc -ne 1 ]; then fail "$name" "exit status $rc, expected 1: $(head -c 200 "$TMP/err" | tr '\n' '|')"
+    elif [ "$(wc -l < "$TMP/err")" -ne 1 ]; then fail "$name" "stderr is not one line: $(head -c 300 "$TMP/err" | tr '\n' '|')"
+    elif ! grep -Eq -- "^error: .*($expect)" "$TMP/err"; then fail "$name" "error does not match /$expect/: $(cat "$TMP/err")"
+    else pass "$name"
+    fi
+}
+
+# succeeds NAME ARGS...: exit 0.
+succeeds() {
+    name=$1
+    shift
+    run "$@"
+    if [ $rc -eq 0 ]; then pass "$name"; else fail "$name" "exit status $rc: $(tail -n 1 "$TMP/err")"; fi
+}
+
+G="-t 1 --temp 0"   # what most runs share: one thread (the machine is shared), greedy
+
+# ---- flags and values -----------------------------------------------------------------------
+run --help
+if [ $rc -eq 0 ] && grep -q "^usage: ./run MODEL" "$TMP/out" && [ ! -s "$TMP/err" ]; then pass test_cli_help_exits_0_with_usage_on_stdout
+else fail test_cli_help_exits_0_with_usage_on_stdout "status $rc: $(head -n 1 "$TMP/out")"; fi
+run
+if [ $rc -eq 1 ] && grep -q "^error: no model file given" "$TMP/err"; then pass test_cli_no_model_is_an_error
+else fail test_cli_no_model_is_an_error "status $rc: $(tail -n 1 "$TMP/err")"; fi
+refuses test_cli_unknown_flag "unknown option '--frobnicate'" "$M" --frobnicate
+refuses test_cli_missing_flag_value "-n needs a value" "$M" -n
+refuses test_cli_missing_prompt_value "-p needs a value" "$M" -p
+refuses test_cli_threads_0 "-t must be between 1 and 1024, got 0" "$M" -t 0
+refuses test_cli_threads_10000 "-t must be between 1 and 1024, got 10000" "$M" -t 10000
+refuses test_cli_threads_not_a_number "-t expects an integer, got 'two'" "$M" -t two
+refuses test_cli_n_negative "-n must be between 0 and" "$M" -n -5
+refuses test_cli_n_overflows "-n must be between|-n expects an integer" "$M" -n 99999999999999999999
+refuses test_cli_n_trailing_garbage "-n expects an integer, got '12x'" "$M" -n 12x
+refuses test_cli_n_empty "-n expects an integer, got ''" "$M" -n ""
+refuses test_cli_ctx_0 "-c must be between 1 and" "$M" -c 0
+refuses test_cli_ctx_beyond_model "context size 65 exceeds the model's 64 positions" "$M" -c 65
+refuses test_cli_temp_negative "--temp must be between 0 and 100" "$M" --temp -1
+refuses test_cli_temp_nan "--temp expects a number, got 'nan'" "$M" --temp nan
+refuses test_cli_temp_inf "--temp expects a number, got 'inf'" "$M" --temp inf
+refuses test_cli_top_p_above_1 "--top-p must be between 0 and 1" "$M" --top-p 1.5
+refuses test_cli_top_k_negative "--top-k must be between 0 and" "$M" --top-k -1
+refuses test_cli_repeat_penalty_0 "--repeat-penalty must be between" "$M" --repeat-penalty 0
+refuses test_cli_seed_negative "-s must be between 0 and" "$M" -s -1
+refuses test_cli_second_model_argument "unexpected argument 'extra'" "$M" extra
+
+# ---- paths ------------------------------------------------------------------------------------
+: > "$TMP/empty"
+mkfifo "$TMP/fifo"
+refuses test_cli_missing_model "cannot open model '.*nope.gguf': No such file" "$TMP/nope.gguf"
+refuses test_cli_empty_model "too small to be a model \\(0 bytes\\)" "$TMP/empty"
+refuses test_cli_directory_model "is not a regular file" "$TMP"
+refuses test_cli_fifo_model_does_not_hang "is not a regular file" "$TMP/fifo"
+refuses test_cli_fifo_tokenizer_does_not_hang "not a regular file" "$V1" -z "$TMP/fifo"
+refuses test_cli_missing_tokenizer "cannot open: No such file" "$V1" -z "$TMP/nope.bin"
+head -c 100 /dev/urandom > "$TMP/garbage.bin"
+refuses test_cli_garbage_tokenizer_bin "tokenizer: .*garbage.bin" "$V1" -z "$TMP/garbage.bin"
+cp "$TMP/garbage.bin" "$TMP/garbage.model"
+refuses test_cli_garbage_tokenizer_model "tokenizer: .*garbage.model" "$M" -z "$TMP/garbage.model"
+refuses test_cli_llama2c_without_tokenizer "carries no vocabulary" "$V1" $G
+refuses test_cli_dump_logits_unwritable "cannot write logits to '/nonexistent/dir/l.f32'" "$M" $G -p hi --dump-logits /nonexistent/dir/l.f32
+[ -w /dev/full ] && refuses test_cli_dump_logits_write_error "cannot write logits to '/dev/full': No space left" \
+    "$M" $G -p hi --dump-logits /dev/full
+refuses test_cli_perplexity_missing_file "cannot open '.*nope.txt'" "$M" $G --perplexity "$TMP/nope.txt"
+refuses test_cli_perplexity_empty_file "has 0 tokens: perplexity needs at least one chunk" "$M" $G --perplexity "$TMP/empty"
+refuses test_cli_perplexity_directory "cannot read" "$M" $G --perplexity "$TMP"
+refuses test_cli_perplexity_ctx_too_small "perplexity needs at least one chunk of -c 2 tokens" "$M" $G -c 2 --perplexity "$TMP/garbage.bin"
+
+# ---- the context: the prompt must fit; generation stops at a full context ---------------------
+P="Once upon a time"
+run "$M" -p "$P" --tokenize
+np=$(wc -w < "$TMP/out")      # the prompt's tokens, BOS included
+refuses test_cli_prompt_longer_than_context "the prompt is $np tokens but the context holds $((np - 1))" \
+    "$M" $G -c $((np - 1)) -p "$P"
+succeeds test_cli_prompt_exactly_the_context "$M" $G -c "$np" -n 3 -p "$P"
+succeeds test_cli_n_beyond_context_stops_at_full_context "$M" $G -c $((np + 8)) -n 1000 -p "$P"
+# -n counts generated tokens; the last one fills the context and is printed but not run
+n=$(sed -n 's/.*generated: \([0-9]*\) tokens.*/\1/p' "$TMP/err")
+if grep -q "stopped at a full context" "$TMP/err" && [ "$n" = 9 ]; then
+    pass test_cli_n_beyond_context_generates_up_to_the_context
+else
+    fail test_cli_n_beyond_context_generates_up_to_the_context "expected 9 tokens after a $np-token prompt in -c $((np + 8)): $(tail -n 1 "$TMP/err")"
+fi
+succeeds test_cli_n_0_generates_nothing "$M" $G -n 0 -p "Once"
+succeeds test_cli_empty_prompt_starts_from_bos "$M" $G -n 4 -p ""
+
+# ---- text in and out ------------------------------------------------------------------------------
+bad=$(printf 'caf\303 \377\376 ok')
+succeeds test_cli_invalid_utf8_prompt_is_accepted "$M" $G -n 2 -p "$bad"
+run "$M" -p "$bad" --tokenize
+# SentencePiece turns each invalid byte into U+FFFD, which byte fallback spells as <0xEF><0xBF><0xBD>
+if [ $rc -eq 0 ] && grep -Eq '^1( [0-9]+)+$' "$TMP/out" && grep -q ' 242 194 192' "$TMP/out"; then
+    pass test_cli_invalid_utf8_prompt_tokenizes_to_replacement_chars
+else
+    fail test_cli_invalid_utf8_prompt_tokenizes_to_replacement_chars "status $rc: $(cat "$TMP/out" "$TMP/err" | head -c 200)"
+fi
+run "$M" -p "Once upon a time" --tokenize
+if [ $rc -eq 0 ] && grep -Eq '^1( [0-9]+){3,}$' "$TMP/out" && [ ! -s "$TMP/err" ]; then pass test_cli_tokenize_prints_ids_bos_first
+else fail test_cli_tokenize_prints_ids_bos_first "status $rc: $(cat "$TMP/out" "$TMP/err" | head -c 200)"; fi
+
+# ---- sampling ---------------------------------------------------------------------------------------
+run "$M" -t 1 --temp 0.8 -s 42 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s42a"
+run "$M" -t 1 --temp 0.8 -s 42 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s42b"
+run "$M" -t 1 --temp 0.8 -s 43 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s43"
+if cmp -s "$TMP/s42a" "$TMP/s42b" && [ -s "$TMP/s42a" ] && ! cmp -s "$TMP/s42a" "$TMP/s43"; then
+    pass test_cli_same_seed_same_text_at_temp_0_8
+else
+    fail test_cli_same_seed_same_text_at_temp_0_8 "seed 42 twice: $(head -c 60 "$TMP/s42a") / $(head -c 60 "$TMP/s42b"); seed 43: $(head -c 60 "$TMP/s43")"
+fi
+# Every sampler setting at its bound must pick a token of the vocabulary (min-p 1 keeps only the
+# most likely token, which must survive its own threshold).
+ok=1
+for flags in "--min-p 1 --top-k 0 --top-p 1" "--top-p 0 --min-p 0" "--top-k 1" "--temp 100" "--repeat-penalty 100 --repeat-last-n 1000"; do
+    for s in 1 2 3; do
+        run "$M" -t 1 --temp 0.9 $flags -s $s -n 40 -p "Once"
+        [ $rc -eq 0 ] || { ok=0; why="$flags -s $s: status $rc: $(tail -n 1 "$TMP/err")"; }
+    done
+done
+if [ $ok = 1 ]; then pass test_cli_sampler_bounds_pick_tokens_in_the_vocabulary
+else fail test_cli_sampler_bounds_pick_tokens_in_the_vocabulary "$why"; fi
+exit $FAILED
