@@ -1,12 +1,14 @@
 /* run.c — the command line: load a model, then generate text, tokenize, dump logits or measure
  * perplexity. Every failure is one line on stderr and exit status 1. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "attend.h"
@@ -32,6 +34,7 @@ static void usage(FILE *f)
     fputs("usage: ./run MODEL [options]\n"
           "  MODEL                    a GGUF file or a llama2.c checkpoint (version 0, 1 or 2)\n"
           "  -p, --prompt TEXT        text to continue (default: empty, start from BOS)\n"
+          "  -f, --file FILE          read the prompt from FILE instead\n"
           "  -n, --n-predict N        tokens to generate (default 256; stops early at EOS or a full context)\n"
           "  -t, --threads N          worker threads (default: online CPUs)\n"
           "  -c, --ctx-size N         context length in tokens (default: the model's)\n"
@@ -84,7 +87,7 @@ static int is_flag(const char *arg, const char *short_name, const char *long_nam
 }
 
 typedef struct {
-    const char *model, *prompt, *tokenizer, *dump_logits, *perplexity;
+    const char *model, *prompt, *prompt_file, *tokenizer, *dump_logits, *perplexity;
     int n_predict, threads, ctx_size, verbose, tokenize, seed_given;
     attend_sampler_params sampling;
 } options;
@@ -100,6 +103,7 @@ static options parse_args(int argc, char **argv)
             usage(stdout);
             exit(0);
         } else if (IS("-p", "--prompt")) o.prompt = VALUE();
+        else if (IS("-f", "--file")) o.prompt_file = VALUE();
         else if (IS("-n", "--n-predict")) o.n_predict = (int)parse_int(a, VALUE(), 0, INT_MAX);
         else if (IS("-t", "--threads")) o.threads = (int)parse_int(a, VALUE(), 1, 1024);
         else if (IS("-c", "--ctx-size")) o.ctx_size = (int)parse_int(a, VALUE(), 1, 1 << 22);
@@ -130,6 +134,8 @@ static options parse_args(int argc, char **argv)
         usage(stderr);
         die("no model file given");
     }
+    if (o.prompt_file && *o.prompt)
+        die("give the prompt with -p or with -f, not both");
     if (!o.seed_given)
         o.sampling.seed = (uint64_t)time(NULL);
     return o;
@@ -269,11 +275,19 @@ static void generate(attend_context *ctx, const tokenizer *tok, const options *o
     free(history);
 }
 
+/* A whole text file (a prompt, a perplexity corpus). Opened without blocking and required to be a
+ * regular file, so a FIFO or a device named by mistake is an error, not a hang. */
 static char *read_file(const char *path, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
         die("cannot open '%s': %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        die("'%s' is not a regular file", path);
+    FILE *f = fdopen(fd, "rb");
+    if (!f)
+        die("cannot read '%s': %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     size_t got;
@@ -374,6 +388,11 @@ int main(int argc, char **argv)
 {
     options o = parse_args(argc, argv);
     char err[512];
+    char *prompt_text = NULL;   /* -f: the whole file is the prompt (up to its first NUL byte) */
+    if (o.prompt_file) {
+        size_t size;
+        o.prompt = prompt_text = read_file(o.prompt_file, &size);
+    }
     attend_model *model = attend_model_load(o.model, o.tokenizer, err, sizeof err);
     if (!model)
         die("%s", err);
@@ -389,6 +408,7 @@ int main(int argc, char **argv)
             printf(i ? " %d" : "%d", ids[i]);
         printf("\n");
         free(ids);
+        free(prompt_text);
         attend_model_free(model);
         return 0;
     }
@@ -415,5 +435,6 @@ int main(int argc, char **argv)
     }
     attend_context_free(ctx);
     attend_model_free(model);
+    free(prompt_text);
     return 0;
 }

@@ -104,7 +104,7 @@ refuses test_cli_dump_logits_unwritable "cannot write logits to '/nonexistent/di
     "$M" $G -p hi --dump-logits /dev/full
 refuses test_cli_perplexity_missing_file "cannot open '.*nope.txt'" "$M" $G --perplexity "$TMP/nope.txt"
 refuses test_cli_perplexity_empty_file "has 0 tokens: perplexity needs at least one chunk" "$M" $G --perplexity "$TMP/empty"
-refuses test_cli_perplexity_directory "cannot read" "$M" $G --perplexity "$TMP"
+refuses test_cli_perplexity_directory "is not a regular file" "$M" $G --perplexity "$TMP"
 refuses test_cli_perplexity_ctx_too_small "perplexity needs at least one chunk of -c 2 tokens" "$M" $G -c 2 --perplexity "$TMP/garbage.bin"
 
 # ---- the context: the prompt must fit; generation stops at a full context ---------------------
@@ -138,6 +138,18 @@ fi
 run "$M" -p "Once upon a time" --tokenize
 if [ $rc -eq 0 ] && grep -Eq '^1( [0-9]+){3,}$' "$TMP/out" && [ ! -s "$TMP/err" ]; then pass test_cli_tokenize_prints_ids_bos_first
 else fail test_cli_tokenize_prints_ids_bos_first "status $rc: $(cat "$TMP/out" "$TMP/err" | head -c 200)"; fi
+
+# -f reads the prompt from a file: the same ids as -p with its text; -p with -f, a FIFO or a
+# missing file are one-line errors.
+cp "$TMP/out" "$TMP/ids_p"
+printf 'Once upon a time' > "$TMP/prompt.txt"
+run "$M" -f "$TMP/prompt.txt" --tokenize
+if [ $rc -eq 0 ] && cmp -s "$TMP/out" "$TMP/ids_p"; then pass test_cli_prompt_file_tokenizes_like_prompt
+else fail test_cli_prompt_file_tokenizes_like_prompt "status $rc: $(cat "$TMP/out" "$TMP/err" | head -c 200)"; fi
+refuses test_cli_prompt_and_prompt_file "not both" "$M" -p hi -f "$TMP/prompt.txt"
+refuses test_cli_prompt_file_missing "cannot open" "$M" -f "$TMP/no-such-prompt.txt"
+mkfifo "$TMP/prompt.fifo"
+refuses test_cli_prompt_file_fifo_does_not_hang "not a regular file" "$M" -f "$TMP/prompt.fifo"
 
 # ---- sampling ---------------------------------------------------------------------------------------
 run "$M" -t 1 --temp 0.8 -s 42 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s42a"
