@@ -54,6 +54,7 @@ row() {   # row LABEL MODEL THREADS PROMPT_TOKENS
 if [ -f "$SHARED/models/stories260K/stories260K.gguf" ]; then
     for t in 1 2; do row "stories260K F32" "$SHARED/models/stories260K/stories260K.gguf" $t 256; done
 fi
+for t in 1 2; do row "stories-attend F32 (default)" models/stories-attend.gguf $t 256; done
 S15=$(model s15M-F32 s15M F32)
 for t in 1 2; do row "s15M F32 (random)" "$S15" $t 240; done
 for ty in F32 Q8_0 Q4_0; do
