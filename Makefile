@@ -54,7 +54,7 @@ $(BUILD)/libattend.a: $(LIB_OBJ)
 $(BUILD)/%.o: src/%.c src/*.h | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tokenizer_sp.o: src/tokenizer_sp.cpp src/tokenizer.h | $(BUILD)
+$(BUILD)/tokenizer_sp.o: src/tokenizer_sp.cpp src/tokenizer.h src/fileio.h | $(BUILD)
 	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 $(BUILD)/test_%: tests/test_%.c tests/test.h $(BUILD)/libattend.a

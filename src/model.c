@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "gguf.h"
 #include "quant.h"
 #include "tokenizer.h"
@@ -408,16 +409,14 @@ attend_model *attend_model_load(const char *path, const char *tokenizer_path, ch
         model_set_error(err, errlen, "out of memory");
         return NULL;
     }
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer (the type check below refuses it). */
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
     struct stat st;
-    if (fd < 0) {
+    int fd = open_regular_file(path, &st);
+    if (fd == FILE_CANNOT_OPEN) {
         model_set_error(err, errlen, "cannot open model '%s': %s", path, strerror(errno));
         goto fail;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd == FILE_NOT_REGULAR) {
         model_set_error(err, errlen, "model '%s' is not a regular file", path);
-        close(fd);
         goto fail;
     }
     if (st.st_size < 8) {

@@ -1,7 +1,6 @@
 /* run.c — the command line: load a model, then generate text, tokenize, dump logits or measure
  * perplexity. Every failure is one line on stderr and exit status 1. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 #include <time.h>
 
 #include "attend.h"
+#include "fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -279,11 +279,11 @@ static void generate(attend_context *ctx, const tokenizer *tok, const options *o
  * regular file, so a FIFO or a device named by mistake is an error, not a hang. */
 static char *read_file(const char *path, size_t *size)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
     struct stat st;
-    if (fd < 0)
+    int fd = open_regular_file(path, &st);
+    if (fd == FILE_CANNOT_OPEN)
         die("cannot open '%s': %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    if (fd == FILE_NOT_REGULAR)
         die("'%s' is not a regular file", path);
     FILE *f = fdopen(fd, "rb");
     if (!f)

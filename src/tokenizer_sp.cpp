@@ -8,6 +8,7 @@
  *     table of per-piece surfaces built once at load.
  * Every entry point catches C++ exceptions: nothing may unwind into C. */
 #include "tokenizer.h"
+#include "fileio.h"
 
 #include <sentencepiece_processor.h>
 
@@ -314,15 +315,14 @@ static bool index_pieces(tokenizer *t, char *err, size_t errlen, const char *wha
  * (hence O_NONBLOCK, and the type checked before any read). */
 static bool read_file(const char *path, std::string *out, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
     struct stat st;
-    if (fd < 0) {
+    int fd = open_regular_file(path, &st);
+    if (fd == FILE_CANNOT_OPEN) {
         set_err(err, errlen, "tokenizer: %s: cannot open: %s", path, strerror(errno));
         return false;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd == FILE_NOT_REGULAR) {
         set_err(err, errlen, "tokenizer: %s: not a regular file", path);
-        close(fd);
         return false;
     }
     FILE *f = fdopen(fd, "rb");
