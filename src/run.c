@@ -148,18 +148,30 @@ static double now_seconds(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The prompt as token ids, BOS first. The caller frees. */
-static int *encode(const tokenizer *tok, const char *text, int *n)
+/* `len` bytes of text as token ids (BOS first when add_bos); `what` names the text in errors.
+ * The caller frees. Every token spells at least one byte (byte fallback), so len + 2 ids (BOS and
+ * the dummy-prefix space) always suffice and SentencePiece runs once; were that ever wrong, the
+ * count it returns sizes a second call. */
+static int *encode(const tokenizer *tok, const char *text, size_t len, int add_bos, const char *what, int *n)
 {
     char err[256];
-    int count = tokenizer_encode(tok, text, strlen(text), 1, NULL, 0, err, sizeof err);
-    if (count < 0)
-        die("cannot tokenize the prompt: %s", err);
-    int *ids = malloc(sizeof(int) * (size_t)(count > 0 ? count : 1));
+    if (len > INT_MAX / 2)
+        die("%s is too long to tokenize (%zu bytes)", what, len);
+    int cap = (int)len + 2;
+    int *ids = malloc(sizeof(int) * (size_t)cap);
     if (!ids)
-        die("out of memory for %d prompt tokens", count);
-    if (tokenizer_encode(tok, text, strlen(text), 1, ids, count, err, sizeof err) != count)
-        die("cannot tokenize the prompt: %s", err);
+        die("out of memory for the tokens of %s", what);
+    int count = tokenizer_encode(tok, text, len, add_bos, ids, cap, err, sizeof err);
+    if (count > cap) {
+        int *grown = realloc(ids, sizeof(int) * (size_t)count);
+        if (!grown)
+            die("out of memory for %d tokens of %s", count, what);
+        ids = grown;
+        if (tokenizer_encode(tok, text, len, add_bos, ids, count, err, sizeof err) != count)
+            count = -1;
+    }
+    if (count < 0)
+        die("cannot tokenize %s: %s", what, err);
     *n = count;
     return ids;
 }
@@ -321,12 +333,10 @@ static void perplexity(attend_context *ctx, const tokenizer *tok, const char *pa
     size_t size;
     char *text = read_file(path, &size);
     char err[256];
-    int n_tokens = tokenizer_encode(tok, text, size, 0, NULL, 0, err, sizeof err);
-    if (n_tokens < 0)
-        die("cannot tokenize '%s': %s", path, err);
-    int *ids = malloc(sizeof(int) * (size_t)(n_tokens + 1));
-    if (!ids || tokenizer_encode(tok, text, size, 0, ids, n_tokens, err, sizeof err) != n_tokens)
-        die("cannot tokenize '%s'", path);
+    char what[300];
+    snprintf(what, sizeof what, "'%s'", path);
+    int n_tokens;
+    int *ids = encode(tok, text, size, 0, what, &n_tokens);
     const int n_ctx = attend_context_size(ctx), first = n_ctx / 2, n_chunks = n_tokens / n_ctx;
     if (n_chunks < 1 || n_ctx < 4)
         die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path, n_tokens, n_ctx);
@@ -403,7 +413,7 @@ int main(int argc, char **argv)
 
     if (o.tokenize) {
         int n;
-        int *ids = encode(tok, o.prompt, &n);
+        int *ids = encode(tok, o.prompt, strlen(o.prompt), 1, "the prompt", &n);
         for (int i = 0; i < n; i++)
             printf(i ? " %d" : "%d", ids[i]);
         printf("\n");
@@ -424,7 +434,7 @@ int main(int argc, char **argv)
         perplexity(ctx, tok, o.perplexity, c->vocab_size);
     } else {
         int n_prompt;
-        int *prompt = encode(tok, o.prompt, &n_prompt);
+        int *prompt = encode(tok, o.prompt, strlen(o.prompt), 1, "the prompt", &n_prompt);
         if (n_prompt > attend_context_size(ctx))
             die("the prompt is %d tokens but the context holds %d (see -c)", n_prompt, attend_context_size(ctx));
         if (o.dump_logits)
