@@ -4,14 +4,18 @@ CC       := gcc
 CXX      := g++
 ARCH     ?= -march=native
 OPT      ?= -O3
-CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -pthread -D_GNU_SOURCE
+CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -pthread -D_GNU_SOURCE -Isrc
 CXXFLAGS += -std=c++17 $(OPT) $(ARCH) -g -Wall -Wextra
 LDLIBS   := -lsentencepiece -lstdc++ -lm -lpthread
 PYTHON   := /usr/bin/python3
 
 BUILD    := build
-LIB_C    := $(filter-out src/run.c,$(wildcard src/*.c))
+# The library: src/*.c and its layers' folders (src/ops, src/kernels, src/formats, ...). The command
+# line is src/run.c plus src/cli/*.c, which see only the public header.
+LIB_C    := $(filter-out src/run.c src/cli/%,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_C:src/%.c=$(BUILD)/%.o) $(BUILD)/tokenizer_sp.o
+CLI_C    := src/run.c $(wildcard src/cli/*.c)
+HEADERS  := $(wildcard src/*.h src/*/*.h)
 TESTS_C  := $(wildcard tests/test_*.c)
 TEST_BIN := $(TESTS_C:tests/%.c=$(BUILD)/%)
 
@@ -45,20 +49,21 @@ run: bin
 	@echo "make run: generating from $(MODEL) (override with MODEL=... PROMPT=...)" >&2
 	./run $(MODEL) -p "$(PROMPT)"
 
-$(BUILD)/run: src/run.c src/attend.h $(BUILD)/libattend.a
-	$(CC) $(CFLAGS) -o $@ src/run.c $(BUILD)/libattend.a $(LDLIBS)
+$(BUILD)/run: $(CLI_C) $(HEADERS) $(BUILD)/libattend.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_C) $(BUILD)/libattend.a $(LDLIBS)
 
 $(BUILD)/libattend.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/%.o: src/%.c src/*.h | $(BUILD)
+$(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tokenizer_sp.o: src/tokenizer_sp.cpp src/tokenizer.h src/fileio.h | $(BUILD)
+$(BUILD)/tokenizer_sp.o: src/tokenizer_sp.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 $(BUILD)/test_%: tests/test_%.c tests/test.h $(BUILD)/libattend.a
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $(BUILD)
@@ -123,10 +128,10 @@ fuzz: deps-test deps-fuzz
 	done; ls build-fuzz/findings >&2; exit $$status
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libattend.a
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -fsanitize-link-c++-runtime -Isrc -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -fsanitize-link-c++-runtime -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
 
 # clang 14 does not know "f16c" in __builtin_cpu_supports, so quant.c (the type table and the
 # choice of SIMD variant; the kernels are in quant_avx*.c) is built with gcc, uninstrumented.
-build-fuzz/quant.o: src/quant.c src/*.h
+build-fuzz/quant.o: src/quant.c $(HEADERS)
 	@mkdir -p build-fuzz
 	gcc -std=c11 -O2 $(ARCH) -g -Wall -Wextra -D_GNU_SOURCE -c -o $@ $<
