@@ -323,11 +323,13 @@ static char *read_file(const char *path, size_t *size)
     return buf;
 }
 
-/* Perplexity as llama.cpp's tool measures it, so the figures compare: the text's tokens are cut
- * into chunks of n_ctx, the first token of each chunk is replaced by BOS, and the model's
- * predictions for the second half of each chunk are scored (so every scored token has at least
- * n_ctx/2 tokens of context). Bits per byte divide the total negative log2-likelihood by the
- * bytes of text those tokens spell, which compares models with different tokenizers. */
+/* Perplexity as llama.cpp's tool measures it, so the figures compare: the text is tokenized with
+ * BOS first, the tokens are cut into chunks of n_ctx (so chunk k starts at token k * n_ctx of that
+ * sequence, BOS included: the same windows as llama.cpp), the first token of each chunk is replaced
+ * by BOS, and the model's predictions for the second half of each chunk are scored (so every scored
+ * token has at least n_ctx/2 tokens of context). Bits per byte divide the total negative
+ * log2-likelihood by the bytes of text those tokens spell, which compares models with different
+ * tokenizers. */
 static void perplexity(attend_context *ctx, const tokenizer *tok, const char *path, int vocab)
 {
     size_t size;
@@ -335,11 +337,15 @@ static void perplexity(attend_context *ctx, const tokenizer *tok, const char *pa
     char err[256];
     char what[300];
     snprintf(what, sizeof what, "'%s'", path);
+    const int n_ctx = attend_context_size(ctx), first = n_ctx / 2;
+    if (n_ctx < 4)   /* the second half of a chunk must hold a prediction to score */
+        die("perplexity needs a context of at least 4 tokens, got -c %d", n_ctx);
     int n_tokens;
-    int *ids = encode(tok, text, size, 0, what, &n_tokens);
-    const int n_ctx = attend_context_size(ctx), first = n_ctx / 2, n_chunks = n_tokens / n_ctx;
-    if (n_chunks < 1 || n_ctx < 4)
-        die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path, n_tokens, n_ctx);
+    int *ids = encode(tok, text, size, 1, what, &n_tokens);
+    const int n_bos = tokenizer_bos(tok) >= 0, n_chunks = n_tokens / n_ctx;
+    if (n_chunks < 1)
+        die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path,
+            n_tokens - n_bos, n_ctx);
     float *logits = malloc(sizeof(float) * (size_t)n_ctx * vocab);
     int *chunk = malloc(sizeof(int) * (size_t)n_ctx);
     size_t dec_cap = 1 << 20;

@@ -105,7 +105,7 @@ refuses test_cli_dump_logits_unwritable "cannot write logits to '/nonexistent/di
 refuses test_cli_perplexity_missing_file "cannot open '.*nope.txt'" "$M" $G --perplexity "$TMP/nope.txt"
 refuses test_cli_perplexity_empty_file "has 0 tokens: perplexity needs at least one chunk" "$M" $G --perplexity "$TMP/empty"
 refuses test_cli_perplexity_directory "is not a regular file" "$M" $G --perplexity "$TMP"
-refuses test_cli_perplexity_ctx_too_small "perplexity needs at least one chunk of -c 2 tokens" "$M" $G -c 2 --perplexity "$TMP/garbage.bin"
+refuses test_cli_perplexity_ctx_too_small "perplexity needs a context of at least 4 tokens, got -c 2" "$M" $G -c 2 --perplexity "$TMP/garbage.bin"
 
 # ---- the context: the prompt must fit; generation stops at a full context ---------------------
 P="Once upon a time"
