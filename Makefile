@@ -53,7 +53,7 @@ $(BUILD)/run: $(CLI_C) $(HEADERS) $(BUILD)/libattend.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_C) $(BUILD)/libattend.a $(LDLIBS)
 
 $(BUILD)/libattend.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
@@ -130,8 +130,8 @@ fuzz: deps-test deps-fuzz
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libattend.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -fsanitize-link-c++-runtime -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
 
-# clang 14 does not know "f16c" in __builtin_cpu_supports, so quant.c (the type table and the
-# choice of SIMD variant; the kernels are in quant_avx*.c) is built with gcc, uninstrumented.
-build-fuzz/quant.o: src/quant.c $(HEADERS)
-	@mkdir -p build-fuzz
-	gcc -std=c11 -O2 $(ARCH) -g -Wall -Wextra -D_GNU_SOURCE -c -o $@ $<
+# clang 14 does not know "f16c" in __builtin_cpu_supports, so kernels/select.c (the choice of
+# kernel set; the kernels themselves are in the other kernels/*.c) is built with gcc, uninstrumented.
+build-fuzz/kernels/select.o: src/kernels/select.c $(HEADERS)
+	@mkdir -p build-fuzz/kernels
+	gcc -std=c11 -O2 $(ARCH) -g -Wall -Wextra -D_GNU_SOURCE -Isrc -c -o $@ $<

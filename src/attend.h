@@ -31,7 +31,7 @@ typedef struct {
     int max_seq_len;    /* context the model was trained for */
     float rope_base;    /* RoPE frequency base (10000 for llama) */
     float norm_eps;     /* RMSNorm epsilon */
-    int weight_type;    /* storage type of the largest matrices (a TYPE_* value, see quant.h) */
+    int weight_type;    /* storage type of the largest matrices (a TYPE_* value, see tensor.h) */
     int tied_output;    /* 1: the classifier reuses the token embedding */
 } attend_config;
 
@@ -47,14 +47,28 @@ const char *attend_model_format(const attend_model *m);       /* "GGUF v3", "lla
 size_t attend_model_param_count(const attend_model *m);
 size_t attend_model_weight_bytes(const attend_model *m);
 const char *attend_type_name(int type);   /* "F32", "Q8_0", ... for attend_config.weight_type */
-const char *attend_simd(void);            /* the kernels in use: "avx512", "avx2" or "scalar" */
 
 /* ---- context: one sequence ------------------------------------------------------------ */
-/* n_ctx <= 0 means the model's max_seq_len; n_threads <= 0 means the online CPUs. */
-attend_context *attend_context_new(const attend_model *m, int n_ctx, int n_threads, char *err, size_t errlen);
+enum { ATTEND_KV_F32 = 0, ATTEND_KV_F16 = 1 };   /* KV cache element types (ggml's type ids) */
+
+typedef struct {
+    int n_ctx;            /* <= 0: the model's max_seq_len */
+    int n_threads;        /* <= 0: the online CPUs */
+    const char *kernels;  /* NULL or "auto": the best set this CPU runs; or "scalar", "avx2", "avx512" */
+    int kv_type;          /* ATTEND_KV_F32 (default) or ATTEND_KV_F16 */
+    int exact;            /* 1: float activations in every matmul (the reference path);
+                             0 (default): int8 activations for Q8_0/Q4_0 weights */
+} attend_context_params;
+
+attend_context_params attend_context_default_params(void);
+/* params may be NULL (the defaults). An unknown kernel set, or one this CPU cannot run, is an
+ * error that names the sets it can. */
+attend_context *attend_context_new(const attend_model *m, const attend_context_params *params, char *err,
+                                   size_t errlen);
 void attend_context_free(attend_context *c);
 int attend_context_size(const attend_context *c);   /* n_ctx */
 int attend_context_threads(const attend_context *c);
+const char *attend_context_kernels(const attend_context *c);   /* the set in use: "avx2", ... */
 
 /* Run the transformer over `n` tokens placed at positions pos .. pos+n-1, appending their keys
  * and values to the cache (which must already hold positions 0 .. pos-1).

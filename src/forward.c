@@ -3,14 +3,18 @@
  * One call runs a batch of consecutive tokens through every layer. A batch of one is a decode
  * step; a longer batch is prefill, where each weight row is read once for several tokens. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "attention.h"
-#include "kernels.h"
+#include "kv_cache.h"
 #include "model.h"
-#include "quant.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/ops.h"
+#include "tensor.h"
 
 /* Tokens per forward step: longer inputs are processed in chunks of this size. Activation
  * buffers are sized for it once, at context creation. */
@@ -20,9 +24,8 @@ struct attend_context {
     const attend_model *model;
     int n_ctx;
     threadpool *pool;
-
-    kv_cache_layer *cache;   /* per layer; key/value point into kv_memory */
-    float *kv_memory;
+    ops_context ops;         /* the kernel set chosen for this CPU, scratch memory per worker */
+    kv_cache cache;
 
     /* Activations for up to MAX_BATCH tokens, one row per token. */
     float *x;        /* (batch, dim)        the residual stream */
@@ -35,7 +38,6 @@ struct attend_context {
     float *gate;     /* (batch, hidden_dim) */
     float *up;       /* (batch, hidden_dim) */
     float *rope_cos, *rope_sin;   /* (batch, rope_dim / 2): the RoPE angles of each position */
-    float *attn_scratch;          /* per worker, see attention_scratch_floats */
 };
 
 static int online_cpus(void)
@@ -44,22 +46,54 @@ static int online_cpus(void)
     return n > 0 ? (int)n : 1;
 }
 
-attend_context *attend_context_new(const attend_model *m, int n_ctx, int n_threads, char *err, size_t errlen)
+attend_context_params attend_context_default_params(void)
+{
+    return (attend_context_params){.n_ctx = 0, .n_threads = 0, .kernels = NULL, .kv_type = ATTEND_KV_F32,
+                                   .exact = 0};
+}
+
+/* The kernel set the caller asked for, if this CPU runs it; else an error naming the ones it does. */
+static const kernel_set *choose_kernels(const char *name, char *err, size_t errlen)
+{
+    if (!name || strcmp(name, "auto") == 0)
+        return kernel_set_best();
+    const kernel_set *k = kernel_set_named(name), *supported[8];
+    if (k && kernel_set_supported(k))
+        return k;
+    char list[128] = "";
+    int n = kernel_sets_supported(supported, 8);
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", supported[i]->name);
+    model_set_error(err, errlen, "kernel set '%s' is %s (this CPU runs: auto, %s)", name,
+                    k ? "not supported by this CPU" : "unknown", list);
+    return NULL;
+}
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+attend_context *attend_context_new(const attend_model *m, const attend_context_params *params, char *err,
+                                   size_t errlen)
 {
     const attend_config *c = &m->config;
-    if (n_ctx <= 0)
-        n_ctx = c->max_seq_len;
+    attend_context_params p = params ? *params : attend_context_default_params();
+    int n_ctx = p.n_ctx > 0 ? p.n_ctx : c->max_seq_len;
     if (n_ctx > c->max_seq_len) {
         model_set_error(err, errlen, "context size %d exceeds the model's %d positions", n_ctx,
                         c->max_seq_len);
         return NULL;
     }
-    if (n_threads <= 0)
-        n_threads = online_cpus();
+    int n_threads = p.n_threads > 0 ? p.n_threads : online_cpus();
     if (n_threads > 1024) {
         model_set_error(err, errlen, "%d threads is more than the 1024 supported", n_threads);
         return NULL;
     }
+    if (p.kv_type != ATTEND_KV_F32 && p.kv_type != ATTEND_KV_F16) {
+        model_set_error(err, errlen, "KV cache type %d is not ATTEND_KV_F32 or ATTEND_KV_F16", p.kv_type);
+        return NULL;
+    }
+    const kernel_set *kernels = choose_kernels(p.kernels, err, errlen);
+    if (!kernels)
+        return NULL;
     attend_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         model_set_error(err, errlen, "out of memory");
@@ -70,9 +104,16 @@ attend_context *attend_context_new(const attend_model *m, int n_ctx, int n_threa
     ctx->pool = threadpool_new(n_threads);
 
     const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
-    const size_t kv_floats = (size_t)c->n_layers * n_ctx * kv_dim * 2;
-    ctx->kv_memory = calloc(kv_floats, sizeof(float));
-    ctx->cache = calloc((size_t)c->n_layers, sizeof *ctx->cache);
+    /* Per-worker scratch serves the GEMM and attention, which never run at once; the quantized
+     * activations are as wide as the widest matrix input. */
+    const size_t scratch = max_size(matmul_scratch_floats(kernels),
+                                    attention_scratch_floats(c->n_heads, c->n_kv_heads, c->head_dim));
+    const size_t widest = max_size(max_size((size_t)c->dim, (size_t)c->hidden_dim), q_dim);
+    int ops_ok = ctx->pool &&
+                 ops_context_init(&ctx->ops, ctx->pool, kernels, p.exact != 0, scratch,
+                                  matmul_quantized_bytes((int64_t)widest, MAX_BATCH)) == 0;
+    int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, n_ctx, c->n_kv_heads, c->head_dim,
+                              p.kv_type == ATTEND_KV_F16 ? TYPE_F16 : TYPE_F32) == 0;
     ctx->x = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->xn = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->query = malloc(sizeof(float) * MAX_BATCH * q_dim);
@@ -84,21 +125,12 @@ attend_context *attend_context_new(const attend_model *m, int n_ctx, int n_threa
     ctx->up = malloc(sizeof(float) * MAX_BATCH * c->hidden_dim);
     ctx->rope_cos = malloc(sizeof(float) * MAX_BATCH * c->rope_dim / 2);
     ctx->rope_sin = malloc(sizeof(float) * MAX_BATCH * c->rope_dim / 2);
-    if (ctx->pool)
-        ctx->attn_scratch = malloc(sizeof(float) * threadpool_size(ctx->pool) *
-                                   attention_scratch_floats(c->n_heads, c->n_kv_heads, c->head_dim));
-    if (!ctx->pool || !ctx->kv_memory || !ctx->cache || !ctx->x || !ctx->xn || !ctx->query || !ctx->key ||
-        !ctx->value || !ctx->attn || !ctx->proj || !ctx->gate || !ctx->up || !ctx->rope_cos ||
-        !ctx->rope_sin || !ctx->attn_scratch) {
+    if (!ops_ok || !kv_ok || !ctx->x || !ctx->xn || !ctx->query || !ctx->key || !ctx->value || !ctx->attn ||
+        !ctx->proj || !ctx->gate || !ctx->up || !ctx->rope_cos || !ctx->rope_sin) {
         model_set_error(err, errlen, "out of memory for a %d-token context (%.1f MiB of KV cache)", n_ctx,
-                        kv_floats * 4.0 / (1 << 20));
+                        ctx->cache.bytes / 1048576.0);
         attend_context_free(ctx);
         return NULL;
-    }
-    for (int l = 0; l < c->n_layers; l++) {
-        float *layer = ctx->kv_memory + (size_t)l * n_ctx * kv_dim * 2;
-        ctx->cache[l] = (kv_cache_layer){layer, layer + (size_t)n_ctx * kv_dim, n_ctx, c->n_kv_heads,
-                                         c->head_dim};
     }
     return ctx;
 }
@@ -107,10 +139,10 @@ void attend_context_free(attend_context *ctx)
 {
     if (!ctx)
         return;
+    ops_context_free(&ctx->ops);
     if (ctx->pool)
         threadpool_free(ctx->pool);
-    free(ctx->kv_memory);
-    free(ctx->cache);
+    kv_cache_free(&ctx->cache);
     free(ctx->x);
     free(ctx->xn);
     free(ctx->query);
@@ -122,17 +154,17 @@ void attend_context_free(attend_context *ctx)
     free(ctx->up);
     free(ctx->rope_cos);
     free(ctx->rope_sin);
-    free(ctx->attn_scratch);
     free(ctx);
 }
 
 int attend_context_size(const attend_context *ctx) { return ctx->n_ctx; }
 int attend_context_threads(const attend_context *ctx) { return threadpool_size(ctx->pool); }
+const char *attend_context_kernels(const attend_context *ctx) { return ctx->ops.kernels->name; }
 
 /* out (n, rows) = W @ in for one matrix. */
 static void project(attend_context *ctx, const float *in, int n, const tensor *w, float *out)
 {
-    matmul(ctx->pool, in, n, 1, &w, &out);
+    matmul(&ctx->ops, in, n, 1, &w, &out);
 }
 
 static void add(float *x, const float *y, size_t n)
@@ -163,14 +195,14 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
 
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
-        kv_cache_layer *cache = &ctx->cache[l];
+        kv_cache_layer *cache = &ctx->cache.layers[l];
 
         /* Attention block: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x)) */
         for (int t = 0; t < n; t++)
             rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
         const tensor *qkv_w[3] = {&w->wq, &w->wk, &w->wv};
         float *qkv_out[3] = {ctx->query, ctx->key, ctx->value};
-        matmul(ctx->pool, ctx->xn, n, 3, qkv_w, qkv_out);
+        matmul(&ctx->ops, ctx->xn, n, 3, qkv_w, qkv_out);
 
         for (int t = 0; t < n; t++) {
             /* RoPE: rotate queries and keys by their position, so that query·key depends on the
@@ -178,16 +210,11 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
             const float *cos = ctx->rope_cos + t * n_pairs, *sin = ctx->rope_sin + t * n_pairs;
             rope(ctx->query + t * q_dim, c->n_heads, head_dim, c->rope_dim, cos, sin);
             rope(ctx->key + t * kv_dim, c->n_kv_heads, head_dim, c->rope_dim, cos, sin);
-            /* Append this position's key and value to the cache. */
-            for (int g = 0; g < c->n_kv_heads; g++) {
-                memcpy(kv_key(cache, g, pos + t), ctx->key + t * kv_dim + (size_t)g * head_dim,
-                       sizeof(float) * head_dim);
-                memcpy(kv_value(cache, g, pos + t), ctx->value + t * kv_dim + (size_t)g * head_dim,
-                       sizeof(float) * head_dim);
-            }
         }
+        /* Append these positions' keys and values to the cache. */
+        kv_cache_append(cache, pos, n, ctx->key, ctx->value);
 
-        attention(ctx->pool, ctx->attn, ctx->query, cache, n, pos, c->n_heads, ctx->attn_scratch);
+        attention(&ctx->ops, ctx->attn, ctx->query, cache, n, pos, c->n_heads);
         project(ctx, ctx->attn, n, &w->wo, ctx->proj);
         add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
 
@@ -196,7 +223,7 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
             rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
         const tensor *ffn_w[2] = {&w->w_gate, &w->w_up};
         float *ffn_out[2] = {ctx->gate, ctx->up};
-        matmul(ctx->pool, ctx->xn, n, 2, ffn_w, ffn_out);
+        matmul(&ctx->ops, ctx->xn, n, 2, ffn_w, ffn_out);
         swiglu(ctx->gate, ctx->up, n * c->hidden_dim);
         project(ctx, ctx->gate, n, &w->w_down, ctx->proj);
         add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */

@@ -13,7 +13,7 @@
  * wrong and at which byte, in one line. The work done is proportional to the file size: each
  * element visited consumes at least one byte of the file, and each allocation is bounded by it. */
 #include "gguf.h"
-#include "quant.h"
+#include "tensor.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -334,7 +334,7 @@ static int parse_tensor_info(reader *r, gguf_tensor *t, uint64_t i)
 /* ==== 4. The tensor data ==== */
 
 /* With the data offset known, place each tensor: its offset aligned, its bytes inside the file.
- * A tensor whose type quant.c does not know is kept with data = NULL and n_bytes = 0: its size
+ * A tensor whose type tensor.c does not know is kept with data = NULL and n_bytes = 0: its size
  * is unknown, so it cannot be bounds- or overlap-checked, and the loader reports it by name if
  * the model needs it (a tool listing a file's tensors does not). */
 static int place_tensor(const gguf_file *g, reader *r, gguf_tensor *t)

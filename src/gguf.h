@@ -45,10 +45,10 @@ typedef struct {
     gguf_str name;
     uint32_t n_dims;
     uint64_t dims[4];        /* dims[0] is the fastest-varying (the row length) */
-    uint32_t type;           /* ggml type id (see quant.h) */
+    uint32_t type;           /* ggml type id (see tensor.h) */
     uint64_t offset;         /* from the start of the tensor data */
     uint64_t n_elements;
-    uint64_t n_bytes;        /* 0 when the type is unknown to quant.c */
+    uint64_t n_bytes;        /* 0 when the type is unknown to tensor.c */
     const void *data;        /* into the mapping, or NULL when the type is unknown */
 } gguf_tensor;
 

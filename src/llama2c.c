@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "quant.h"
+#include "tensor.h"
 
 enum { LLAMA2C_MAGIC = 0x616b3432, V1_HEADER_BYTES = 256 };
 

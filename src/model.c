@@ -18,7 +18,7 @@
 
 #include "fileio.h"
 #include "gguf.h"
-#include "quant.h"
+#include "tensor.h"
 #include "tokenizer.h"
 
 int model_set_error(char *err, size_t errlen, const char *fmt, ...)
@@ -403,7 +403,6 @@ static tokenizer *load_tokenizer_file(const char *path, int vocab_size, char *er
 
 attend_model *attend_model_load(const char *path, const char *tokenizer_path, char *err, size_t errlen)
 {
-    quant_init();
     attend_model *m = calloc(1, sizeof *m);
     if (!m) {
         model_set_error(err, errlen, "out of memory");
@@ -483,7 +482,6 @@ void attend_model_free(attend_model *m)
 }
 
 const attend_config *attend_model_config(const attend_model *m) { return &m->config; }
-const char *attend_simd(void) { return quant_init(); }
 
 const char *attend_type_name(int type)
 {

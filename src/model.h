@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 #include "attend.h"
-#include "kernels.h"
+#include "tensor.h"
 
 typedef struct {
     const float *attn_norm;   /* (dim)                    RMSNorm weight before attention */

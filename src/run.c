@@ -47,6 +47,9 @@ static void usage(FILE *f)
           "  -s, --seed S             random seed (default: from the clock); same seed, same text\n"
           "  -z, --tokenizer FILE     tokenizer.model or llama2.c tokenizer.bin (needed for llama2.c files)\n"
           "  -v, --verbose            print a model summary to stderr\n"
+          "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512 (or env ATTEND_SIMD)\n"
+          "      --exact              float activations in every matmul (the reference path; slower for Q8_0/Q4_0)\n"
+          "      --kv-type TYPE       KV cache element type: f32 (default) or f16\n"
           "      --tokenize           print the prompt's token ids (BOS first) and exit\n"
           "      --dump-logits FILE   write float32 logits of every prompt position (n_tokens x vocab) and exit\n"
           "      --perplexity FILE    score FILE: perplexity and bits per byte over chunks of -c tokens\n"
@@ -90,11 +93,16 @@ typedef struct {
     const char *model, *prompt, *prompt_file, *tokenizer, *dump_logits, *perplexity;
     int n_predict, threads, ctx_size, verbose, tokenize, seed_given;
     attend_sampler_params sampling;
+    attend_context_params context;
 } options;
 
 static options parse_args(int argc, char **argv)
 {
-    options o = {.prompt = "", .n_predict = 256, .sampling = attend_sampler_defaults()};
+    options o = {.prompt = "", .n_predict = 256, .sampling = attend_sampler_defaults(),
+                 .context = attend_context_default_params()};
+    /* ATTEND_SIMD names a kernel set too (the library reads no environment; --kernels wins) */
+    const char *simd = getenv("ATTEND_SIMD");
+    if (simd && *simd) o.context.kernels = simd;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define IS(short_, long_) is_flag(a, short_, long_)
@@ -118,6 +126,14 @@ static options parse_args(int argc, char **argv)
             o.seed_given = 1;
         } else if (IS("-z", "--tokenizer")) o.tokenizer = VALUE();
         else if (IS("-v", "--verbose")) o.verbose = 1;
+        else if (IS(NULL, "--kernels")) o.context.kernels = VALUE();
+        else if (IS(NULL, "--exact")) o.context.exact = 1;
+        else if (IS(NULL, "--kv-type")) {
+            const char *v = VALUE();
+            if (strcmp(v, "f32") && strcmp(v, "f16"))
+                die("--kv-type expects f32 or f16, got '%s'", v);
+            o.context.kv_type = strcmp(v, "f16") ? ATTEND_KV_F32 : ATTEND_KV_F16;
+        }
         else if (IS(NULL, "--tokenize")) o.tokenize = 1;
         else if (IS(NULL, "--dump-logits")) o.dump_logits = VALUE();
         else if (IS(NULL, "--perplexity")) o.perplexity = VALUE();
@@ -189,7 +205,7 @@ static void print_summary(const attend_model *m, const attend_context *ctx)
             c->head_dim, c->vocab_size, c->max_seq_len, c->rope_base, c->rope_dim,
             c->tied_output ? "tied" : "separate");
     fprintf(stderr, "run: context %d, %d threads, %s kernels\n", attend_context_size(ctx),
-            attend_context_threads(ctx), attend_simd());
+            attend_context_threads(ctx), attend_context_kernels(ctx));
 }
 
 /* ---- modes --------------------------------------------------------------------------------- */
@@ -430,7 +446,9 @@ int main(int argc, char **argv)
     }
     if (o.perplexity && !o.ctx_size)
         o.ctx_size = c->max_seq_len < 512 ? c->max_seq_len : 512;
-    attend_context *ctx = attend_context_new(model, o.ctx_size, o.threads, err, sizeof err);
+    o.context.n_ctx = o.ctx_size;
+    o.context.n_threads = o.threads;
+    attend_context *ctx = attend_context_new(model, &o.context, err, sizeof err);
     if (!ctx)
         die("%s", err);
     if (o.verbose)

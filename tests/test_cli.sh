@@ -84,6 +84,22 @@ refuses test_cli_top_k_negative "--top-k must be between 0 and" "$M" --top-k -1
 refuses test_cli_repeat_penalty_0 "--repeat-penalty must be between" "$M" --repeat-penalty 0
 refuses test_cli_seed_negative "-s must be between 0 and" "$M" -s -1
 refuses test_cli_second_model_argument "unexpected argument 'extra'" "$M" extra
+refuses test_cli_kernels_unknown "kernel set 'sse9' is unknown \\(this CPU runs: auto, scalar" "$M" $G --kernels sse9
+refuses test_cli_kernels_missing_value "--kernels needs a value" "$M" --kernels
+export ATTEND_SIMD=bogus   # the CLI maps the variable onto --kernels
+refuses test_cli_kernels_env_unknown "kernel set 'bogus' is unknown" "$M" $G -p hi
+unset ATTEND_SIMD
+refuses test_cli_kv_type_unknown "--kv-type expects f32 or f16, got 'q8'" "$M" --kv-type q8
+refuses test_cli_kv_type_missing_value "--kv-type needs a value" "$M" --kv-type
+# a set this CPU cannot run is refused by name (only testable where one is missing: here avx512 or avx2)
+for k in avx2 avx512; do
+    if ! ATTEND_SIMD= "$RUN" "$M" $G -n 1 -p hi --kernels $k > /dev/null 2> "$TMP/err_k"; then
+        refuses test_cli_kernels_unsupported_$k "kernel set '$k' is not supported by this CPU" "$M" $G --kernels $k
+    fi
+done
+run "$M" $G -n 1 -p hi -v --kernels scalar --kv-type f16 --exact
+if [ $rc -eq 0 ] && grep -q "scalar kernels" "$TMP/err"; then pass test_cli_verbose_names_the_kernel_set
+else fail test_cli_verbose_names_the_kernel_set "status $rc: $(grep run: "$TMP/err")"; fi
 
 # ---- paths ------------------------------------------------------------------------------------
 : > "$TMP/empty"

@@ -1,6 +1,6 @@
 /* test_gguf.c — the GGUF reader on hand-built images (valid and malformed) and on ../shared. */
 #include "gguf.h"
-#include "quant.h"
+#include "tensor.h"
 #include "test.h"
 
 #include <stdint.h>

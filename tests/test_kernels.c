@@ -1,8 +1,30 @@
-/* test_kernels.c — RMSNorm, RoPE, softmax, SwiGLU, the threaded matmul and the thread pool. */
+/* test_kernels.c — RMSNorm, RoPE, softmax, SwiGLU, the threaded matmul (with every kernel set this
+ * CPU runs, exact and int8 paths) and the thread pool. */
 #include "test.h"
-#include "kernels.h"
-#include "quant.h"
-#include "threadpool.h"
+#include "kernels/kernel_set.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/threadpool.h"
+#include "tensor.h"
+
+static const kernel_set *sets[3];
+static int n_sets;
+
+/* An ops context for matmul with `threads` threads and kernel set k (free with free_ops). */
+static ops_context make_ops(int threads, const kernel_set *k, int exact, int64_t max_cols)
+{
+    ops_context ops;
+    threadpool *pool = threadpool_new(threads);
+    if (ops_context_init(&ops, pool, k, exact, matmul_scratch_floats(k), matmul_quantized_bytes(max_cols, 8)))
+        abort();
+    return ops;
+}
+
+static void free_ops(ops_context *ops)
+{
+    threadpool_free(ops->pool);
+    ops_context_free(ops);
+}
 
 static void test_rmsnorm_matches_definition(void)
 {
@@ -79,20 +101,22 @@ static void test_matmul_matches_naive_for_many_shapes(void)
         t[m] = (tensor){TYPE_F32, rows[m], cols, sizeof(float) * cols, w[m]};
         tp[m] = &t[m];
     }
-    for (int threads = 1; threads <= 4; threads++) {
-        threadpool *pool = threadpool_new(threads);
-        matmul(pool, x, n_tokens, 3, tp, out);
-        threadpool_free(pool);
-        for (int m = 0; m < 3; m++)
-            for (int tok = 0; tok < n_tokens; tok++)
-                for (int r = 0; r < rows[m]; r++) {
-                    double want = 0;
-                    for (int c = 0; c < cols; c++)
-                        want += (double)w[m][r * cols + c] * x[tok * cols + c];
-                    CHECKF(fabs(out[m][tok * rows[m] + r] - want) < 1e-4, "threads %d matrix %d token %d "
-                           "row %d: %g vs %g", threads, m, tok, r, out[m][tok * rows[m] + r], want);
-                }
-    }
+    for (int k = 0; k < n_sets; k++)
+        for (int threads = 1; threads <= 4; threads++) {
+            ops_context ops = make_ops(threads, sets[k], 0, cols);
+            matmul(&ops, x, n_tokens, 3, tp, out);
+            free_ops(&ops);
+            for (int m = 0; m < 3; m++)
+                for (int tok = 0; tok < n_tokens; tok++)
+                    for (int r = 0; r < rows[m]; r++) {
+                        double want = 0;
+                        for (int c = 0; c < cols; c++)
+                            want += (double)w[m][r * cols + c] * x[tok * cols + c];
+                        CHECKF(fabs(out[m][tok * rows[m] + r] - want) < 1e-4, "%s threads %d matrix %d token %d "
+                               "row %d: %g vs %g", sets[k]->name, threads, m, tok, r, out[m][tok * rows[m] + r],
+                               want);
+                    }
+        }
     for (int m = 0; m < 3; m++) {
         free(w[m]);
         free(out[m]);
@@ -112,31 +136,85 @@ static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
         wf[i] = sinf(i * 0.013f) + 0.1f * cosf(i * 1.7f);
     for (int i = 0; i < n_tokens * cols; i++)
         x[i] = cosf(i * 0.029f);
+    for (int s = 0; s < n_sets; s++)
     for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
         const type_traits *tt = type_traits_of(types[k]);
+        const kernel_row scalar = kernel_row_of(&kernels_scalar, types[k]);
         size_t row_bytes = type_row_bytes(types[k], cols);
         char *w = malloc(row_bytes * rows);
         for (int r = 0; r < rows; r++)
             tt->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
         tensor t = {types[k], rows, cols, row_bytes, w};
         const tensor *tp = &t;
-        threadpool *one = threadpool_new(1), *three = threadpool_new(3);
-        matmul(one, x, n_tokens, 1, &tp, &out1);
-        matmul(three, x, n_tokens, 1, &tp, &out3);
-        threadpool_free(one);
-        threadpool_free(three);
-        CHECKF(memcmp(out1, out3, sizeof(float) * rows * n_tokens) == 0, "%s: thread count changed the result",
-               tt->name);
+        ops_context one = make_ops(1, sets[s], 0, cols), three = make_ops(3, sets[s], 0, cols);
+        matmul(&one, x, n_tokens, 1, &tp, &out1);
+        matmul(&three, x, n_tokens, 1, &tp, &out3);
+        free_ops(&one);
+        free_ops(&three);
+        CHECKF(memcmp(out1, out3, sizeof(float) * rows * n_tokens) == 0, "%s %s: thread count changed the result",
+               sets[s]->name, tt->name);
         for (int tok = 0; tok < n_tokens; tok++)
             for (int r = 0; r < rows; r++) {
-                float want = tt->dot(w + r * row_bytes, x + (size_t)tok * cols, cols);
+                float want = scalar.dot(w + r * row_bytes, x + (size_t)tok * cols, cols);
                 float got = out1[(size_t)tok * rows + r];
-                CHECKF(fabsf(got - want) <= 1e-4f * (1 + fabsf(want)), "%s token %d row %d: %g vs %g",
-                       tt->name, tok, r, got, want);
+                CHECKF(fabsf(got - want) <= 1e-4f * (1 + fabsf(want)), "%s %s token %d row %d: %g vs %g",
+                       sets[s]->name, tt->name, tok, r, got, want);
             }
         free(w);
     }
     free(wf); free(x); free(out1); free(out3);
+}
+
+/* The fast path of a short batch (decode) for Q8_0/Q4_0 weights: x quantized once to Q8_0, each
+ * output the scalar set's integer dot product of the row with that x (so within float rounding of
+ * it), the same bits for any thread count, and within the int8 rounding of x of the exact path. */
+static void test_matmul_int8_decode_matches_scalar_vec_dot(void)
+{
+    const int cols = 1024 + 96, rows = 45, types[] = {TYPE_Q8_0, TYPE_Q4_0};
+    float *wf = malloc(sizeof(float) * rows * cols), x[3 * 1120], out1[3 * 45], out3[3 * 45], exact[3 * 45];
+    float *o1 = out1, *o3 = out3, *oe = exact;
+    for (int i = 0; i < rows * cols; i++)
+        wf[i] = sinf(i * 0.013f) + 0.1f * cosf(i * 1.7f);
+    for (int i = 0; i < 3 * cols; i++)
+        x[i] = cosf(i * 0.029f);
+    for (int s = 0; s < n_sets; s++)
+        for (int k = 0; k < 2; k++)
+            for (int n_tokens = 1; n_tokens <= 3; n_tokens += 2) {
+                const type_traits *tt = type_traits_of(types[k]);
+                const kernel_row scalar = kernel_row_of(&kernels_scalar, types[k]);
+                size_t row_bytes = type_row_bytes(types[k], cols);
+                char *w = malloc(row_bytes * rows), xq[1120 / 32 * 34];
+                for (int r = 0; r < rows; r++)
+                    tt->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
+                tensor t = {types[k], rows, cols, row_bytes, w};
+                const tensor *tp = &t;
+                ops_context one = make_ops(1, sets[s], 0, cols), three = make_ops(3, sets[s], 0, cols);
+                ops_context ref = make_ops(1, sets[s], 1, cols);
+                matmul(&one, x, n_tokens, 1, &tp, &o1);
+                matmul(&three, x, n_tokens, 1, &tp, &o3);
+                matmul(&ref, x, n_tokens, 1, &tp, &oe);
+                free_ops(&one), free_ops(&three), free_ops(&ref);
+                CHECKF(!memcmp(out1, out3, sizeof(float) * rows * n_tokens), "%s %s: thread count changed the "
+                       "result", sets[s]->name, tt->name);
+                for (int tok = 0; tok < n_tokens; tok++) {
+                    type_traits_of(TYPE_Q8_0)->from_float(x + tok * cols, xq, cols);
+                    for (int r = 0; r < rows; r++) {
+                        float want = scalar.vec_dot(w + r * row_bytes, xq, cols), got = out1[tok * rows + r];
+                        float e = exact[tok * rows + r];
+                        CHECKF(fabsf(got - want) <= 1e-5f * (1 + fabsf(want)), "%s %s token %d row %d: %g vs "
+                               "scalar %g", sets[s]->name, tt->name, tok, r, got, want);
+                        /* x's int8 rounding (half a step, amax/254, per element) adds errors of
+                         * random sign: far below 1e-3 of sum |w x| */
+                        double magnitude = 0;
+                        for (int c = 0; c < cols; c++)
+                            magnitude += fabs((double)wf[r * cols + c] * x[tok * cols + c]);
+                        CHECKF(fabsf(got - e) <= 1e-3 * magnitude, "%s %s token %d row %d: int8 %g vs exact %g "
+                               "(sum |w x| %g)", sets[s]->name, tt->name, tok, r, got, e, magnitude);
+                    }
+                }
+                free(w);
+            }
+    free(wf);
 }
 
 /* Every task of every job runs exactly once, on a valid worker, across many back-to-back jobs
@@ -171,7 +249,7 @@ static void test_threadpool_runs_every_task_once_per_job(void)
 
 int main(void)
 {
-    quant_init();
+    n_sets = kernel_sets_supported(sets, 3);
     RUN(test_rmsnorm_matches_definition);
     RUN(test_rope_dot_product_depends_on_distance_only);
     RUN(test_rope_rotates_interleaved_pairs);
@@ -179,6 +257,7 @@ int main(void)
     RUN(test_swiglu_is_silu_gate_times_up);
     RUN(test_matmul_matches_naive_for_many_shapes);
     RUN(test_matmul_prefill_gemm_matches_dot_products_for_every_type);
+    RUN(test_matmul_int8_decode_matches_scalar_vec_dot);
     RUN(test_threadpool_runs_every_task_once_per_job);
     TEST_EXIT();
 }

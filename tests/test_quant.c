@@ -1,13 +1,13 @@
-/* test_quant.c — the type-traits table: conversions, ggml's block layouts and quantizers, and
- * every SIMD variant's kernels against the scalar reference and a float64 reference.
+/* test_quant.c — the type-traits table (conversions, ggml's block layouts and quantizers), and
+ * every kernel set this CPU runs against the scalar set and a float64 reference.
  *
  * `test_quant --bench [rows]` instead measures single-thread matrix-vector speed (GB/s of weight
  * bytes, rows x 4096 matrix, default 4096 rows) per type and variant. */
 
-#include "quant.h"
+#include "kernels/kernel_set.h"
+#include "tensor.h"
 #include "test.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -19,30 +19,25 @@
 static const int all_types[] = { TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0 };
 enum { N_TYPES = sizeof all_types / sizeof all_types[0] };
 
-/* The variants this CPU runs, captured from the table after quant_init(); [0] is scalar. */
+/* The kernel sets this CPU runs, each type's functions resolved; [0] is scalar. */
 typedef struct {
     const char *name;
-    type_traits traits[TYPE_COUNT];
+    kernel_row traits[TYPE_COUNT];
 } variant;
 static variant variants[3];
 static int n_variants;
 
 static void capture_variants(void)
 {
-    static const char *const names[] = { "scalar", "avx2", "avx512" };
-    for (int v = 0; v < 3; v++) {
-        setenv("ATTEND_SIMD", names[v], 1);
-        if (strcmp(quant_init(), names[v])) {
-            printf("# variant %s: not supported by this CPU, not tested\n", names[v]);
-            continue;
-        }
-        variants[n_variants].name = names[v];
+    const kernel_set *sets[3];
+    n_variants = kernel_sets_supported(sets, 3);
+    for (int v = 0; v < n_variants; v++) {
+        variants[v].name = sets[v]->name;
         for (int i = 0; i < N_TYPES; i++)
-            variants[n_variants].traits[all_types[i]] = *type_traits_of(all_types[i]);
-        n_variants++;
+            variants[v].traits[all_types[i]] = kernel_row_of(sets[v], all_types[i]);
+        printf("# kernel set %s: tested\n", sets[v]->name);
     }
-    unsetenv("ATTEND_SIMD");
-    printf("# quant_init() picks %s\n", quant_init());
+    printf("# kernel_set_best() is %s\n", kernel_set_best()->name);
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -440,11 +435,23 @@ static void test_kernels_never_read_past_the_row(void)
             memcpy(x, src, 4 * (size_t)n * 4);
             type_traits_of(type)->from_float(src, row, n);
             for (int v = 0; v < n_variants; v++) {
-                const type_traits *k = &variants[v].traits[type];
+                const kernel_row *k = &variants[v].traits[type];
                 float sums[4];
                 volatile float sink = k->dot(row, x + 3 * n, n);
                 k->dot4(row, x, n, n, sums);
                 k->to_float(row, out, n);
+                if (k->vec_dot) {   /* int8: the quantized x flush against the guard page, too */
+                    void *xq_map = NULL, *xq_out_map = NULL;
+                    size_t xq_len = 0, xq_out_len = 0, xq_bytes = type_row_bytes(TYPE_Q8_0, n);
+                    void *xq = before_guard_page(xq_bytes, &xq_map, &xq_len);
+                    void *xq_out = before_guard_page(xq_bytes, &xq_out_map, &xq_out_len);
+                    CHECK(xq && xq_out);
+                    type_traits_of(TYPE_Q8_0)->from_float(src, xq, n);
+                    variants[v].traits[TYPE_Q8_0].from_float(x + 3 * n, xq_out, n);
+                    sink = k->vec_dot(row, xq, n);
+                    k->vec_dot4(row, 0, xq, n, sums);
+                    munmap(xq_map, xq_len), munmap(xq_out_map, xq_out_len);
+                }
                 (void)sink;
             }
             free(src);
@@ -455,7 +462,7 @@ static void test_kernels_never_read_past_the_row(void)
     sigaction(SIGBUS, &old_bus, NULL);
 }
 
-/* ==== The table and quant_init ==== */
+/* ==== The table and the choice of kernel set ==== */
 
 static void test_table_describes_the_ggml_types(void)
 {
@@ -469,52 +476,111 @@ static void test_table_describes_the_ggml_types(void)
     CHECK(type_row_bytes(TYPE_Q8_0, 33) == 0 && type_row_bytes(7, 32) == 0);
 }
 
-static void test_quant_init_honours_attend_simd_and_falls_back(void)
+static void test_kernel_sets_are_chosen_by_cpu_and_name(void)
 {
-    setenv("ATTEND_SIMD", "scalar", 1);
-    CHECK(!strcmp(quant_init(), "scalar"));
-    CHECK(type_traits_of(TYPE_Q4_0)->dot == variants[0].traits[TYPE_Q4_0].dot);
-    setenv("ATTEND_SIMD", "avx512", 1);                /* the best this CPU has, at most */
-    const char *got = quant_init();
-    CHECK(!strcmp(got, variants[n_variants - 1].name));
-    setenv("ATTEND_SIMD", "no-such-variant", 1);       /* ignored: the best */
-    CHECK(!strcmp(quant_init(), got));
+    CHECK(!strcmp(variants[0].name, "scalar"));
+    CHECK(!strcmp(kernel_set_best()->name, variants[n_variants - 1].name));
+    CHECK(kernel_set_named("avx2") == &kernels_avx2 && kernel_set_named("scalar") == &kernels_scalar);
+    CHECK(kernel_set_named("avx512") == &kernels_avx512 && !kernel_set_named("no-such-set"));
+    CHECK(kernel_set_supported(&kernels_scalar));
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
-        CHECK(!strcmp(got, "avx512"));
+        CHECK(!strcmp(kernel_set_best()->name, "avx512"));
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        CHECK(!strcmp(got, "avx2"));
+        CHECK(!strcmp(kernel_set_best()->name, "avx2"));
 #endif
-    unsetenv("ATTEND_SIMD");
-    quant_init();
+    /* every set fills what the ops call, directly or through kernel_row_of's fallback */
+    const kernel_set *sets[3] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+    for (int k = 0; k < 3; k++) {
+        if (!kernel_set_supported(sets[k])) continue;
+        CHECK(sets[k]->gemm.tile && sets[k]->gemm.rows <= GEMM_MAX_ROWS &&
+              sets[k]->gemm.tokens <= GEMM_MAX_TOKENS && sets[k]->gemm.k_block <= GEMM_MAX_K);
+        for (int i = 0; i < N_TYPES; i++) {
+            kernel_row r = kernel_row_of(sets[k], all_types[i]);
+            CHECK(r.to_float && r.from_float && r.dot && r.dot4);
+            CHECK(!r.vec_dot == (type_traits_of(all_types[i])->vec_dot_type == TYPE_F32));
+        }
+    }
 }
 
-/* Calling quant_init() again while other threads compute through the table (the same variant:
- * nothing is rewritten) leaves their results right. */
-static void *reinit_repeatedly(void *arg)
+/* ==== Int8 activations: quantizing them, and the integer dot products ==== */
+
+/* Every set's activation quantizer gives the reference quantizer's bytes, ties included. */
+static void test_every_variant_quantizes_activations_as_the_reference(void)
 {
-    (void)arg;
-    for (int i = 0; i < 2000; i++) quant_init();
-    return NULL;
+    const int n = 4096;
+    float *x = random_floats(n, 3.0f);
+    for (int i = 0; i < 64; i++) x[i] = (float)(i % 9) * 0.5f - 2.0f;   /* d = 2/127: ties */
+    for (int i = 64; i < 96; i++) x[i] = 0;                               /* an all-zero block */
+    uint8_t want[4096 / 32 * 34], got[4096 / 32 * 34];
+    type_traits_of(TYPE_Q8_0)->from_float(x, want, n);
+    for (int v = 0; v < n_variants; v++) {
+        variants[v].traits[TYPE_Q8_0].from_float(x, got, n);
+        for (int b = 0; b < n / 32; b++)
+            CHECKF(!memcmp(want + 34 * b, got + 34 * b, 34), "%s: block %d differs", variants[v].name, b);
+    }
+    free(x);
 }
 
-static void test_quant_init_is_safe_while_kernels_run(void)
+/* vec_dot(w, quantize(x)) against float64 over the dequantized operands (the integer products
+ * are exact, so only the float sums of block results may differ), and each set against scalar;
+ * vec_dot4 gives each row's vec_dot bit for bit. */
+static void test_every_variant_vec_dot_matches_scalar_and_float64(void)
 {
-    const int n = 1024;
-    stored_row stored = random_row(TYPE_Q4_0, n, 0);
-    void *row = stored.data;
-    float *x = random_floats(n, 1.0f);
-    double magnitude, exact = reference_dot(TYPE_Q4_0, row, x, n, &magnitude);
-    pthread_t threads[2];
-    for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, reinit_repeatedly, NULL);
-    int bad = 0;
-    for (int i = 0; i < 20000; i++)
-        bad += !close_to(type_traits_of(TYPE_Q4_0)->dot(row, x, n), exact, magnitude, 1e-5);
-    for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
-    free(stored.allocation), free(x);
-    CHECKF(bad == 0, "%d of 20000 dots were wrong", bad);
+    const int int8_types[] = {TYPE_Q8_0, TYPE_Q4_0};
+    for (int t = 0; t < 2; t++) {
+        int type = int8_types[t];
+        for (int n = 32; n <= 4096; n += n < 512 ? 32 : 1024) {
+            size_t row_bytes = type_row_bytes(type, n);
+            uint8_t *w = malloc(4 * row_bytes), *xq = malloc(type_row_bytes(TYPE_Q8_0, n));
+            for (int r = 0; r < 4; r++) {
+                float *src = random_floats(n, 2.0f);
+                type_traits_of(type)->from_float(src, w + r * row_bytes, n);
+                free(src);
+            }
+            float *x = random_floats(n, 1.0f), *xd = malloc(sizeof(float) * n);
+            type_traits_of(TYPE_Q8_0)->from_float(x, xq, n);
+            type_traits_of(TYPE_Q8_0)->to_float(xq, xd, n);
+            for (int r = 0; r < 4; r++) {
+                double magnitude, exact = reference_dot(type, w + r * row_bytes, xd, n, &magnitude);
+                float scalar = variants[0].traits[type].vec_dot(w + r * row_bytes, xq, n);
+                for (int v = 0; v < n_variants; v++) {
+                    const kernel_row *k = &variants[v].traits[type];
+                    float got = k->vec_dot(w + r * row_bytes, xq, n), four[4];
+                    k->vec_dot4(w, row_bytes, xq, n, four);
+                    CHECKF(close_to(got, exact, magnitude, 1e-5) && close_to(got, scalar, magnitude, 1e-5),
+                           "%s %s n=%d row %d: %.9g vs scalar %.9g, float64 %.9g", variants[v].name,
+                           type_traits_of(type)->name, n, r, got, scalar, exact);
+                    CHECKF(four[r] == got, "%s %s n=%d row %d: vec_dot4 %.9g != vec_dot %.9g",
+                           variants[v].name, type_traits_of(type)->name, n, r, four[r], got);
+                }
+            }
+            free(w), free(xq), free(x), free(xd);
+        }
+    }
+}
+
+/* Extreme quants: Q8_0 weights at +-127 (and -128, which ggml never writes but a file may hold)
+ * against activations at +-127 must not saturate vpmaddubsw's int16 pair sums. */
+static void test_vec_dot_survives_extreme_quants(void)
+{
+    block_q8_0 w[2], x[2];
+    for (int b = 0; b < 2; b++) {
+        w[b].d = x[b].d = fp32_to_fp16(1.0f);
+        for (int j = 0; j < 32; j++) {
+            w[b].qs[j] = (int8_t)(b ? -128 : (j % 2 ? 127 : -127));
+            x[b].qs[j] = (int8_t)(j % 3 ? 127 : -127);
+        }
+    }
+    double want = 0;
+    for (int b = 0; b < 2; b++)
+        for (int j = 0; j < 32; j++) want += (double)w[b].qs[j] * x[b].qs[j];
+    for (int v = 0; v < n_variants; v++) {
+        float got = variants[v].traits[TYPE_Q8_0].vec_dot(w, x, 64);
+        CHECKF(got == (float)want, "%s: %.9g vs %.9g", variants[v].name, got, want);
+    }
 }
 
 /* ==== Benchmark (not a test) ==== */
@@ -544,7 +610,7 @@ static void bench(int rows)
         for (int r = 0; r < rows; r++) type_traits_of(type)->from_float(src, w + r * row_bytes, cols);
         free(src);
         for (int v = 0; v < n_variants; v++) {
-            const type_traits *k = &variants[v].traits[type];
+            const kernel_row *k = &variants[v].traits[type];
             double best = 1e30, best4 = 1e30;
             for (int rep = 0; rep < 8; rep++) {
                 double t0 = now();
@@ -585,7 +651,9 @@ int main(int argc, char **argv)
     RUN(test_every_variant_dot4_matches_dot_per_row);
     RUN(test_kernels_never_read_past_the_row);
     RUN(test_table_describes_the_ggml_types);
-    RUN(test_quant_init_honours_attend_simd_and_falls_back);
-    RUN(test_quant_init_is_safe_while_kernels_run);
+    RUN(test_kernel_sets_are_chosen_by_cpu_and_name);
+    RUN(test_every_variant_quantizes_activations_as_the_reference);
+    RUN(test_every_variant_vec_dot_matches_scalar_and_float64);
+    RUN(test_vec_dot_survives_extreme_quants);
     TEST_EXIT();
 }

@@ -181,10 +181,12 @@ if [ ! -x "$RUN" ]; then
     exit 1
 fi
 
-# logits_match NAME MODEL [./run options]: C logits of every position of $PROMPT vs the reference
+# logits_match NAME MODEL [./run options]: C logits of every position of $PROMPT vs the reference,
+# on the exact path (float activations everywhere)
 logits_match() {
     name=$1 model=$2
     shift 2
+    set -- --exact "$@"
     if ! ids=$($RUN "$model" "$@" -p "$PROMPT" --tokenize 2> "$TMP/err"); then
         fail "$name" "./run --tokenize failed: $(tail -n 1 "$TMP/err")"; return
     fi

@@ -82,7 +82,10 @@ static inline void fuzz_exercise_model(attend_model *m)
 {
     const attend_config *c = attend_model_config(m);
     char err[512];
-    attend_context *ctx = attend_context_new(m, c->max_seq_len < 8 ? c->max_seq_len : 8, 1, err, sizeof err);
+    attend_context_params p = attend_context_default_params();
+    p.n_ctx = c->max_seq_len < 8 ? c->max_seq_len : 8;
+    p.n_threads = 1;
+    attend_context *ctx = attend_context_new(m, &p, err, sizeof err);
     if (!ctx) { fuzz_check_error(err); return; }
     int tokens[2] = {0, c->vocab_size - 1};
     int n = attend_context_size(ctx) < 2 ? 1 : 2;

@@ -12,7 +12,7 @@
  *
  * Grouped-query attention: the n_rep query heads that share a key/value head are processed
  * together, so each key and value row is loaded once per tile for all of them. */
-#include "attention.h"
+#include "ops/attention.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -21,8 +21,9 @@
 size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
 {
     int n_rep = n_heads / n_kv_heads;
-    /* per query head of a group: its accumulator, running max and sum, and one tile of scores */
-    return (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE);
+    /* per query head of a group: its accumulator, running max and sum, and one tile of scores;
+     * then one tile of keys and one of values as floats (for an F16 cache) */
+    return (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE) + 2 * (size_t)ATTN_TILE * head_dim;
 }
 
 /* q . k over one head. Eight independent partial sums let the compiler keep them in one vector
@@ -85,30 +86,42 @@ struct attention_job {
     const float *query;
     const kv_cache_layer *cache;
     int n_tokens, pos0, n_heads;
-    float *scratch;
-    size_t scratch_per_worker;
-    int splits;   /* tasks per (token, kv_head) pair */
+    const ops_context *ops;
+    kernel_row f16;   /* converts F16 keys and values */
+    int splits;       /* tasks per (token, kv_head) pair */
 };
 
-/* One query token against the keys of one kv_head: query heads first .. first+n_rep-1 of the
- * group (all of them, unless the group is split across threads; see attention()). */
-static void attend_group(const struct attention_job *job, int t, int kv_head, int first, int n_rep,
+/* Keys (or values) of positions j0 .. j0+tile-1 of one kv_head as floats: in place for an F32
+ * cache, converted into `buf` for an F16 one. */
+static const float *tile_as_float(const struct attention_job *job, const void *first, int tile, float *buf)
+{
+    if (job->cache->type == TYPE_F32)
+        return first;
+    job->f16.to_float(first, buf, (int64_t)tile * job->cache->head_dim);
+    return buf;
+}
+
+/* One query token against the keys of one kv_head: its query heads first .. first+n_share-1
+ * (the whole group of n_rep heads, unless the group is split across threads; see attention()). */
+static void attend_group(const struct attention_job *job, int t, int kv_head, int first, int n_share,
                          float *scratch)
 {
     const kv_cache_layer *c = job->cache;
     const int head_dim = c->head_dim;
-    const int group = job->n_heads / c->n_kv_heads;
+    const int n_rep = job->n_heads / c->n_kv_heads;   /* query heads per kv_head */
     const float scale = 1.0f / sqrtf((float)head_dim);
     const size_t q_stride = (size_t)job->n_heads * head_dim;
-    const float *query = job->query + t * q_stride + ((size_t)kv_head * group + first) * head_dim;
-    float *out = job->out + t * q_stride + ((size_t)kv_head * group + first) * head_dim;
+    const float *query = job->query + t * q_stride + ((size_t)kv_head * n_rep + first) * head_dim;
+    float *out = job->out + t * q_stride + ((size_t)kv_head * n_rep + first) * head_dim;
 
-    float *acc = scratch;                              /* [n_rep][head_dim] */
-    float *max = acc + (size_t)n_rep * head_dim;       /* [n_rep] */
-    float *sum = max + n_rep;                          /* [n_rep] */
-    float *score = sum + n_rep;                        /* [n_rep][ATTN_TILE] */
-    memset(acc, 0, sizeof(float) * (size_t)n_rep * head_dim);
-    for (int r = 0; r < n_rep; r++) {
+    float *acc = scratch;                              /* [n_share][head_dim] */
+    float *max = acc + (size_t)n_share * head_dim;     /* [n_share] */
+    float *sum = max + n_share;                        /* [n_share] */
+    float *score = sum + n_share;                      /* [n_share][ATTN_TILE] */
+    float *key_buf = score + (size_t)n_share * ATTN_TILE;   /* [ATTN_TILE][head_dim], F16 caches */
+    float *value_buf = key_buf + (size_t)ATTN_TILE * head_dim;
+    memset(acc, 0, sizeof(float) * (size_t)n_share * head_dim);
+    for (int r = 0; r < n_share; r++) {
         max[r] = -INFINITY;
         sum[r] = 0.0f;
     }
@@ -119,13 +132,14 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
         const int tile = n_keys - j0 < ATTN_TILE ? n_keys - j0 : ATTN_TILE;
 
         /* Scores for the tile, each key row read once for every query head of the group. */
+        const float *keys = tile_as_float(job, kv_key(c, kv_head, j0), tile, key_buf);
         for (int j = 0; j < tile; j++) {
-            const float *key = kv_key(c, kv_head, j0 + j);
-            for (int r = 0; r < n_rep; r++)
+            const float *key = keys + (size_t)j * head_dim;
+            for (int r = 0; r < n_share; r++)
                 score[r * ATTN_TILE + j] = dot_head(query + (size_t)r * head_dim, key, head_dim) * scale;
         }
 
-        for (int r = 0; r < n_rep; r++) {
+        for (int r = 0; r < n_share; r++) {
             float *s = score + r * ATTN_TILE;
             float new_max = max[r];
             for (int j = 0; j < tile; j++)
@@ -145,8 +159,8 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
         /* Weighted values: acc += sum_j p_j * v_j. Eight dimensions at a time, so their running
          * sums stay in one register for the whole tile (the tile's values stay in L1 for the
          * other query heads of the group). */
-        const float *value = kv_value(c, kv_head, j0);
-        for (int r = 0; r < n_rep; r++) {
+        const float *value = tile_as_float(job, kv_value(c, kv_head, j0), tile, value_buf);
+        for (int r = 0; r < n_share; r++) {
             const float *p = score + r * ATTN_TILE;
             float *a = acc + (size_t)r * head_dim;
             int d0 = 0;
@@ -166,7 +180,7 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
         }
     }
 
-    for (int r = 0; r < n_rep; r++) {
+    for (int r = 0; r < n_share; r++) {
         const float inv = 1.0f / sum[r];
         for (int d = 0; d < head_dim; d++)
             out[(size_t)r * head_dim + d] = acc[(size_t)r * head_dim + d] * inv;
@@ -183,23 +197,21 @@ static void attention_task(void *arg, int task, int n_tasks, int worker)
     const int group = job->n_heads / n_kv_heads;
     const int pair = task / splits, part = task % splits;
     const int first = group * part / splits, last = group * (part + 1) / splits;
-    float *scratch = job->scratch + (size_t)worker * job->scratch_per_worker;
-    attend_group(job, pair / n_kv_heads, pair % n_kv_heads, first, last - first, scratch);
+    attend_group(job, pair / n_kv_heads, pair % n_kv_heads, first, last - first, ops_scratch(job->ops, worker));
 }
 
-void attention(threadpool *pool, float *out, const float *query, const kv_cache_layer *cache,
-               int n_tokens, int pos0, int n_heads, float *scratch)
+void attention(const ops_context *ops, float *out, const float *query, const kv_cache_layer *cache,
+               int n_tokens, int pos0, int n_heads)
 {
     /* With fewer (token, kv_head) pairs than threads — decoding a multi-query model, say — the
      * query heads of a group are split across tasks, at the price of reading its keys and values
      * once per share instead of once. */
     const int pairs = n_tokens * cache->n_kv_heads, group = n_heads / cache->n_kv_heads;
     int splits = 1;
-    while (pairs * splits < threadpool_size(pool) && splits < group)
+    while (pairs * splits < threadpool_size(ops->pool) && splits < group)
         splits++;
     struct attention_job job = {
-        out, query, cache, n_tokens, pos0, n_heads, scratch,
-        attention_scratch_floats(n_heads, cache->n_kv_heads, cache->head_dim), splits,
+        out, query, cache, n_tokens, pos0, n_heads, ops, kernel_row_of(ops->kernels, TYPE_F16), splits,
     };
-    threadpool_run(pool, attention_task, &job, pairs * splits);
+    threadpool_run(ops->pool, attention_task, &job, pairs * splits);
 }

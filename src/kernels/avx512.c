@@ -1,22 +1,27 @@
-/* quant_avx512.c — AVX-512 (F/BW/VL) kernels for the type-traits table in quant.c.
+/* avx512.c — the AVX-512 (F/BW/VL) kernel set.
  *
  * Every function carries its own target attribute, so the library compiles with any -march and
- * still runs on CPUs without AVX-512: quant_init() installs these only when the CPU has them.
+ * still runs on CPUs without AVX-512: a context uses these only when the CPU has them. The int8
+ * (vec_dot) kernels and the activation quantizer are the AVX2 set's, which run unchanged here.
  * Weights are dequantized in registers and multiplied with fp32 activations; the activations are
  * never rounded (AVX512_BF16's dot instructions would round them to bf16, so they are not used).
  * Row tails are handled with masked loads, which never touch memory past the row. */
 
 #if defined(__x86_64__)
 
-#include "quant.h"
+#include "kernels/kernel_set.h"
 
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
-typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;   /* see quant.c */
-typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;
+/* borrowed from avx2.c */
+void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);
+float avx2_q8_0_vec_dot(const void *w, const void *xq, int64_t n);
+float avx2_q4_0_vec_dot(const void *w, const void *xq, int64_t n);
+void avx2_q8_0_vec_dot4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+void avx2_q4_0_vec_dot4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
 
 /* ==== Sixteen weights of a float-like row (F32, F16, BF16) as fp32 ==== */
 
@@ -237,14 +242,45 @@ FLOAT_LIKE_KERNELS(bf16, TYPE_BF16)
 QUANTIZED_KERNELS(q8_0, TYPE_Q8_0)
 QUANTIZED_KERNELS(q4_0, TYPE_Q4_0)
 
-const type_traits quant_avx512_kernels[TYPE_COUNT] = {
-    [TYPE_F32]  = { .to_float = f32_to_float,  .dot = f32_dot,  .dot4 = f32_dot4 },
-    [TYPE_F16]  = { .to_float = f16_to_float,  .dot = f16_dot,  .dot4 = f16_dot4 },
-    [TYPE_BF16] = { .to_float = bf16_to_float, .dot = bf16_dot, .dot4 = bf16_dot4 },
-    [TYPE_Q8_0] = { .to_float = q8_0_to_float, .dot = q8_0_dot, .dot4 = q8_0_dot4 },
-    [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4 },
+/* ==== The GEMM tile: 32 rows x 8 tokens in 16 registers ==== */
+
+AVX512 static void gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile)
+{
+    __m512 c[8][2];
+    for (int t = 0; t < 8; t++)
+        c[t][0] = c[t][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m512 w0 = _mm512_loadu_ps(panel + k * 32);
+        const __m512 w1 = _mm512_loadu_ps(panel + k * 32 + 16);
+        for (int t = 0; t < 8; t++) {
+            const __m512 xk = _mm512_set1_ps(x[t][k]);
+            c[t][0] = _mm512_fmadd_ps(xk, w0, c[t][0]);
+            c[t][1] = _mm512_fmadd_ps(xk, w1, c[t][1]);
+        }
+    }
+    for (int t = 0; t < 8; t++) {
+        _mm512_storeu_ps(tile + t * 32, c[t][0]);
+        _mm512_storeu_ps(tile + t * 32 + 16, c[t][1]);
+    }
+}
+
+const kernel_set kernels_avx512 = {
+    .name = "avx512",
+    .row = {
+        [TYPE_F32]  = { .to_float = f32_to_float,  .dot = f32_dot,  .dot4 = f32_dot4 },
+        [TYPE_F16]  = { .to_float = f16_to_float,  .dot = f16_dot,  .dot4 = f16_dot4 },
+        [TYPE_BF16] = { .to_float = bf16_to_float, .dot = bf16_dot, .dot4 = bf16_dot4 },
+        [TYPE_Q8_0] = { .to_float = q8_0_to_float, .from_float = avx2_quantize_q8_0,
+                        .dot = q8_0_dot, .dot4 = q8_0_dot4,
+                        .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4 },
+        [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4,
+                        .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4 },
+    },
+    .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },
 };
 
 #else
-typedef int quant_avx512_needs_x86_64;   /* ISO C forbids an empty file */
+#include "kernels/kernel_set.h"
+/* Never supported off x86-64 (kernel_set_supported), so never run; a name for the error message. */
+const kernel_set kernels_avx512 = { .name = "avx512" };
 #endif /* __x86_64__ */

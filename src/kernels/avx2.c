@@ -1,22 +1,21 @@
-/* quant_avx2.c — AVX2 + FMA + F16C kernels for the type-traits table in quant.c.
+/* avx2.c — the AVX2 + FMA + F16C kernel set (Haswell and later, Zen 1-3).
  *
- * The variant for x86-64 CPUs without AVX-512 (Haswell and later, Zen 1-3). Every function
- * carries its own target attribute, so the library compiles with any -march and quant_init()
- * installs these only when the CPU has them. Weights are dequantized in registers and multiplied
- * with fp32 activations. Row tails of F32/F16/BF16 (n not a multiple of 8) are finished in
- * scalar code, so no load reaches past the row. */
+ * Every function carries its own target attribute, so the library compiles with any -march and
+ * a context uses these only when the CPU has them. Float-activation kernels dequantize weights in
+ * registers and multiply them with fp32 activations; row tails of F32/F16/BF16 (n not a multiple
+ * of 8) are finished in scalar code, so no load reaches past the row. Int8 kernels multiply Q8_0
+ * or Q4_0 weights with Q8_0 activations in integers (vpmaddubsw). The AVX-512 set borrows the
+ * int8 kernels (the avx2_* functions), which run unchanged on AVX-512 CPUs. */
 
 #if defined(__x86_64__)
 
-#include "quant.h"
+#include "kernels/kernel_set.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
-
-typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;   /* see quant.c */
-typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;
 
 AVX2 INLINE float hsum(__m256 v)
 {
@@ -222,14 +221,143 @@ FLOAT_LIKE_KERNELS(bf16, TYPE_BF16)
 QUANTIZED_KERNELS(q8_0, TYPE_Q8_0)
 QUANTIZED_KERNELS(q4_0, TYPE_Q4_0)
 
-const type_traits quant_avx2_kernels[TYPE_COUNT] = {
-    [TYPE_F32]  = { .to_float = f32_to_float,  .dot = f32_dot,  .dot4 = f32_dot4 },
-    [TYPE_F16]  = { .to_float = f16_to_float,  .dot = f16_dot,  .dot4 = f16_dot4 },
-    [TYPE_BF16] = { .to_float = bf16_to_float, .dot = bf16_dot, .dot4 = bf16_dot4 },
-    [TYPE_Q8_0] = { .to_float = q8_0_to_float, .dot = q8_0_dot, .dot4 = q8_0_dot4 },
-    [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4 },
+/* ==== Int8 activations: Q8_0 blocks ==== */
+
+/* Activations into Q8_0 blocks, bit for bit as the reference quantizer: d = amax / 127 and
+ * q = roundf(x / d), whose halves round away from zero (vroundps has no such mode, so the
+ * rounding is done by hand: truncate, then step away from zero where the rest is >= 1/2). */
+AVX2 void avx2_quantize_q8_0(const float *x, void *dst, int64_t n)
+{
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    block_q8_0 *block = dst;
+    for (int64_t b = 0; b < n / 32; b++, block++, x += 32) {
+        __m256 v[4], amax = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[k]));
+        }
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        const float d = _mm_cvtss_f32(m) / 127, id = d != 0 ? 1 / d : 0;
+        block->d = fp32_to_fp16(d);
+        const __m256 scale = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 y = _mm256_mul_ps(v[k], scale);
+            __m256 t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign_bit, _mm256_sub_ps(y, t)), half, _CMP_GE_OQ);
+            __m256 step = _mm256_or_ps(_mm256_and_ps(y, sign_bit), one);     /* +-1 with y's sign */
+            q[k] = _mm256_cvtps_epi32(_mm256_add_ps(t, _mm256_and_ps(away, step)));
+        }
+        /* 32 int32 -> 32 int8; the packs work per 128-bit lane, the permute restores the order */
+        __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i q8 = _mm256_packs_epi16(q16a, q16b);
+        q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)block->qs, q8);
+    }
+}
+
+/* The 32 quants of a Q4_0 block as signed int8 (q - 8), in element order: the low nibbles are
+ * elements 0-15, the high nibbles 16-31. */
+AVX2 INLINE __m256i q4_0_quants(const block_q4_0 *b)
+{
+    const __m128i low_nibble = _mm_set1_epi8(0x0f);
+    __m128i bytes = _mm_loadu_si128((const __m128i *)b->qs);
+    __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble),
+                                 _mm_and_si128(bytes, low_nibble));
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+}
+
+AVX2 INLINE __m256i q8_0_quants(const block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)b->qs); }
+
+/* Eight int32 partial sums of w[j] * x[j] over a block, as floats. vpmaddubsw multiplies
+ * unsigned by signed bytes, so w's sign moves onto x (|w| * sign(w) x = w x); a pair sum is at
+ * most 2 * 128 * 127, inside int16. */
+AVX2 INLINE __m256 block_products(__m256i w, __m256i x)
+{
+    __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+AVX2 INLINE float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+/* One accumulator, blocks in order, per row: vec_dot4 computes each row exactly like vec_dot. */
+#define INT8_KERNELS(name, block_type, quants)                                                   \
+    AVX2 float avx2_##name##_vec_dot(const void *w, const void *xq, int64_t n)                    \
+    {                                                                                             \
+        const block_type *wb = w;                                                                 \
+        const block_q8_0 *xb = xq;                                                                \
+        __m256 acc = _mm256_setzero_ps();                                                         \
+        for (int64_t b = 0; b < n / 32; b++) {                                                    \
+            __m256 d = _mm256_set1_ps(half_to_float(wb[b].d) * half_to_float(xb[b].d));           \
+            acc = _mm256_fmadd_ps(d, block_products(quants(&wb[b]), q8_0_quants(&xb[b])), acc);   \
+        }                                                                                         \
+        return hsum(acc);                                                                         \
+    }                                                                                             \
+    AVX2 void avx2_##name##_vec_dot4(const void *w, size_t row_bytes, const void *xq, int64_t n,  \
+                                     float out[4])                                                \
+    {                                                                                             \
+        const block_type *wr[4];                                                                  \
+        for (int r = 0; r < 4; r++) wr[r] = (const block_type *)((const char *)w + r * row_bytes); \
+        const block_q8_0 *xb = xq;                                                                \
+        __m256 acc[4];                                                                            \
+        for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();                                 \
+        for (int64_t b = 0; b < n / 32; b++) {                                                    \
+            const __m256i x = q8_0_quants(&xb[b]);                                                \
+            const float dx = half_to_float(xb[b].d);                                              \
+            _Pragma("GCC unroll 4")                                                               \
+            for (int r = 0; r < 4; r++) {                                                         \
+                __m256 d = _mm256_set1_ps(half_to_float(wr[r][b].d) * dx);                        \
+                acc[r] = _mm256_fmadd_ps(d, block_products(quants(&wr[r][b]), x), acc[r]);        \
+            }                                                                                     \
+        }                                                                                         \
+        for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]);                                        \
+    }
+
+INT8_KERNELS(q8_0, block_q8_0, q8_0_quants)
+INT8_KERNELS(q4_0, block_q4_0, q4_0_quants)
+
+/* ==== The GEMM tile: 16 rows x 6 tokens in 12 accumulators ==== */
+
+/* At each k, two loads bring 16 rows' weights and each token's x[k] is broadcast once: 12 FMAs
+ * per 2 loads and 6 broadcasts; 12 + 2 + 1 of the 16 ymm registers. */
+AVX2 static void gemm_tile_16x6(const float *panel, int kc, const float *const *x, float *tile)
+{
+    __m256 c[6][2];
+    for (int t = 0; t < 6; t++) c[t][0] = c[t][1] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m256 w0 = _mm256_loadu_ps(panel + k * 16), w1 = _mm256_loadu_ps(panel + k * 16 + 8);
+#pragma GCC unroll 6
+        for (int t = 0; t < 6; t++) {
+            const __m256 xk = _mm256_broadcast_ss(x[t] + k);
+            c[t][0] = _mm256_fmadd_ps(xk, w0, c[t][0]);
+            c[t][1] = _mm256_fmadd_ps(xk, w1, c[t][1]);
+        }
+    }
+    for (int t = 0; t < 6; t++) {
+        _mm256_storeu_ps(tile + t * 16, c[t][0]);
+        _mm256_storeu_ps(tile + t * 16 + 8, c[t][1]);
+    }
+}
+
+const kernel_set kernels_avx2 = {
+    .name = "avx2",
+    .row = {
+        [TYPE_F32]  = { .to_float = f32_to_float,  .dot = f32_dot,  .dot4 = f32_dot4 },
+        [TYPE_F16]  = { .to_float = f16_to_float,  .dot = f16_dot,  .dot4 = f16_dot4 },
+        [TYPE_BF16] = { .to_float = bf16_to_float, .dot = bf16_dot, .dot4 = bf16_dot4 },
+        [TYPE_Q8_0] = { .to_float = q8_0_to_float, .from_float = avx2_quantize_q8_0,
+                        .dot = q8_0_dot, .dot4 = q8_0_dot4,
+                        .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4 },
+        [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4,
+                        .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4 },
+    },
+    .gemm = { .rows = 16, .tokens = 6, .k_block = 256, .tile = gemm_tile_16x6 },
 };
 
 #else
-typedef int quant_avx2_needs_x86_64;   /* ISO C forbids an empty file */
+#include "kernels/kernel_set.h"
+/* Never supported off x86-64 (kernel_set_supported), so never run; a name for the error message. */
+const kernel_set kernels_avx2 = { .name = "avx2" };
 #endif /* __x86_64__ */

@@ -1,0 +1,75 @@
+/* kernel_set.h — one set of compute kernels per instruction set, chosen once per context.
+ *
+ * A kernel set is a constant struct: for each storage type, the inner loops that read it (a row
+ * per type, as in tensor.h's traits), and the register tile of the prefill GEMM. There is one set
+ * per file: scalar.c (portable C, the reference), avx2.c (AVX2 + FMA + F16C), avx512.c
+ * (AVX-512 F/BW/VL). A set may leave a function NULL; kernel_row_of() then takes the scalar one
+ * (or the type's own reference conversion), and that is the only place a fallback happens.
+ *
+ * Which set runs is decided when a context is created (kernel_set_best(), or a name the caller
+ * asks for) and stored in it; ops receive it as an argument. Nothing here is mutable. */
+#ifndef ATTEND_KERNEL_SET_H
+#define ATTEND_KERNEL_SET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tensor.h"
+
+typedef struct {
+    /* dst[0..n) = the values of a stored row; the same floats as the type's reference */
+    void (*to_float)(const void *src, float *dst, int64_t n);
+    /* a float row into this type (for a vec_dot_type: how activations are quantized) */
+    void (*from_float)(const float *src, void *dst, int64_t n);
+
+    /* Float activations (the exact path). sum_i w[i] * x[i] over n elements of a stored row: */
+    float (*dot)(const void *w, const float *x, int64_t n);
+    /* the same for 4 activation rows x, x + stride, ...: loading a weight once for several
+     * tokens is what makes a short batch cheaper than 4 decode steps. */
+    void (*dot4)(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+
+    /* Activations already converted to the type's vec_dot_type (the fast path; NULL when the
+     * vec_dot_type is F32). xq is a row of n values in that type. */
+    float (*vec_dot)(const void *w, const void *xq, int64_t n);
+    /* 4 weight rows (w, w + row_bytes, ...) against one activation row, which is loaded once.
+     * out[i] must equal vec_dot(row i) bit for bit, so grouping rows never changes results. */
+    void (*vec_dot4)(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+} kernel_row;
+
+/* The prefill GEMM's register tile: tile[t * rows + r] = sum_k panel[k * rows + r] * x[t][k] for
+ * `tokens` token pointers and a panel of kc packed columns of `rows` weights (see ops/gemm.c). */
+typedef void (*gemm_tile_fn)(const float *panel, int kc, const float *const *x, float *tile);
+
+typedef struct {
+    int rows;        /* weight rows per tile (the panel's width) */
+    int tokens;      /* tokens per tile */
+    int k_block;     /* columns per packed panel: rows * k_block floats should stay in L1/L2 */
+    gemm_tile_fn tile;
+} gemm_kernel;
+
+enum { GEMM_MAX_ROWS = 32, GEMM_MAX_TOKENS = 8, GEMM_MAX_K = 512 };
+
+typedef struct {
+    const char *name;               /* "scalar", "avx2", "avx512" */
+    kernel_row row[TYPE_COUNT];     /* indexed by storage type */
+    gemm_kernel gemm;
+} kernel_set;
+
+extern const kernel_set kernels_scalar;   /* kernels/scalar.c */
+extern const kernel_set kernels_avx2;     /* kernels/avx2.c */
+extern const kernel_set kernels_avx512;   /* kernels/avx512.c */
+
+/* The functions for one type: the set's own, the scalar set's where it has none, the type's
+ * reference conversions where neither has one. */
+kernel_row kernel_row_of(const kernel_set *k, int type);
+
+/* ---- choosing a set (kernels/select.c) ---- */
+/* Whether this CPU (and OS) runs the set. */
+int kernel_set_supported(const kernel_set *k);
+/* The fastest set this CPU runs. */
+const kernel_set *kernel_set_best(void);
+/* The set of that name ("scalar", "avx2", "avx512"), or NULL; supported or not. */
+const kernel_set *kernel_set_named(const char *name);
+/* The sets this CPU runs, scalar first, fastest last; returns how many (at most max). */
+int kernel_sets_supported(const kernel_set **out, int max);
+
+#endif

@@ -1,0 +1,133 @@
+/* matmul.c — the threaded matrix multiplication: which rows and tokens each worker multiplies,
+ * and with which kernels.
+ *
+ * Three paths, chosen per call from the batch size and the weight type:
+ *   - prefill (n_tokens >= GEMM_TOKENS): the register-blocked GEMM of gemm.c, float activations;
+ *   - decode, fast path (Q8_0/Q4_0 weights, !exact): x is quantized once per call to the type's
+ *     vec_dot_type (Q8_0 blocks) and each weight row is multiplied in integers (vec_dot4 takes
+ *     four rows per load of x);
+ *   - decode, exact path: float dot products, one weight row against up to 4 tokens at a time.
+ * Each output element is computed the same way whatever share of rows it falls in, so results
+ * do not depend on the thread count. */
+#include "ops/matmul.h"
+
+#include "ops/gemm.h"
+
+/* Tokens are processed in tiles small enough that a tile of activations stays in L2 while every
+ * weight row of the worker's share streams past it once per tile. */
+enum { TOKEN_TILE = 32, MAX_MATS = 4 };
+
+struct matmul_job {
+    const ops_context *ops;
+    const float *x;
+    int n_tokens;
+    int n_mats;
+    const tensor *const *w;
+    float *const *out;
+    int64_t total_rows;
+    kernel_row rows[MAX_MATS];   /* each matrix's kernels */
+    int int8[MAX_MATS];          /* 1: multiply against the quantized x */
+    size_t quantized_row_bytes;  /* one token of ops->quantized */
+};
+
+static void matmul_int8(const struct matmul_job *job, int m, int64_t r0, int64_t r1)
+{
+    const tensor *w = job->w[m];
+    const kernel_row *k = &job->rows[m];
+    float *out = job->out[m];
+    for (int t = 0; t < job->n_tokens; t++) {
+        const void *xq = (const char *)job->ops->quantized + (size_t)t * job->quantized_row_bytes;
+        float *o = out + (size_t)t * w->rows;
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4)
+            k->vec_dot4(tensor_row(w, r), w->row_bytes, xq, w->cols, o + r);
+        for (; r < r1; r++)
+            o[r] = k->vec_dot(tensor_row(w, r), xq, w->cols);
+    }
+}
+
+static void matmul_float(const struct matmul_job *job, int m, int64_t r0, int64_t r1)
+{
+    const tensor *w = job->w[m];
+    const kernel_row *k = &job->rows[m];
+    const int64_t cols = w->cols, rows = w->rows;
+    float *out = job->out[m];
+    for (int t0 = 0; t0 < job->n_tokens; t0 += TOKEN_TILE) {
+        int t1 = t0 + TOKEN_TILE < job->n_tokens ? t0 + TOKEN_TILE : job->n_tokens;
+        for (int64_t r = r0; r < r1; r++) {
+            const void *row = tensor_row(w, r);
+            int t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                float o[4];
+                k->dot4(row, job->x + (size_t)t * cols, cols, cols, o);
+                for (int j = 0; j < 4; j++)
+                    out[(size_t)(t + j) * rows + r] = o[j];
+            }
+            for (; t < t1; t++)
+                out[(size_t)t * rows + r] = k->dot(row, job->x + (size_t)t * cols, cols);
+        }
+    }
+}
+
+/* The matrices' rows are numbered one after another and each task takes a contiguous share of
+ * that combined range, so Q, K and V (of different heights) balance as one job. */
+static void matmul_task(void *arg, int task, int n_tasks, int worker)
+{
+    const struct matmul_job *job = arg;
+    long begin, end;
+    threadpool_split((long)job->total_rows, task, n_tasks, &begin, &end);
+    int64_t base = 0;
+    for (int m = 0; m < job->n_mats && base < end; m++) {
+        const tensor *w = job->w[m];
+        int64_t r0 = begin > base ? begin - base : 0;
+        int64_t r1 = end - base < w->rows ? end - base : w->rows;
+        if (r0 < r1) {
+            if (job->n_tokens >= GEMM_TOKENS)   /* prefill: register-blocked, see gemm.c */
+                gemm_rows(&job->ops->kernels->gemm, &job->rows[m], w, r0, r1, job->x, w->cols, job->n_tokens,
+                          job->out[m], w->rows, ops_scratch(job->ops, worker));
+            else if (job->int8[m])
+                matmul_int8(job, m, r0, r1);
+            else
+                matmul_float(job, m, r0, r1);
+        }
+        base += w->rows;
+    }
+}
+
+void matmul(const ops_context *ops, const float *x, int n_tokens, int n_mats, const tensor *const *w,
+            float *const *out)
+{
+    struct matmul_job job = {ops, x, n_tokens, n_mats, w, out, 0, {{0}}, {0}, 0};
+    int any_int8 = 0;
+    for (int m = 0; m < n_mats && m < MAX_MATS; m++) {
+        job.total_rows += w[m]->rows;
+        job.rows[m] = kernel_row_of(ops->kernels, w[m]->type);
+        job.int8[m] = !ops->exact && n_tokens < GEMM_TOKENS && job.rows[m].vec_dot &&
+                      type_traits_of(w[m]->type)->vec_dot_type == TYPE_Q8_0;
+        any_int8 |= job.int8[m];
+    }
+    /* Quantize the activations once for every row of every matrix (they share x and cols). */
+    if (any_int8) {
+        const int64_t cols = w[0]->cols;
+        const kernel_row q8 = kernel_row_of(ops->kernels, TYPE_Q8_0);
+        job.quantized_row_bytes = type_row_bytes(TYPE_Q8_0, cols);
+        for (int t = 0; t < n_tokens; t++)
+            q8.from_float(x + (size_t)t * cols, (char *)ops->quantized + (size_t)t * job.quantized_row_bytes,
+                          cols);
+    }
+    /* A few tasks per thread let a fast thread take over from a slow one; at least 16 rows each
+     * keeps the claiming cheap and the output writes of two tasks off one cache line. */
+    long n_tasks = 4L * threadpool_size(ops->pool);
+    if (n_tasks > (job.total_rows + 15) / 16)
+        n_tasks = (job.total_rows + 15) / 16;
+    threadpool_run(ops->pool, matmul_task, &job, (int)n_tasks);
+}
+
+size_t matmul_scratch_floats(const kernel_set *k) { return gemm_scratch_floats(&k->gemm); }
+
+size_t matmul_quantized_bytes(int64_t max_cols, int max_tokens)
+{
+    /* Q8_0 rows (the only vec_dot_type besides F32); only batches below GEMM_TOKENS use them */
+    int tokens = max_tokens < GEMM_TOKENS ? max_tokens : GEMM_TOKENS;
+    return (size_t)tokens * (size_t)((max_cols + 31) / 32) * sizeof(block_q8_0);
+}

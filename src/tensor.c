@@ -1,0 +1,179 @@
+/* tensor.c — the type-traits table: one constant row per storage type, in ggml's block layouts.
+ *
+ * This file holds the table, the half-precision conversions and ggml's reference dequantizers
+ * (to_float) and quantizers (from_float). They are the definition of each type; the kernel sets
+ * in kernels/ compute faster with them and are tested against these. */
+
+#include "tensor.h"
+
+#include <math.h>
+#include <string.h>
+
+_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 must match ggml's 34-byte layout");
+_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 must match ggml's 18-byte layout");
+
+/* ==== Half-precision conversions ==== */
+
+static uint32_t bits_of(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+static float float_of(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+
+/* Branch-free (so loops over it vectorize) and exact without touching fp32 subnormals (so it
+ * holds under flush-to-zero too): the exponent and mantissa bits move into fp32 position and
+ * the exponent is rebiased; inf/nan get the all-ones exponent; a subnormal half m * 2^-24 is
+ * made the normal 2^-14 * (1 + m/1024), and subtracting 2^-14 leaves m * 2^-24 exactly. */
+float fp16_to_fp32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t bits = (uint32_t)(h & 0x7fff) << 13, exponent = bits & 0x0f800000;
+    bits += (uint32_t)(127 - 15) << 23;
+    uint32_t special = bits + ((uint32_t)(128 - 16) << 23);       /* inf or nan */
+    float subnormal = float_of(bits + (1u << 23)) - 0x1p-14f;
+    bits = exponent == 0x0f800000 ? special : exponent == 0 ? bits_of(subnormal) : bits;
+    return float_of(sign | bits);
+}
+
+/* Round to nearest, ties to even, in integer arithmetic so the result does not depend on the
+ * FPU rounding mode. */
+uint16_t fp32_to_fp16(float f)
+{
+    uint32_t u = bits_of(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    u &= 0x7fffffff;
+    if (u > 0x7f800000)                     /* nan: keep the top payload bits, force quiet */
+        return sign | 0x7e00 | (uint16_t)((u >> 13) & 0x3ff);
+    if (u >= 0x477ff000)                    /* >= 65520 (halfway past 65504) or inf */
+        return sign | 0x7c00;
+    if (u >= 0x38800000) {                  /* >= 2^-14: a normal half */
+        u += 0x0fff + ((u >> 13) & 1);      /* round the 13 dropped bits, ties to even */
+        u -= (uint32_t)(127 - 15) << 23;    /* rebias; a mantissa carry bumps the exponent */
+        return sign | (uint16_t)(u >> 13);
+    }
+    /* A half subnormal is m * 2^-24. The float is mantissa * 2^(exponent - 150) with the
+     * implicit bit, so m = mantissa >> (126 - exponent), rounded. Below 2^-25 it rounds to 0
+     * (2^-25 itself is a tie and goes to the even 0). */
+    uint32_t exponent = u >> 23;
+    if (exponent < 102) return sign;
+    uint32_t mantissa = (u & 0x7fffff) | 0x800000;
+    uint32_t shift = 126 - exponent;        /* 14..24 */
+    uint32_t m = mantissa >> shift, rest = mantissa & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (m & 1))) m++;  /* m == 1024 is the smallest normal */
+    return sign | (uint16_t)m;
+}
+
+float bf16_to_fp32(uint16_t h) { return float_of((uint32_t)h << 16); }
+
+uint16_t fp32_to_bf16(float f)
+{
+    uint32_t u = bits_of(f);
+    if ((u & 0x7fffffff) > 0x7f800000)     /* nan: truncate, and keep it a (quiet) nan */
+        return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fff + ((u >> 16) & 1);          /* round to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+/* ==== to_float and from_float ==== */
+
+static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+
+static void f16_to_float(const void *src, float *dst, int64_t n)
+{
+    const uint16_t *h = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = fp16_to_fp32(h[i]);
+}
+
+static void f16_from_float(const float *src, void *dst, int64_t n)
+{
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = fp32_to_fp16(src[i]);
+}
+
+static void bf16_to_float(const void *src, float *dst, int64_t n)
+{
+    const uint16_t *h = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_fp32(h[i]);
+}
+
+static void bf16_from_float(const float *src, void *dst, int64_t n)
+{
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = fp32_to_bf16(src[i]);
+}
+
+static void q8_0_to_float(const void *src, float *dst, int64_t n)
+{
+    const block_q8_0 *block = src;
+    for (int64_t b = 0; b < n / 32; b++, block++, dst += 32) {
+        float d = fp16_to_fp32(block->d);
+        for (int j = 0; j < 32; j++) dst[j] = block->qs[j] * d;
+    }
+}
+
+/* ggml's reference: d = amax / 127, q = round(x / d). The quants use the fp32 scale, the
+ * block stores it rounded to fp16. */
+static void q8_0_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q8_0 *block = dst;
+    for (int64_t b = 0; b < n / 32; b++, block++, src += 32) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = amax > fabsf(src[j]) ? amax : fabsf(src[j]);
+        float d = amax / 127, id = d != 0 ? 1 / d : 0;
+        block->d = fp32_to_fp16(d);
+        for (int j = 0; j < 32; j++) block->qs[j] = (int8_t)roundf(src[j] * id);
+    }
+}
+
+static void q4_0_to_float(const void *src, float *dst, int64_t n)
+{
+    const block_q4_0 *block = src;
+    for (int64_t b = 0; b < n / 32; b++, block++, dst += 32) {
+        float d = fp16_to_fp32(block->d);
+        for (int j = 0; j < 16; j++) {
+            dst[j] = ((block->qs[j] & 0x0f) - 8) * d;
+            dst[j + 16] = ((block->qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+/* ggml's reference: the element of largest magnitude, with its sign, maps to q = 0 (d = max / -8),
+ * so that extreme is exact and the opposite side clips at q = 15, i.e. 7 * |d|. */
+static void q4_0_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q4_0 *block = dst;
+    for (int64_t b = 0; b < n / 32; b++, block++, src += 32) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++)
+            if (amax < fabsf(src[j])) { amax = fabsf(src[j]); max = src[j]; }
+        float d = max / -8, id = d != 0 ? 1 / d : 0;
+        block->d = fp32_to_fp16(d);
+        for (int j = 0; j < 16; j++) {
+            int low = (int8_t)(src[j] * id + 8.5f), high = (int8_t)(src[j + 16] * id + 8.5f);
+            low = low < 15 ? low : 15;
+            high = high < 15 ? high : 15;
+            block->qs[j] = (uint8_t)(low | high << 4);
+        }
+    }
+}
+
+/* ==== The table ==== */
+
+static const type_traits table[TYPE_COUNT] = {
+    [TYPE_F32]  = { "F32",  1,  4,                  0, f32_to_float,  f32_from_float,  TYPE_F32 },
+    [TYPE_F16]  = { "F16",  1,  2,                  0, f16_to_float,  f16_from_float,  TYPE_F32 },
+    [TYPE_BF16] = { "BF16", 1,  2,                  0, bf16_to_float, bf16_from_float, TYPE_F32 },
+    [TYPE_Q8_0] = { "Q8_0", 32, sizeof(block_q8_0), 1, q8_0_to_float, q8_0_from_float, TYPE_Q8_0 },
+    [TYPE_Q4_0] = { "Q4_0", 32, sizeof(block_q4_0), 1, q4_0_to_float, q4_0_from_float, TYPE_Q8_0 },
+};
+
+const type_traits *type_traits_of(int type)
+{
+    if (type < 0 || type >= TYPE_COUNT || !table[type].name) return NULL;
+    return &table[type];
+}
+
+size_t type_row_bytes(int type, int64_t n)
+{
+    const type_traits *t = type_traits_of(type);
+    if (!t || n < 0 || n % t->block_size) return 0;
+    return (size_t)(n / t->block_size) * t->block_bytes;
+}
