@@ -4,8 +4,8 @@ CC       := gcc
 CXX      := g++
 ARCH     ?= -march=native
 OPT      ?= -O3
-CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -pthread -D_GNU_SOURCE -Isrc
-CXXFLAGS += -std=c++17 $(OPT) $(ARCH) -g -Wall -Wextra
+CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -pthread -D_GNU_SOURCE -Isrc -fvisibility=hidden
+CXXFLAGS += -std=c++17 $(OPT) $(ARCH) -g -Wall -Wextra -Isrc -fvisibility=hidden -fvisibility-inlines-hidden
 LDLIBS   := -lsentencepiece -lstdc++ -lm -lpthread
 PYTHON   := /usr/bin/python3
 

@@ -392,7 +392,7 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* tokenizer.model is a SentencePiece protobuf; anything else is taken as llama2.c tokenizer.bin. */
-static tokenizer *load_tokenizer_file(const char *path, int vocab_size, char *err, size_t errlen)
+static attend_tokenizer *load_tokenizer_file(const char *path, int vocab_size, char *err, size_t errlen)
 {
     if (ends_with(path, ".model"))
         return tokenizer_load_model(path, err, errlen);
@@ -449,16 +449,16 @@ attend_model *attend_model_load(const char *path, const char *tokenizer_path, ch
 
     /* A tokenizer given on the command line replaces the one in the file. */
     if (tokenizer_path) {
-        tokenizer *t = load_tokenizer_file(tokenizer_path, m->config.vocab_size, err, errlen);
+        attend_tokenizer *t = load_tokenizer_file(tokenizer_path, m->config.vocab_size, err, errlen);
         if (!t)
             goto fail;
         if (m->tok)
             tokenizer_free(m->tok);
         m->tok = t;
     }
-    if (m->tok && tokenizer_vocab_size(m->tok) != m->config.vocab_size) {
+    if (m->tok && attend_tokenizer_vocab_size(m->tok) != m->config.vocab_size) {
         model_set_error(err, errlen, "tokenizer has %d tokens but the model's vocabulary is %d",
-                        tokenizer_vocab_size(m->tok), m->config.vocab_size);
+                        attend_tokenizer_vocab_size(m->tok), m->config.vocab_size);
         goto fail;
     }
     return m;
@@ -482,6 +482,13 @@ void attend_model_free(attend_model *m)
     free(m);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+const char *attend_version(void)
+{
+    return STR(ATTEND_VERSION_MAJOR) "." STR(ATTEND_VERSION_MINOR) "." STR(ATTEND_VERSION_PATCH);
+}
+
 const attend_config *attend_model_config(const attend_model *m) { return &m->config; }
 const char *attend_simd(void) { return quant_init(); }
 
@@ -490,7 +497,7 @@ const char *attend_type_name(int type)
     const type_traits *tt = type_traits_of(type);
     return tt ? tt->name : "unknown";
 }
-tokenizer *attend_model_tokenizer(const attend_model *m) { return m->tok; }
+const attend_tokenizer *attend_model_tokenizer(const attend_model *m) { return m->tok; }
 const char *attend_model_format(const attend_model *m) { return m->format; }
 
 static size_t tensor_bytes(const tensor *t) { return t->row_bytes * (size_t)t->rows; }

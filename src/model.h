@@ -29,7 +29,7 @@ struct attend_model {
     const float *output_norm; /* (dim) */
     tensor output;            /* (vocab_size, dim); the token embedding when tied */
 
-    tokenizer *tok;           /* NULL when the file has none and none was given */
+    attend_tokenizer *tok;          /* NULL when the file has none and none was given */
     char format[32];
 
     void *map;                /* the file mapping */
