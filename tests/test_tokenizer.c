@@ -9,7 +9,7 @@
  * tokenizer_from_vocab and the GGUF vocabulary must all agree with it. */
 #include "test.h"
 #include "tokenizer.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 
 #include <fcntl.h>
 #include <stdint.h>
