@@ -4,16 +4,22 @@ CC       := gcc
 CXX      := g++
 ARCH     ?= -march=native
 OPT      ?= -O3
-CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -pthread -D_GNU_SOURCE -Isrc
-CXXFLAGS += -std=c++17 $(OPT) $(ARCH) -g -Wall -Wextra
+CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -pthread -D_GNU_SOURCE -Isrc -fvisibility=hidden
+CXXFLAGS += -std=c++17 $(OPT) $(ARCH) -g -Wall -Wextra -Isrc -fvisibility=hidden -fvisibility-inlines-hidden
 LDLIBS   := -lsentencepiece -lstdc++ -lm -lpthread
 PYTHON   := /usr/bin/python3
+PREFIX   ?= /usr/local
+# The version is attend.h's (ATTEND_VERSION_*); the soname changes with the major version only.
+VERSION  := $(shell awk '/^\#define ATTEND_VERSION_(MAJOR|MINOR|PATCH)/ { v = v s $$3; s = "." } END { print v }' src/attend.h)
+SOVER    := $(firstword $(subst ., ,$(VERSION)))
 
 BUILD    := build
 # The library: src/*.c and its layers' folders (src/ops, src/kernels, src/formats, ...). The command
 # line is src/run.c plus src/cli/*.c, which see only the public header.
 LIB_C    := $(filter-out src/run.c src/cli/%,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_C:src/%.c=$(BUILD)/%.o) $(BUILD)/tokenizer_sp.o
+PIC_OBJ  := $(LIB_OBJ:$(BUILD)/%=$(BUILD)/pic/%)
+SO       := libattend.so.$(VERSION)
 CLI_C    := src/run.c $(wildcard src/cli/*.c)
 HEADERS  := $(wildcard src/*.h src/*/*.h)
 TESTS_C  := $(wildcard tests/test_*.c)
@@ -22,15 +28,18 @@ TEST_BIN := $(TESTS_C:tests/%.c=$(BUILD)/%)
 MODEL    ?= models/stories-attend.gguf
 PROMPT   ?= Once upon a time
 
-.PHONY: all bin run test bench clean help deps deps-test asan ubsan tsan asan-run fuzz deps-fuzz
-all: bin
+.PHONY: all bin lib run test bench clean help deps deps-test asan ubsan tsan asan-run fuzz deps-fuzz \
+        install uninstall
+all: bin lib
 
 help:
-	@echo "make            build ./run and build/libattend.a (installs missing packages)"
+	@echo "make            build ./run, build/libattend.a and build/$(SO) (installs missing packages)"
 	@echo "make run        build, then tell a story with the default model ($(MODEL))"
 	@echo "                make run PROMPT='...' MODEL=path.gguf to override"
 	@echo "make test       build and run every test; ends with 'N passed, N failed'"
 	@echo "make bench      measure decode/prefill speed, write docs/bench.md (not a test)"
+	@echo "make install    install the libraries, attend.h, attend.pc and ./run as attend into"
+	@echo "                PREFIX (default /usr/local); make uninstall PREFIX=... removes them"
 	@echo "make clean      remove build outputs"
 	@echo "make asan       the whole suite built with AddressSanitizer+UBSan in build-asan/ (also: ubsan, tsan)"
 	@echo "make fuzz       run the libFuzzer targets of tests/fuzz/, FUZZ_SECONDS each (default 60)"
@@ -49,11 +58,31 @@ run: bin
 	@echo "make run: generating from $(MODEL) (override with MODEL=... PROMPT=...)" >&2
 	./run $(MODEL) -p "$(PROMPT)"
 
+lib: deps
+	@$(MAKE) --no-print-directory $(BUILD)/libattend.a $(BUILD)/$(SO)
+
+# The command line is a user of the installed library's kind: it links the public archive.
 $(BUILD)/run: $(CLI_C) $(HEADERS) $(BUILD)/libattend.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_C) $(BUILD)/libattend.a $(LDLIBS)
 
+# ==== The libraries: only attend_ names leave them =================================================
+# Everything is compiled with -fvisibility=hidden and the API marked ATTEND_API. For the shared
+# library that is enough, plus a version script (src/attend.map) for the std:: template code the
+# C++ shim instantiates with default visibility. A static archive ignores visibility, so its
+# objects are first linked into one (ld -r, COMDAT groups resolved), then every global symbol but
+# attend_* is made local (objcopy): internal names such as gguf_find_tensor or matmul can no longer
+# clash with an embedder's. Tests reach the internals through libattend_internal.a, the plain objects.
 $(BUILD)/libattend.a: $(LIB_OBJ)
+	ld -r --force-group-allocation -o $(BUILD)/attend_all.o $^
+	objcopy --wildcard --keep-global-symbol='attend_*' $(BUILD)/attend_all.o $(BUILD)/attend.o
+	rm -f $@ && ar rcs $@ $(BUILD)/attend.o
+
+$(BUILD)/libattend_internal.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/$(SO): $(PIC_OBJ) src/attend.map
+	$(CC) -shared -o $@ $(PIC_OBJ) -Wl,-soname,libattend.so.$(SOVER) -Wl,--version-script=src/attend.map \
+	    -Wl,--no-undefined $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
@@ -62,14 +91,23 @@ $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
 $(BUILD)/tokenizer_sp.o: src/tokenizer_sp.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
-$(BUILD)/test_%: tests/test_%.c tests/test.h $(BUILD)/libattend.a
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
+# The shared library's objects: position-independent, in their own directory.
+$(BUILD)/pic/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(BUILD)/pic/tokenizer_sp.o: src/tokenizer_sp.cpp $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -fPIC -c -o $@ $<
+
+$(BUILD)/test_%: tests/test_%.c tests/test.h $(BUILD)/libattend_internal.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libattend_internal.a $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $(BUILD)
 
 # The suite, plus the hostile-input corpus again against an ASan+UBSan build of ./run.
-test: deps-test bin asan-run
+test: deps-test bin lib asan-run
 	@$(MAKE) --no-print-directory $(TEST_BIN)
 	@ATTEND_RUN_ASAN=build-asan/run ATTEND_DEFAULT_MODEL=$(MODEL) tests/run_tests.sh $(TEST_BIN)
 
@@ -79,6 +117,24 @@ bench: deps-test bin
 
 clean:
 	rm -rf $(BUILD) run
+
+# ==== Install ======================================================================================
+# libattend.a, libattend.so.VERSION with its soname link (libattend.so.MAJOR) and the link that
+# -lattend finds, attend.h, attend.pc for pkg-config, and ./run as `attend`. DESTDIR is honoured.
+LIBDIR := $(DESTDIR)$(PREFIX)/lib
+install: bin lib
+	install -d $(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/libattend.a $(LIBDIR)/libattend.a
+	install -m 755 $(BUILD)/$(SO) $(LIBDIR)/$(SO)
+	ln -sf $(SO) $(LIBDIR)/libattend.so.$(SOVER)
+	ln -sf libattend.so.$(SOVER) $(LIBDIR)/libattend.so
+	install -m 644 src/attend.h $(DESTDIR)$(PREFIX)/include/attend.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' src/attend.pc.in > $(LIBDIR)/pkgconfig/attend.pc
+	install -m 755 $(BUILD)/run $(DESTDIR)$(PREFIX)/bin/attend
+
+uninstall:
+	rm -f $(LIBDIR)/libattend.a $(LIBDIR)/$(SO) $(LIBDIR)/libattend.so.$(SOVER) $(LIBDIR)/libattend.so \
+	    $(LIBDIR)/pkgconfig/attend.pc $(DESTDIR)$(PREFIX)/include/attend.h $(DESTDIR)$(PREFIX)/bin/attend
 
 # ==== Sanitizers and fuzzing (docs/robustness.md) ====================================================
 # `make asan` (AddressSanitizer and UBSan), `make ubsan`, `make tsan` (ThreadSanitizer): the library,
@@ -127,8 +183,8 @@ fuzz: deps-test deps-fuzz
 	    grep -E "^stat::number_of_executed_units|^stat::peak_rss" build-fuzz/$$t.log >&2; \
 	done; ls build-fuzz/findings >&2; exit $$status
 
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libattend.a
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -fsanitize-link-c++-runtime -o $@ $< $(BUILD)/libattend.a $(LDLIBS)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libattend_internal.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -fsanitize-link-c++-runtime -o $@ $< $(BUILD)/libattend_internal.a $(LDLIBS)
 
 # clang 14 does not know "f16c" in __builtin_cpu_supports, so kernels/select.c (the choice of
 # kernel set; the kernels themselves are in the other kernels/*.c) is built with gcc, uninstrumented.

@@ -2,6 +2,7 @@
 # deps.sh — install what attend needs that this machine lacks, saying what it does.
 #   scripts/deps.sh build   the compiler and libsentencepiece (to build ./run)
 #   scripts/deps.sh test    also numpy and sentencepiece for /usr/bin/python3 (the test references)
+#                           and pkg-config (tests/test_install.sh builds the examples with it)
 #   scripts/deps.sh fuzz    clang 14 and its libFuzzer/sanitizer runtimes (make fuzz)
 # As root on Debian/Ubuntu it runs apt-get; otherwise it prints the exact command and fails.
 set -e
@@ -13,6 +14,7 @@ command -v g++ >/dev/null 2>&1 || need g++
 command -v make >/dev/null 2>&1 || need make
 [ -f /usr/include/sentencepiece_processor.h ] || need libsentencepiece-dev
 if [ "$1" = test ]; then
+    command -v pkg-config >/dev/null 2>&1 || need pkg-config   # tests/test_install.sh
     /usr/bin/python3 -c 'import numpy' 2>/dev/null || need python3-numpy
     /usr/bin/python3 -c 'import sentencepiece' 2>/dev/null || need python3-sentencepiece
 fi

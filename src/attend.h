@@ -1,24 +1,62 @@
-/* attend.h — the whole public API of the attend inference engine, on one screen.
+/* attend.h — the whole public API of the attend inference engine.
  *
- *   attend_model   the weights and hyperparameters of one file, mapped read-only (shareable)
- *   attend_context a KV cache, activation buffers and a thread pool for one sequence
- *   attend_sampler turns a row of logits into the next token
+ *   attend_model      the weights and hyperparameters of one file, mapped read-only
+ *   attend_context    a KV cache, activation buffers and a thread pool for one sequence
+ *   attend_tokenizer  text <-> token ids (SentencePiece), owned by its model
+ *   attend_sampler    turns a row of logits into the next token
  *
- * Every function that can fail returns NULL or -1 and writes a one-line reason into `err`
- * (which may be NULL). Nothing here prints or exits: that is the CLI's job. */
+ * Link with `pkg-config --cflags --libs attend` (the static library: `pkg-config --static ...`).
+ *
+ * ==== Contract, for every call below ====
+ * Ownership  What attend_*_new / attend_*_load returns is the caller's, freed by the matching
+ *            attend_*_free (which accepts NULL). A pointer returned by any other call (the config,
+ *            the tokenizer, a name) belongs to the object it came from and lives as long as that
+ *            object. Buffers passed in (token ids, logits, text, `err`) stay the caller's; no call
+ *            keeps a pointer to them after it returns.
+ * Errors     A call that can fail returns NULL or -1 and writes a one-line reason (no newline,
+ *            NUL-terminated, truncated to errlen) into `err`, which may be NULL. Nothing here
+ *            prints, exits, or reads the environment: that is the program's job.
+ * Threads    A model is immutable once loaded: share it across threads and across any number of
+ *            contexts. A context is used by one thread at a time (it owns a thread pool of its
+ *            own, which runs inside its calls). The tokenizer is immutable after loading and may
+ *            be shared; a stream and a sampler, like a context, belong to one thread at a time.
+ *            Free a model after every context made from it.
+ * ABI        Every public symbol is prefixed attend_ (the library exports nothing else). Structs
+ *            the library hands out by pointer (attend_config) only ever grow at the end. */
 #ifndef ATTEND_H
 #define ATTEND_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer.h"   /* tokenizer_encode, tokenizer_stream_*: part of this API */
+#if defined(__GNUC__)
+#define ATTEND_API __attribute__((visibility("default")))
+#else
+#define ATTEND_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATTEND_VERSION_MAJOR 0
+#define ATTEND_VERSION_MINOR 2
+#define ATTEND_VERSION_PATCH 0
+/* The library's version as "MAJOR.MINOR.PATCH": the one running, which may be newer than the
+ * header a program was compiled with (same MAJOR: compatible). */
+ATTEND_API const char *attend_version(void);
 
 typedef struct attend_model attend_model;
 typedef struct attend_context attend_context;
+typedef struct attend_tokenizer attend_tokenizer;
+typedef struct attend_stream attend_stream;
 typedef struct attend_sampler attend_sampler;
 
-/* The hyperparameters of a llama-family decoder. */
+/* The hyperparameters of a llama-family decoder, read through attend_model_config(). The model
+ * owns it; it is a struct rather than a dozen getters because it is read-only and handed out by
+ * pointer, so later versions may append fields (never reorder or remove them) without breaking a
+ * program compiled against this header. Do not allocate or embed one expecting the library to
+ * fill it. */
 typedef struct {
     int dim;            /* residual stream width (embedding_length) */
     int hidden_dim;     /* SwiGLU inner width (feed_forward_length) */
@@ -31,24 +69,25 @@ typedef struct {
     int max_seq_len;    /* context the model was trained for */
     float rope_base;    /* RoPE frequency base (10000 for llama) */
     float norm_eps;     /* RMSNorm epsilon */
-    int weight_type;    /* storage type of the largest matrices (a TYPE_* value, see tensor.h) */
+    int weight_type;    /* storage type of the largest matrices: see attend_type_name() */
     int tied_output;    /* 1: the classifier reuses the token embedding */
 } attend_config;
 
-/* ---- model ------------------------------------------------------------------------------ */
-/* Load a GGUF file or a llama2.c checkpoint (version 0, 1 or 2), chosen by the file's magic.
+/* ==== Model ================================================================================= */
+/* Load a GGUF file or a llama2.c checkpoint (version 0, 1 or 2), chosen by the file's contents.
  * `tokenizer_path` (tokenizer.model or llama2.c tokenizer.bin) may be NULL for GGUF files, which
- * carry their vocabulary. */
-attend_model *attend_model_load(const char *path, const char *tokenizer_path, char *err, size_t errlen);
-void attend_model_free(attend_model *m);
-const attend_config *attend_model_config(const attend_model *m);
-tokenizer *attend_model_tokenizer(const attend_model *m);     /* NULL if the file has none */
-const char *attend_model_format(const attend_model *m);       /* "GGUF v3", "llama2.c v1", ... */
-size_t attend_model_param_count(const attend_model *m);
-size_t attend_model_weight_bytes(const attend_model *m);
-const char *attend_type_name(int type);   /* "F32", "Q8_0", ... for attend_config.weight_type */
+ * carry their vocabulary; when given, it replaces the file's. Returns NULL + err on failure. */
+ATTEND_API attend_model *attend_model_load(const char *path, const char *tokenizer_path, char *err,
+                                           size_t errlen);
+ATTEND_API void attend_model_free(attend_model *m);
+ATTEND_API const attend_config *attend_model_config(const attend_model *m);
+ATTEND_API const attend_tokenizer *attend_model_tokenizer(const attend_model *m);   /* NULL: none */
+ATTEND_API const char *attend_model_format(const attend_model *m);   /* "GGUF v3", "llama2.c v1" */
+ATTEND_API size_t attend_model_param_count(const attend_model *m);
+ATTEND_API size_t attend_model_weight_bytes(const attend_model *m);
+ATTEND_API const char *attend_type_name(int type);   /* "F32", "Q8_0", ... ("unknown" otherwise) */
 
-/* ---- context: one sequence ------------------------------------------------------------ */
+/* ==== Context: one sequence ================================================================= */
 enum { ATTEND_KV_F32 = 0, ATTEND_KV_F16 = 1 };   /* KV cache element types (ggml's type ids) */
 
 typedef struct {
@@ -60,24 +99,71 @@ typedef struct {
                              0 (default): int8 activations for Q8_0/Q4_0 weights */
 } attend_context_params;
 
-attend_context_params attend_context_default_params(void);
-/* params may be NULL (the defaults). An unknown kernel set, or one this CPU cannot run, is an
- * error that names the sets it can. */
-attend_context *attend_context_new(const attend_model *m, const attend_context_params *params, char *err,
-                                   size_t errlen);
-void attend_context_free(attend_context *c);
-int attend_context_size(const attend_context *c);   /* n_ctx */
-int attend_context_threads(const attend_context *c);
-const char *attend_context_kernels(const attend_context *c);   /* the set in use: "avx2", ... */
+ATTEND_API attend_context_params attend_context_default_params(void);
+/* params may be NULL (the defaults). NULL + err when n_ctx exceeds the model's positions, memory
+ * runs out, or the kernel set is unknown or one this CPU cannot run (the error names those it can). */
+ATTEND_API attend_context *attend_context_new(const attend_model *m, const attend_context_params *params,
+                                              char *err, size_t errlen);
+ATTEND_API void attend_context_free(attend_context *c);
+ATTEND_API int attend_context_size(const attend_context *c);   /* n_ctx */
+ATTEND_API int attend_context_threads(const attend_context *c);
+ATTEND_API const char *attend_context_kernels(const attend_context *c);   /* the set in use: "avx2", ... */
 
 /* Run the transformer over `n` tokens placed at positions pos .. pos+n-1, appending their keys
- * and values to the cache (which must already hold positions 0 .. pos-1).
+ * and values to the cache (which must already hold positions 0 .. pos-1: to continue a sequence,
+ * pass the next position; to start over, pass 0).
  * logits: NULL, or room for the logits of the last token (all_logits == 0) or of all n tokens
- * (all_logits == 1, row-major n x vocab_size). Returns 0, or -1 when pos+n exceeds n_ctx. */
-int attend_forward(attend_context *c, const int *tokens, int n, int pos, float *logits, int all_logits,
-                   char *err, size_t errlen);
+ * (all_logits == 1, row-major n x vocab_size). Returns 0, or -1 + err when pos+n exceeds n_ctx,
+ * a token is outside the vocabulary, or the abort callback asked to stop ("aborted"; the cache
+ * then holds positions 0 .. pos-1 only). */
+ATTEND_API int attend_forward(attend_context *c, const int *tokens, int n, int pos, float *logits,
+                              int all_logits, char *err, size_t errlen);
 
-/* ---- sampling -------------------------------------------------------------------------- */
+/* Ask attend_forward to stop early: `should_abort(user)` is called between layers, on the thread
+ * that called attend_forward; a non-zero return aborts the call. NULL removes the callback. */
+ATTEND_API void attend_context_set_abort(attend_context *c, int (*should_abort)(void *user), void *user);
+
+/* ---- KV cache control (attend_kv_truncate / copy / save / load) will go here: they belong to
+ *      the context and follow its threading contract. ---- */
+
+/* ==== Tokenizer ============================================================================= */
+/* Token ids of SentencePiece's own encoding (the vocabulary of the model's file, or -z's). */
+ATTEND_API int attend_tokenizer_vocab_size(const attend_tokenizer *t);
+ATTEND_API int attend_tokenizer_bos(const attend_tokenizer *t);   /* -1 if the vocabulary has none */
+ATTEND_API int attend_tokenizer_eos(const attend_tokenizer *t);   /* -1 if the vocabulary has none */
+
+/* Encode `len` bytes of text; BOS first when add_bos (and the vocabulary has one). Writes at most
+ * max_ids ids and returns the total count, which may exceed max_ids (call again with that much
+ * room; ids may be NULL when max_ids is 0), or -1 + err. */
+ATTEND_API int attend_tokenize(const attend_tokenizer *t, const char *text, size_t len, int add_bos,
+                               int *ids, int max_ids, char *err, size_t errlen);
+
+/* The text of one token on its own: '▁' as a space, a byte piece <0xNN> as its byte, control
+ * tokens as nothing. Returns its length in bytes, copied into buf only when it fits (length <=
+ * buflen; not NUL-terminated); -1 for an id outside the vocabulary. */
+ATTEND_API int attend_token_to_piece(const attend_tokenizer *t, int id, char *buf, size_t buflen);
+
+/* The text of a whole id sequence, as SentencePiece decodes it (the first piece's leading space
+ * dropped). Returns its byte length, which may exceed cap; out receives at most cap - 1 bytes and a
+ * NUL when cap > 0. -1 for an id out of range. */
+ATTEND_API long attend_detokenize(const attend_tokenizer *t, const int *ids, int n, char *out, size_t cap);
+
+/* Streaming detokenization for generation: feed ids one at a time, write out what comes back.
+ * Text only ever comes out in whole UTF-8 characters (the bytes of byte-fallback pieces are held
+ * until their character is complete), and everything that comes out, up to the last flush,
+ * equals attend_detokenize of the whole sequence.
+ * attend_stream_next copies the text now complete into buf (at most buflen bytes, never part of a
+ * character; not NUL-terminated) and returns how many bytes it wrote, or -1 for an id outside the
+ * vocabulary. Text that does not fit stays in the stream and comes out first on the next call:
+ * nothing is lost with any buflen >= 4, and with buflen >= 64 a typical piece never waits.
+ * attend_stream_flush ends the sequence: call it until it returns 0. A new sequence takes a new
+ * stream (or a flushed one). */
+ATTEND_API attend_stream *attend_stream_new(const attend_tokenizer *t);   /* NULL: out of memory */
+ATTEND_API int attend_stream_next(attend_stream *s, int id, char *buf, size_t buflen);
+ATTEND_API int attend_stream_flush(attend_stream *s, char *buf, size_t buflen);
+ATTEND_API void attend_stream_free(attend_stream *s);
+
+/* ==== Sampling ============================================================================== */
 typedef struct {
     float temperature;     /* 0 = greedy (argmax) */
     int top_k;             /* 0 = off */
@@ -88,10 +174,13 @@ typedef struct {
     uint64_t seed;
 } attend_sampler_params;
 
-attend_sampler_params attend_sampler_defaults(void);
-attend_sampler *attend_sampler_new(int vocab_size, attend_sampler_params p);
-void attend_sampler_free(attend_sampler *s);
+ATTEND_API attend_sampler_params attend_sampler_defaults(void);
+ATTEND_API attend_sampler *attend_sampler_new(int vocab_size, attend_sampler_params p);   /* NULL: no memory */
+ATTEND_API void attend_sampler_free(attend_sampler *s);
 /* Pick the next token from `logits` (modified in place); `history` is every token so far. */
-int attend_sample(attend_sampler *s, float *logits, const int *history, int n_history);
+ATTEND_API int attend_sample(attend_sampler *s, float *logits, const int *history, int n_history);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -38,6 +38,9 @@ struct attend_context {
     float *gate;     /* (batch, hidden_dim) */
     float *up;       /* (batch, hidden_dim) */
     float *rope_cos, *rope_sin;   /* (batch, rope_dim / 2): the RoPE angles of each position */
+
+    int (*should_abort)(void *user);   /* asked between layers; non-zero stops attend_forward */
+    void *abort_user;
 };
 
 static int online_cpus(void)
@@ -161,6 +164,12 @@ int attend_context_size(const attend_context *ctx) { return ctx->n_ctx; }
 int attend_context_threads(const attend_context *ctx) { return threadpool_size(ctx->pool); }
 const char *attend_context_kernels(const attend_context *ctx) { return ctx->ops.kernels->name; }
 
+void attend_context_set_abort(attend_context *ctx, int (*should_abort)(void *user), void *user)
+{
+    ctx->should_abort = should_abort;
+    ctx->abort_user = user;
+}
+
 /* out (n, rows) = W @ in for one matrix. */
 static void project(attend_context *ctx, const float *in, int n, const tensor *w, float *out)
 {
@@ -173,8 +182,9 @@ static void add(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
-/* One chunk of at most MAX_BATCH tokens at positions pos .. pos+n-1. */
-static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
+/* One chunk of at most MAX_BATCH tokens at positions pos .. pos+n-1. Returns -1 when the abort
+ * callback stopped it between two layers. */
+static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
 {
     const attend_model *m = ctx->model;
     const attend_config *c = &m->config;
@@ -194,6 +204,8 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
                              (size_t)tokens[t] * m->token_embedding.row_bytes, ctx->x + (size_t)t * dim, dim);
 
     for (int l = 0; l < c->n_layers; l++) {
+        if (ctx->should_abort && ctx->should_abort(ctx->abort_user))
+            return -1;
         const layer_weights *w = &m->layers[l];
         kv_cache_layer *cache = &ctx->cache.layers[l];
 
@@ -228,6 +240,7 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
         project(ctx, ctx->gate, n, &w->w_down, ctx->proj);
         add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
     }
+    return 0;
 }
 
 /* logits (n, vocab) = W_out · norm(x) for the last n rows of the residual stream. */
@@ -253,7 +266,8 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
                                    c->vocab_size);
     for (int done = 0; done < n; done += MAX_BATCH) {
         int chunk = n - done < MAX_BATCH ? n - done : MAX_BATCH;
-        forward_chunk(ctx, tokens + done, chunk, pos + done);
+        if (forward_chunk(ctx, tokens + done, chunk, pos + done) != 0)
+            return model_set_error(err, errlen, "aborted");
         if (logits && all_logits)
             classify(ctx, 0, chunk, logits + (size_t)done * c->vocab_size);
         else if (logits && done + chunk == n)

@@ -1,14 +1,14 @@
-/* model.c — open a model file, map it, and describe its weights.
+/* model.c — open a model file, map it, hand it to the format that recognises it, and describe
+ * the result.
  *
  * The file is mapped read-only and its tensors are used where they lie: loading a model costs a
  * page-table entry per page, and the kernel brings in weights as the first forward pass touches
- * them. This file holds the GGUF loader and what every loader shares (config checks, views,
- * tokenizer selection); llama2c.c reads llama2.c checkpoints. */
+ * them. The formats (src/formats/) fill the model through model_builder.h; this file only
+ * chooses one from the table below and adds the tokenizer given with -z. */
 #include "model.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,371 +17,13 @@
 #include <unistd.h>
 
 #include "fileio.h"
-#include "gguf.h"
+#include "formats/formats.h"
 #include "tensor.h"
 #include "tokenizer.h"
 
-int model_set_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-int model_own(attend_model *m, void *block)
-{
-    void **grown = realloc(m->owned, sizeof *grown * (size_t)(m->n_owned + 1));
-    if (!grown) {
-        free(block);
-        return -1;
-    }
-    m->owned = grown;
-    m->owned[m->n_owned++] = block;
-    return 0;
-}
-
-int tensor_view(tensor *t, int type, int64_t rows, int64_t cols, const void *data)
-{
-    if (!type_traits_of(type))
-        return -1;
-    t->type = type;
-    t->rows = rows;
-    t->cols = cols;
-    t->row_bytes = type_row_bytes(type, cols);
-    t->data = data;
-    return 0;
-}
-
-/* Limits that keep every derived size far from overflow while admitting any real llama. */
-enum { MAX_DIM = 1 << 16, MAX_HIDDEN = 1 << 18, MAX_LAYERS = 1024, MAX_HEADS = 1024,
-       MAX_VOCAB = 1 << 22, MAX_SEQ = 1 << 22 };
-
-int model_check_config(attend_config *c, char *err, size_t errlen)
-{
-#define BOUND(field, lo, hi) \
-    if (c->field < (lo) || c->field > (hi)) \
-        return model_set_error(err, errlen, "model: %s = %d is out of range [%d, %d]", #field, \
-                               c->field, (int)(lo), (int)(hi))
-    BOUND(dim, 1, MAX_DIM);
-    BOUND(hidden_dim, 1, MAX_HIDDEN);
-    BOUND(n_layers, 1, MAX_LAYERS);
-    BOUND(n_heads, 1, MAX_HEADS);
-    BOUND(n_kv_heads, 1, c->n_heads);
-    BOUND(vocab_size, 1, MAX_VOCAB);
-    BOUND(max_seq_len, 1, MAX_SEQ);
-    if (c->dim % c->n_heads)
-        return model_set_error(err, errlen, "model: dim %d is not a multiple of n_heads %d", c->dim,
-                               c->n_heads);
-    if (c->n_heads % c->n_kv_heads)
-        return model_set_error(err, errlen, "model: n_heads %d is not a multiple of n_kv_heads %d",
-                               c->n_heads, c->n_kv_heads);
-    if (c->head_dim == 0)
-        c->head_dim = c->dim / c->n_heads;
-    if (c->head_dim != c->dim / c->n_heads)
-        return model_set_error(err, errlen, "model: head_dim %d != dim %d / n_heads %d", c->head_dim,
-                               c->dim, c->n_heads);
-    if (c->rope_dim == 0)
-        c->rope_dim = c->head_dim;
-    if (c->rope_dim < 2 || c->rope_dim > c->head_dim || c->rope_dim % 2)
-        return model_set_error(err, errlen, "model: rope dimension %d must be even and in [2, %d]",
-                               c->rope_dim, c->head_dim);
-    if (!(c->rope_base > 1.0f && c->rope_base < 1e12f))
-        return model_set_error(err, errlen, "model: rope freq_base %g is out of range", c->rope_base);
-    if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
-        return model_set_error(err, errlen, "model: rms norm epsilon %g is out of range", c->norm_eps);
-#undef BOUND
-    return 0;
-}
-
-/* ---- GGUF ---------------------------------------------------------------------------------- */
-
-/* Read "<arch>.<name>" as a u32 into *out; absent keys keep the default when !required. */
-static int gguf_arch_u32(const gguf_file *g, const char *name, int required, int *out, char *err,
-                         size_t errlen)
-{
-    char key[128];
-    snprintf(key, sizeof key, "llama.%s", name);
-    uint32_t v;
-    if (gguf_get_u32(g, key, &v) == 0) {
-        if (v > (1u << 30))
-            return model_set_error(err, errlen, "gguf: %s = %u is out of range", key, v);
-        *out = (int)v;
-        return 0;
-    }
-    if (required || gguf_find_kv(g, key))
-        return model_set_error(err, errlen, "gguf: %s is %s", key,
-                               gguf_find_kv(g, key) ? "not an unsigned integer" : "missing");
-    return 0;
-}
-
-/* The file's tensors sorted by name, so that each weight is found by binary search. A linear
- * gguf_find_tensor per weight would make loading quadratic: a file padded with a million tensors
- * the model does not use, placed before the ones it does, would take minutes to refuse. */
-typedef struct {
-    const gguf_tensor **by_name;
-    uint64_t n;
-} tensor_index;
-
-static int name_cmp(const char *name, size_t len, gguf_str s)
-{
-    int c = memcmp(name, s.ptr, len < s.len ? len : (size_t)s.len);
-    return c ? c : (len > s.len) - (len < s.len);
-}
-
-static int tensor_cmp(const void *a, const void *b)
-{
-    gguf_str x = (*(const gguf_tensor *const *)a)->name;
-    return name_cmp(x.ptr, (size_t)x.len, (*(const gguf_tensor *const *)b)->name);
-}
-
-static int index_tensors(tensor_index *ix, const gguf_file *g)
-{
-    ix->n = g->n_tensors;
-    ix->by_name = malloc(sizeof *ix->by_name * (size_t)(g->n_tensors ? g->n_tensors : 1));
-    if (!ix->by_name)
-        return -1;
-    for (uint64_t i = 0; i < g->n_tensors; i++)
-        ix->by_name[i] = &g->tensors[i];
-    qsort(ix->by_name, (size_t)ix->n, sizeof *ix->by_name, tensor_cmp);
-    return 0;
-}
-
-static const gguf_tensor *find_tensor(const tensor_index *ix, const char *name)
-{
-    size_t len = strlen(name), lo = 0, hi = (size_t)ix->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = name_cmp(name, len, ix->by_name[mid]->name);
-        if (c == 0)
-            return ix->by_name[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
-}
-
-/* A weight by name, checked against the shape the config implies. rows/cols as in model.h. */
-static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, int64_t cols, tensor *t,
-                       char *err, size_t errlen)
-{
-    const gguf_tensor *gt = find_tensor(g, name);
-    if (!gt)
-        return model_set_error(err, errlen, "gguf: tensor '%s' is missing", name);
-    uint64_t want_rows = (uint64_t)rows;
-    uint64_t have_rows = gt->n_dims >= 2 ? gt->dims[1] : 1;
-    int extra = 0;
-    for (uint32_t d = 2; d < gt->n_dims; d++)
-        extra |= gt->dims[d] != 1;
-    if (gt->dims[0] != (uint64_t)cols || have_rows != want_rows || extra)
-        return model_set_error(err, errlen,
-                               "gguf: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
-                               (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
-                               (long long)cols, (long long)rows);
-    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0)
-        return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %u", name, gt->type);
-    return 0;
-}
-
-/* Norm weights are small vectors; the kernels want them as float32. */
-static int gguf_vector(attend_model *m, const tensor_index *g, const char *name, int n, const float **out,
-                       char *err, size_t errlen)
-{
-    tensor t = {0};
-    if (gguf_weight(g, name, 1, n, &t, err, errlen) != 0)
-        return -1;
-    if (t.type == TYPE_F32) {
-        *out = t.data;
-        return 0;
-    }
-    float *f = malloc(sizeof(float) * (size_t)n);
-    if (!f || model_own(m, f) != 0)
-        return model_set_error(err, errlen, "out of memory");
-    type_traits_of(t.type)->to_float(t.data, f, n);
-    *out = f;
-    return 0;
-}
-
-static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_t errlen)
-{
-    const gguf_kv *tokens = gguf_find_kv(g, "tokenizer.ggml.tokens");
-    if (!tokens)
-        return 0;   /* no vocabulary: the caller may supply -z */
-    const gguf_kv *scores = gguf_find_kv(g, "tokenizer.ggml.scores");
-    const gguf_kv *types = gguf_find_kv(g, "tokenizer.ggml.token_type");
-    const uint64_t n = tokens->array_len;
-    if (tokens->type != GGUF_ARRAY || tokens->array_type != GGUF_STRING)
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.tokens is not an array of strings");
-    if (n != (uint64_t)m->config.vocab_size)
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.tokens has %llu entries but the "
-                               "vocabulary size is %d", (unsigned long long)n, m->config.vocab_size);
-    if (scores && (scores->type != GGUF_ARRAY || scores->array_type != GGUF_FLOAT32 || scores->array_len != n))
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.scores is not %llu float32s",
-                               (unsigned long long)n);
-    if (types && (types->type != GGUF_ARRAY || types->array_type != GGUF_INT32 || types->array_len != n))
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.token_type is not %llu int32s",
-                               (unsigned long long)n);
-
-    const char **pieces = malloc(sizeof *pieces * n);
-    size_t *lens = malloc(sizeof *lens * n);
-    float *score = malloc(sizeof *score * n);
-    int *type = malloc(sizeof *type * n);
-    int rc = -1;
-    if (!pieces || !lens || !score || !type) {
-        model_set_error(err, errlen, "out of memory");
-        goto done;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        gguf_str s = gguf_array_str(tokens, i);
-        pieces[i] = s.ptr;
-        lens[i] = (size_t)s.len;
-        score[i] = 0.0f;
-        type[i] = 1;
-        if (scores)
-            memcpy(&score[i], scores->array_data + 4 * i, 4);
-        if (types)
-            memcpy(&type[i], types->array_data + 4 * i, 4);
-    }
-    /* An id that is present must be a token: absent is -1, but a file's 0xFFFFFFFF is not. */
-    const char *names[3] = {"bos", "eos", "unknown"};
-    int ids[3] = {-1, -1, -1};
-    for (int i = 0; i < 3; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "tokenizer.ggml.%s_token_id", names[i]);
-        uint32_t id;
-        if (!gguf_find_kv(g, key))
-            continue;
-        if (gguf_get_u32(g, key, &id) != 0) {
-            model_set_error(err, errlen, "gguf: %s is not an unsigned 32-bit integer", key);
-            goto done;
-        }
-        if (id >= n) {
-            model_set_error(err, errlen, "gguf: %s %u is outside the %llu-token vocabulary", key, id,
-                            (unsigned long long)n);
-            goto done;
-        }
-        ids[i] = (int)id;
-    }
-    m->tok = tokenizer_from_vocab((int)n, pieces, lens, score, type, ids[0], ids[1], ids[2], err, errlen);
-    rc = m->tok ? 0 : -1;
-done:
-    free(pieces);
-    free(lens);
-    free(score);
-    free(type);
-    return rc;
-}
-
-static int gguf_load(attend_model *m, char *err, size_t errlen)
-{
-    gguf_file g;
-    tensor_index ix = {0};
-    if (gguf_parse(&g, m->map, m->map_size, err, errlen) != 0)
-        return -1;
-    int rc = -1;
-    attend_config *c = &m->config;
-    gguf_str arch;
-    if (gguf_get_str(&g, "general.architecture", &arch) != 0) {
-        model_set_error(err, errlen, "gguf: general.architecture is missing");
-        goto done;
-    }
-    if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0) {
-        /* The name is the file's: shown on one line, control and non-ASCII bytes as '?'. */
-        char shown[65];
-        size_t n = arch.len < 64 ? (size_t)arch.len : 64;
-        for (size_t i = 0; i < n; i++)
-            shown[i] = arch.ptr[i] >= 0x20 && arch.ptr[i] < 0x7f ? arch.ptr[i] : '?';
-        shown[n] = '\0';
-        model_set_error(err, errlen, "gguf: architecture '%s%s' is not supported (only 'llama')", shown,
-                        arch.len > 64 ? "..." : "");
-        goto done;
-    }
-    snprintf(m->format, sizeof m->format, "GGUF v%u", g.version);
-    c->rope_base = 10000.0f;
-    c->norm_eps = 1e-5f;
-    if (gguf_arch_u32(&g, "embedding_length", 1, &c->dim, err, errlen) ||
-        gguf_arch_u32(&g, "feed_forward_length", 1, &c->hidden_dim, err, errlen) ||
-        gguf_arch_u32(&g, "block_count", 1, &c->n_layers, err, errlen) ||
-        gguf_arch_u32(&g, "attention.head_count", 1, &c->n_heads, err, errlen) ||
-        gguf_arch_u32(&g, "context_length", 1, &c->max_seq_len, err, errlen) ||
-        gguf_arch_u32(&g, "rope.dimension_count", 0, &c->rope_dim, err, errlen))
-        goto done;
-    c->n_kv_heads = c->n_heads;
-    if (gguf_arch_u32(&g, "attention.head_count_kv", 0, &c->n_kv_heads, err, errlen))
-        goto done;
-    if ((gguf_find_kv(&g, "llama.rope.freq_base") && gguf_get_f32(&g, "llama.rope.freq_base", &c->rope_base)) ||
-        (gguf_find_kv(&g, "llama.attention.layer_norm_rms_epsilon") &&
-         gguf_get_f32(&g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps))) {
-        model_set_error(err, errlen, "gguf: rope.freq_base or layer_norm_rms_epsilon is not a float");
-        goto done;
-    }
-    if (g.n_tensors == 0) {
-        model_set_error(err, errlen, "gguf: the file has no tensors (a vocabulary-only GGUF has no model "
-                        "to run)");
-        goto done;
-    }
-    /* The vocabulary size is the embedding's height. */
-    const gguf_tensor *embd = gguf_find_tensor(&g, "token_embd.weight");
-    if (!embd || embd->n_dims != 2 || embd->dims[1] > (1u << 30)) {
-        model_set_error(err, errlen, "gguf: tensor 'token_embd.weight' is %s",
-                        embd ? "not a 2-D matrix" : "missing");
-        goto done;
-    }
-    c->vocab_size = (int)embd->dims[1];
-    if (model_check_config(c, err, errlen) != 0)
-        goto done;
-
-    const int64_t dim = c->dim, q_dim = (int64_t)c->n_heads * c->head_dim,
-                  kv_dim = (int64_t)c->n_kv_heads * c->head_dim, hidden = c->hidden_dim;
-    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers || index_tensors(&ix, &g) != 0) {
-        model_set_error(err, errlen, "out of memory");
-        goto done;
-    }
-    if (gguf_weight(&ix, "token_embd.weight", c->vocab_size, dim, &m->token_embedding, err, errlen) ||
-        gguf_vector(m, &ix, "output_norm.weight", c->dim, &m->output_norm, err, errlen))
-        goto done;
-    for (int l = 0; l < c->n_layers; l++) {
-        layer_weights *w = &m->layers[l];
-        char name[96];
-#define W(field, suffix, rows, cols) \
-    snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix); \
-    if (gguf_weight(&ix, name, rows, cols, &w->field, err, errlen)) goto done;
-#define V(field, suffix) \
-    snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix); \
-    if (gguf_vector(m, &ix, name, c->dim, &w->field, err, errlen)) goto done;
-        V(attn_norm, "attn_norm");
-        W(wq, "attn_q", q_dim, dim);
-        W(wk, "attn_k", kv_dim, dim);
-        W(wv, "attn_v", kv_dim, dim);
-        W(wo, "attn_output", dim, q_dim);
-        V(ffn_norm, "ffn_norm");
-        W(w_gate, "ffn_gate", hidden, dim);
-        W(w_up, "ffn_up", hidden, dim);
-        W(w_down, "ffn_down", dim, hidden);
-#undef W
-#undef V
-    }
-    /* No output matrix: the classifier is tied to the token embedding. */
-    if (find_tensor(&ix, "output.weight")) {
-        if (gguf_weight(&ix, "output.weight", c->vocab_size, dim, &m->output, err, errlen))
-            goto done;
-    } else {
-        m->output = m->token_embedding;
-        c->tied_output = 1;
-    }
-    c->weight_type = m->layers[0].wq.type;
-    rc = gguf_load_vocab(m, &g, err, errlen);
-done:
-    free(ix.by_name);
-    gguf_release(&g);
-    return rc;
-}
+/* Asked in order; the first whose probe accepts the bytes loads them. llama2.c version 0 has no
+ * magic (its probe judges the first fields), so it comes last. */
+static const model_format *const formats[] = {&format_gguf_llama, &format_llama2c};
 
 /* ---- tokenizer files given with -z ---------------------------------------------------------- */
 
@@ -392,7 +34,7 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* tokenizer.model is a SentencePiece protobuf; anything else is taken as llama2.c tokenizer.bin. */
-static tokenizer *load_tokenizer_file(const char *path, int vocab_size, char *err, size_t errlen)
+static attend_tokenizer *load_tokenizer_file(const char *path, int vocab_size, char *err, size_t errlen)
 {
     if (ends_with(path, ".model"))
         return tokenizer_load_model(path, err, errlen);
@@ -436,28 +78,29 @@ attend_model *attend_model_load(const char *path, const char *tokenizer_path, ch
         goto fail;
     }
 
-    int rc;
-    if (memcmp(m->map, "GGUF", 4) == 0)
-        rc = gguf_load(m, err, errlen);
-    else if (llama2c_is_checkpoint(m->map, m->map_size))
-        rc = llama2c_load(m, err, errlen);
-    else
-        rc = model_set_error(err, errlen, "model '%s' is neither GGUF nor a llama2.c checkpoint", path);
-    if (rc != 0)
+    const model_format *format = NULL;
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0] && !format; i++)
+        if (formats[i]->probe(m->map, m->map_size))
+            format = formats[i];
+    if (!format) {
+        model_set_error(err, errlen, "model '%s' is neither GGUF nor a llama2.c checkpoint", path);
+        goto fail;
+    }
+    if (format->load(m, m->map, m->map_size, err, errlen) != 0)
         goto fail;
 
     /* A tokenizer given on the command line replaces the one in the file. */
     if (tokenizer_path) {
-        tokenizer *t = load_tokenizer_file(tokenizer_path, m->config.vocab_size, err, errlen);
+        attend_tokenizer *t = load_tokenizer_file(tokenizer_path, m->config.vocab_size, err, errlen);
         if (!t)
             goto fail;
         if (m->tok)
             tokenizer_free(m->tok);
         m->tok = t;
     }
-    if (m->tok && tokenizer_vocab_size(m->tok) != m->config.vocab_size) {
+    if (m->tok && attend_tokenizer_vocab_size(m->tok) != m->config.vocab_size) {
         model_set_error(err, errlen, "tokenizer has %d tokens but the model's vocabulary is %d",
-                        tokenizer_vocab_size(m->tok), m->config.vocab_size);
+                        attend_tokenizer_vocab_size(m->tok), m->config.vocab_size);
         goto fail;
     }
     return m;
@@ -481,6 +124,13 @@ void attend_model_free(attend_model *m)
     free(m);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+const char *attend_version(void)
+{
+    return STR(ATTEND_VERSION_MAJOR) "." STR(ATTEND_VERSION_MINOR) "." STR(ATTEND_VERSION_PATCH);
+}
+
 const attend_config *attend_model_config(const attend_model *m) { return &m->config; }
 
 const char *attend_type_name(int type)
@@ -488,7 +138,7 @@ const char *attend_type_name(int type)
     const type_traits *tt = type_traits_of(type);
     return tt ? tt->name : "unknown";
 }
-tokenizer *attend_model_tokenizer(const attend_model *m) { return m->tok; }
+const attend_tokenizer *attend_model_tokenizer(const attend_model *m) { return m->tok; }
 const char *attend_model_format(const attend_model *m) { return m->format; }
 
 static size_t tensor_bytes(const tensor *t) { return t->row_bytes * (size_t)t->rows; }

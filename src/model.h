@@ -1,12 +1,14 @@
 /* model.h — what a loaded model is, inside the engine (the public view is attend.h).
  *
- * Loaders (model.c for GGUF, llama2c.c for llama2.c checkpoints) fill one attend_model: the
- * config, and a tensor view per weight. Views point into the read-only file mapping whenever the
- * stored layout is one the kernels read directly; otherwise into `owned` heap memory. */
+ * The loaders of src/formats/ fill one attend_model through model_builder.h: the config, and a
+ * tensor view per weight. Views point into the read-only file mapping whenever the stored layout
+ * is one the kernels read directly; otherwise into `owned` heap memory. forward.c reads it. */
 #ifndef ATTEND_MODEL_H
 #define ATTEND_MODEL_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "attend.h"
 #include "tensor.h"
 
@@ -29,7 +31,7 @@ struct attend_model {
     const float *output_norm; /* (dim) */
     tensor output;            /* (vocab_size, dim); the token embedding when tied */
 
-    tokenizer *tok;           /* NULL when the file has none and none was given */
+    attend_tokenizer *tok;          /* NULL when the file has none and none was given */
     char format[32];
 
     void *map;                /* the file mapping */
@@ -38,17 +40,19 @@ struct attend_model {
     int n_owned;
 };
 
-/* ---- helpers shared by the loaders (model.c) ---- */
-int model_set_error(char *err, size_t errlen, const char *fmt, ...)
+/* Write a one-line reason into err (which may be NULL) and return -1: how every library call
+ * reports a failure. */
+static inline int model_set_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Check a config for sizes that are positive, bounded and consistent; fills head_dim if 0. */
-int model_check_config(attend_config *c, char *err, size_t errlen);
-/* Keep a heap block alive as long as the model (freed by attend_model_free). */
-int model_own(attend_model *m, void *block);
-int tensor_view(tensor *t, int type, int64_t rows, int64_t cols, const void *data);
-
-/* ---- the llama2.c loader (llama2c.c) ---- */
-int llama2c_load(attend_model *m, char *err, size_t errlen);
-int llama2c_is_checkpoint(const void *base, size_t size);
+static inline int model_set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
 
 #endif

@@ -168,7 +168,7 @@ static double now_seconds(void)
  * The caller frees. Every token spells at least one byte (byte fallback), so len + 2 ids (BOS and
  * the dummy-prefix space) always suffice and SentencePiece runs once; were that ever wrong, the
  * count it returns sizes a second call. */
-static int *encode(const tokenizer *tok, const char *text, size_t len, int add_bos, const char *what, int *n)
+static int *encode(const attend_tokenizer *tok, const char *text, size_t len, int add_bos, const char *what, int *n)
 {
     char err[256];
     if (len > INT_MAX / 2)
@@ -177,13 +177,13 @@ static int *encode(const tokenizer *tok, const char *text, size_t len, int add_b
     int *ids = malloc(sizeof(int) * (size_t)cap);
     if (!ids)
         die("out of memory for the tokens of %s", what);
-    int count = tokenizer_encode(tok, text, len, add_bos, ids, cap, err, sizeof err);
+    int count = attend_tokenize(tok, text, len, add_bos, ids, cap, err, sizeof err);
     if (count > cap) {
         int *grown = realloc(ids, sizeof(int) * (size_t)count);
         if (!grown)
             die("out of memory for %d tokens of %s", count, what);
         ids = grown;
-        if (tokenizer_encode(tok, text, len, add_bos, ids, count, err, sizeof err) != count)
+        if (attend_tokenize(tok, text, len, add_bos, ids, count, err, sizeof err) != count)
             count = -1;
     }
     if (count < 0)
@@ -240,14 +240,24 @@ static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, c
         die("cannot write logits to '%s': %s", path, strerror(why));
 }
 
-static void generate(attend_context *ctx, const tokenizer *tok, const options *o, int *prompt, int n_prompt,
+/* Print what one more token completes: whole UTF-8 characters only (the stream holds the rest). */
+static void write_token(attend_stream *stream, int id)
+{
+    char text[256];
+    int len = attend_stream_next(stream, id, text, sizeof text);
+    if (len < 0)
+        die("token id %d is outside the vocabulary", id);
+    fwrite(text, 1, (size_t)len, stdout);
+}
+
+static void generate(attend_context *ctx, const attend_tokenizer *tok, const options *o, int *prompt, int n_prompt,
                      int vocab)
 {
     const int n_ctx = attend_context_size(ctx);
     int *history = malloc(sizeof(int) * (size_t)n_ctx);
     float *logits = malloc(sizeof(float) * (size_t)vocab);
     attend_sampler *sampler = attend_sampler_new(vocab, o->sampling);
-    tokenizer_stream *stream = tokenizer_stream_new(tok);
+    attend_stream *stream = attend_stream_new(tok);
     char err[256];
     if (!history || !logits || !sampler || !stream)
         die("out of memory");
@@ -261,22 +271,18 @@ static void generate(attend_context *ctx, const tokenizer *tok, const options *o
 
     /* Echo the prompt as the tokenizer sees it (once it has run, so that a model refused for
      * non-finite logits prints nothing), then continue from there. */
-    size_t len;
-    for (int i = 0; i < n_prompt; i++) {
-        const char *text = tokenizer_stream_next(stream, prompt[i], &len);
-        fwrite(text, 1, len, stdout);
-    }
+    for (int i = 0; i < n_prompt; i++)
+        write_token(stream, prompt[i]);
     fflush(stdout);
     int n = n_prompt, generated = 0;
     const char *stop = "the -n limit";
     while (generated < o->n_predict) {
         int next = attend_sample(sampler, logits, history, n);
-        if (next == tokenizer_eos(tok)) {
+        if (next == attend_tokenizer_eos(tok)) {
             stop = "end of text";
             break;
         }
-        const char *text = tokenizer_stream_next(stream, next, &len);
-        fwrite(text, 1, len, stdout);
+        write_token(stream, next);
         fflush(stdout);
         generated++;
         if (n == n_ctx) {
@@ -289,15 +295,16 @@ static void generate(attend_context *ctx, const tokenizer *tok, const options *o
         check_logits(logits, 1, vocab, n);
         n++;
     }
-    const char *rest = tokenizer_stream_flush(stream, &len);
-    fwrite(rest, 1, len, stdout);
+    char rest[64];
+    for (int len; (len = attend_stream_flush(stream, rest, sizeof rest)) > 0;)
+        fwrite(rest, 1, (size_t)len, stdout);
     fputc('\n', stdout);
     fflush(stdout);
     double t2 = now_seconds();
     fprintf(stderr, "\nprompt: %d tokens in %.2f ms (%.1f tok/s); generated: %d tokens in %.2f ms "
             "(%.1f tok/s); stopped at %s\n", n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), generated,
             (t2 - t1) * 1e3, generated > 0 ? generated / (t2 - t1) : 0.0, stop);
-    tokenizer_stream_free(stream);
+    attend_stream_free(stream);
     attend_sampler_free(sampler);
     free(logits);
     free(history);
@@ -346,7 +353,7 @@ static char *read_file(const char *path, size_t *size)
  * token has at least n_ctx/2 tokens of context). Bits per byte divide the total negative
  * log2-likelihood by the bytes of text those tokens spell, which compares models with different
  * tokenizers. */
-static void perplexity(attend_context *ctx, const tokenizer *tok, const char *path, int vocab)
+static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab)
 {
     size_t size;
     char *text = read_file(path, &size);
@@ -358,7 +365,7 @@ static void perplexity(attend_context *ctx, const tokenizer *tok, const char *pa
         die("perplexity needs a context of at least 4 tokens, got -c %d", n_ctx);
     int n_tokens;
     int *ids = encode(tok, text, size, 1, what, &n_tokens);
-    const int n_bos = tokenizer_bos(tok) >= 0, n_chunks = n_tokens / n_ctx;
+    const int n_bos = attend_tokenizer_bos(tok) >= 0, n_chunks = n_tokens / n_ctx;
     if (n_chunks < 1)
         die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path,
             n_tokens - n_bos, n_ctx);
@@ -373,7 +380,7 @@ static void perplexity(attend_context *ctx, const tokenizer *tok, const char *pa
     double t0 = now_seconds();
     for (int k = 0; k < n_chunks; k++) {
         memcpy(chunk, ids + (size_t)k * n_ctx, sizeof(int) * (size_t)n_ctx);
-        chunk[0] = tokenizer_bos(tok) >= 0 ? tokenizer_bos(tok) : chunk[0];
+        chunk[0] = attend_tokenizer_bos(tok) >= 0 ? attend_tokenizer_bos(tok) : chunk[0];
         if (attend_forward(ctx, chunk, n_ctx, 0, logits, 1, err, sizeof err) != 0)
             die("%s", err);
         check_logits(logits, n_ctx, vocab, 0);
@@ -393,8 +400,8 @@ static void perplexity(attend_context *ctx, const tokenizer *tok, const char *pa
         /* Bytes spelled by the scored tokens: decode with and without them after their predecessor
          * (decoding drops the leading space of the first piece, so it must not be a scored one). */
         const int *span = ids + (size_t)k * n_ctx + first;
-        long with = tokenizer_decode(tok, span, n_ctx - first, dec, dec_cap);
-        long without = tokenizer_decode(tok, span, 1, dec, dec_cap);
+        long with = attend_detokenize(tok, span, n_ctx - first, dec, dec_cap);
+        long without = attend_detokenize(tok, span, 1, dec, dec_cap);
         if (with < 0 || without < 0)
             die("cannot decode the tokens of chunk %d", k);
         bytes += (double)(with - without);
@@ -429,7 +436,7 @@ int main(int argc, char **argv)
     if (!model)
         die("%s", err);
     const attend_config *c = attend_model_config(model);
-    const tokenizer *tok = attend_model_tokenizer(model);
+    const attend_tokenizer *tok = attend_model_tokenizer(model);
     if (!tok)
         die("'%s' carries no vocabulary: pass a tokenizer with -z tokenizer.bin or -z tokenizer.model", o.model);
 

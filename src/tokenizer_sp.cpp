@@ -1,4 +1,4 @@
-/* tokenizer_sp.cpp — the one C++ file: tokenizer.h over libsentencepiece.
+/* tokenizer_sp.cpp — the one C++ file: the tokenizer of attend.h and tokenizer.h over libsentencepiece.
  *
  * Encoding and whole-sequence decoding are SentencePiece's own. What this file adds:
  *   - a ModelProto serialised by hand (protobuf wire format) from vocabulary arrays, so a GGUF
@@ -39,14 +39,14 @@ static const char REPLACEMENT_CHAR[] = "\xEF\xBF\xBD";   /* U+FFFD, what Decode 
 
 /* How one id decodes on its own; the streaming decoder needs nothing else. */
 struct piece_info {
-    uint32_t surface_offset;   /* into tokenizer::surfaces: the piece with every '▁' made ' ' */
+    uint32_t surface_offset;   /* into attend_tokenizer::surfaces: the piece with every '▁' made ' ' */
     uint32_t surface_len;      /* (for the unknown piece: the unk surface, " ⁇ " by default) */
     uint8_t kind;              /* PIECE_NORMAL, PIECE_CONTROL, PIECE_UNKNOWN or PIECE_BYTE */
     uint8_t byte;              /* the byte of a <0xNN> piece */
     uint8_t leading_space;     /* the piece begins with '▁' (its surface with ' ') */
 };
 
-struct tokenizer {
+struct attend_tokenizer {
     sentencepiece::SentencePieceProcessor sp;
     int n_vocab = 0, bos = -1, eos = -1, unk = -1;
     /* Decode drops the first piece's leading '▁' (the dummy prefix added at encode time) when the
@@ -215,7 +215,7 @@ struct wire_reader {
 /* The normaliser flags that decoding depends on, read from a serialised ModelProto. Absent
  * fields take the proto defaults (both true). A denormaliser rewrites decoded text in ways the
  * streaming decoder cannot follow, so such models are refused. */
-static bool read_normalizer_flags(const std::string &proto, tokenizer *t, char *err, size_t errlen,
+static bool read_normalizer_flags(const std::string &proto, attend_tokenizer *t, char *err, size_t errlen,
                                   const char *path)
 {
     bool add_dummy_prefix = true, remove_extra_whitespaces = true;
@@ -251,7 +251,7 @@ static bool read_normalizer_flags(const std::string &proto, tokenizer *t, char *
 /* ==== Loading ==== */
 
 /* After SentencePiece has loaded: record the special ids and each piece's decoded surface. */
-static bool index_pieces(tokenizer *t, char *err, size_t errlen, const char *what)
+static bool index_pieces(attend_tokenizer *t, char *err, size_t errlen, const char *what)
 {
     const int n = t->sp.GetPieceSize();
     if (n <= 0) {
@@ -344,9 +344,9 @@ static bool read_file(const char *path, std::string *out, char *err, size_t errl
 /* The tokenizer is held by a unique_ptr until it is complete: SentencePiece may throw rather than
  * return a status (its double-array trie does, on an empty piece in a tokenizer.model), and the
  * exception is caught, and reported, by the C entry point. */
-static tokenizer *load_serialized(const std::string &proto, const char *what, char *err, size_t errlen)
+static attend_tokenizer *load_serialized(const std::string &proto, const char *what, char *err, size_t errlen)
 {
-    std::unique_ptr<tokenizer> t(new tokenizer);
+    std::unique_ptr<attend_tokenizer> t(new attend_tokenizer);
     if (!read_normalizer_flags(proto, t.get(), err, errlen, what)) return nullptr;
     auto status = t->sp.LoadFromSerializedProto(proto);
     if (!status.ok()) {
@@ -360,7 +360,7 @@ static tokenizer *load_serialized(const std::string &proto, const char *what, ch
 /* Validate vocabulary arrays and serialise them as a BPE ModelProto with byte fallback and
  * identity normalisation with a dummy prefix: the Llama tokenizer's settings. `what` names the
  * source in errors. */
-static tokenizer *build_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
+static attend_tokenizer *build_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
                                    const float *scores, const int *types, int bos, int eos, int unk,
                                    const char *what, char *err, size_t errlen)
 {
@@ -431,7 +431,7 @@ static tokenizer *build_from_vocab(int n_vocab, const char *const *pieces, const
     put_int(normalizer, 5, 1);                          /* escape_whitespaces: ' ' → '▁' */
     put_bytes(proto, 3, normalizer);
 
-    tokenizer *t = load_serialized(proto, what, err, errlen);
+    attend_tokenizer *t = load_serialized(proto, what, err, errlen);
     if (t) { t->bos = bos; t->eos = eos; t->unk = unk; }
     return t;
 }
@@ -440,7 +440,7 @@ static tokenizer *build_from_vocab(int n_vocab, const char *const *pieces, const
 
 extern "C" {
 
-tokenizer *tokenizer_load_model(const char *path, char *err, size_t errlen)
+attend_tokenizer *tokenizer_load_model(const char *path, char *err, size_t errlen)
 {
     try {
         std::string proto;
@@ -454,7 +454,7 @@ tokenizer *tokenizer_load_model(const char *path, char *err, size_t errlen)
     return nullptr;
 }
 
-tokenizer *tokenizer_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
+attend_tokenizer *tokenizer_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
                                 const float *scores, const int *types, int bos, int eos, int unk,
                                 char *err, size_t errlen)
 {
@@ -471,7 +471,7 @@ tokenizer *tokenizer_from_vocab(int n_vocab, const char *const *pieces, const si
 /* llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length,
  * that many bytes. Its exporter wrote '▁' as ' ' and BOS/EOS as "\n<s>\n" / "\n</s>\n"; both are
  * undone here, and piece types (which the file lacks) are inferred from the piece text. */
-tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err, size_t errlen)
+attend_tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err, size_t errlen)
 {
     try {
         std::string file;
@@ -557,14 +557,14 @@ tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err, s
     return nullptr;
 }
 
-void tokenizer_free(tokenizer *t) { delete t; }
+void tokenizer_free(attend_tokenizer *t) { delete t; }
 
-int tokenizer_vocab_size(const tokenizer *t) { return t->n_vocab; }
-int tokenizer_bos(const tokenizer *t) { return t->bos; }
-int tokenizer_eos(const tokenizer *t) { return t->eos; }
+ATTEND_API int attend_tokenizer_vocab_size(const attend_tokenizer *t) { return t->n_vocab; }
+ATTEND_API int attend_tokenizer_bos(const attend_tokenizer *t) { return t->bos; }
+ATTEND_API int attend_tokenizer_eos(const attend_tokenizer *t) { return t->eos; }
 
-int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_bos, int *ids,
-                     int max_ids, char *err, size_t errlen)
+ATTEND_API int attend_tokenize(const attend_tokenizer *t, const char *text, size_t len, int add_bos, int *ids,
+                               int max_ids, char *err, size_t errlen)
 {
     try {
         std::vector<int> out;
@@ -590,7 +590,23 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_b
     return -1;
 }
 
-long tokenizer_decode(const tokenizer *t, const int *ids, int n, char *out, size_t cap)
+/* A token's text on its own: what the streaming decoder emits for it outside a byte run and
+ * without the dummy-prefix rule. */
+ATTEND_API int attend_token_to_piece(const attend_tokenizer *t, int id, char *buf, size_t buflen)
+{
+    if (id < 0 || id >= t->n_vocab) return -1;
+    const piece_info &info = t->pieces[(size_t)id];
+    const char *text = t->surfaces.data() + info.surface_offset;
+    size_t n = info.surface_len;
+    if (info.kind == PIECE_BYTE) {
+        text = (const char *)&info.byte;
+        n = 1;
+    }
+    if (n <= buflen) memcpy(buf, text, n);
+    return (int)n;
+}
+
+ATTEND_API long attend_detokenize(const attend_tokenizer *t, const int *ids, int n, char *out, size_t cap)
 {
     try {
         if (n < 0) return -1;
@@ -612,6 +628,7 @@ long tokenizer_decode(const tokenizer *t, const int *ids, int n, char *out, size
 
 }  /* extern "C" */
 
+
 /* ==== Streaming decode ====
  * SentencePieceProcessor::Decode, one id at a time:
  *   - a run of byte pieces becomes text one UTF-8 character at a time; a byte that cannot start
@@ -620,29 +637,28 @@ long tokenizer_decode(const tokenizer *t, const int *ids, int n, char *out, size
  *   - control pieces are invisible, the unknown piece shows its unk surface;
  *   - the leading '▁' of the first piece is the dummy prefix: dropped if no text has been
  *     produced yet and no earlier piece had its '▁' dropped (is_bos_ws / bos_ws_seen in Decode).
- * At most 3 bytes are ever held (a character's incomplete prefix), so each call is O(1) and
- * writes into a buffer sized at creation. The flush ends the sequence (held bytes are decided as
- * at its end); a new sequence takes a new stream. An id outside the vocabulary returns NULL. */
+ * At most 3 bytes are ever held (a character's incomplete prefix). Decided text waits in
+ * `pending` until the caller's buffer takes it, cut only between characters, so a small buffer
+ * delays text but never splits or loses it. The flush ends the sequence (held bytes are decided
+ * as at its end) and leaves the stream ready for a new one. */
 
-struct tokenizer_stream {
-    const tokenizer *t = nullptr;
+struct attend_stream {
+    const attend_tokenizer *t = nullptr;
     uint8_t held[4] = {0};     /* byte-piece bytes of an unfinished character */
     int n_held = 0;
-    bool produced = false;     /* some text has been returned */
+    bool produced = false;     /* some text has been decided */
     bool may_strip = true;     /* Decode's is_bos_ws: the dummy prefix may still be dropped */
     bool just_stripped = false; /* Decode's bos_ws_seen: the last piece's '▁' was dropped */
-    std::vector<char> out;     /* what one call returns */
-    size_t out_len = 0;
+    std::string pending;       /* decided text the caller has not taken yet: whole characters */
 };
 
-static void emit(tokenizer_stream *s, const char *p, size_t n)
+static void emit(attend_stream *s, const char *p, size_t n)
 {
-    memcpy(s->out.data() + s->out_len, p, n);
-    s->out_len += n;
+    s->pending.append(p, n);
     if (n) s->produced = true;
 }
 
-static void drop_held(tokenizer_stream *s, int k)
+static void drop_held(attend_stream *s, int k)
 {
     memmove(s->held, s->held + k, (size_t)(s->n_held - k));
     s->n_held -= k;
@@ -650,7 +666,7 @@ static void drop_held(tokenizer_stream *s, int k)
 
 /* Turn held bytes into text while the characters they start are decided. `run_ended`: no more
  * bytes will join them, so an incomplete character is invalid. */
-static void resolve_held(tokenizer_stream *s, bool run_ended)
+static void resolve_held(attend_stream *s, bool run_ended)
 {
     while (s->n_held > 0) {
         int need = utf8_needed(s->held[0]);
@@ -670,58 +686,74 @@ static void resolve_held(tokenizer_stream *s, bool run_ended)
     }
 }
 
+/* Move the longest prefix of `pending` that fits in buflen and ends between characters. Pending
+ * text is valid UTF-8 (surfaces are checked at load, held bytes are emitted only when valid). */
+static int take_pending(attend_stream *s, char *buf, size_t buflen)
+{
+    size_t n = s->pending.size();
+    if (n > buflen) n = buflen;
+    if (n > (size_t)INT32_MAX) n = INT32_MAX;
+    while (n > 0 && n < s->pending.size() && is_trail((uint8_t)s->pending[n])) n--;
+    if (n) memcpy(buf, s->pending.data(), n);
+    s->pending.erase(0, n);
+    return (int)n;
+}
+
 extern "C" {
 
-tokenizer_stream *tokenizer_stream_new(const tokenizer *t)
+ATTEND_API attend_stream *attend_stream_new(const attend_tokenizer *t)
 {
     try {
-        tokenizer_stream *s = new tokenizer_stream();
+        attend_stream *s = new attend_stream();
         s->t = t;
-        /* One call emits at most 4 held characters (each ≤ 4 bytes) plus one surface. */
-        s->out.resize(t->max_surface + 16 + 1);
+        s->pending.reserve(t->max_surface + 16);
         return s;
     } catch (...) {
         return nullptr;
     }
 }
 
-const char *tokenizer_stream_next(tokenizer_stream *s, int id, size_t *len)
+ATTEND_API int attend_stream_next(attend_stream *s, int id, char *buf, size_t buflen)
 {
-    const tokenizer *t = s->t;
-    s->out_len = 0;
-    *len = 0;
-    if (id < 0 || id >= t->n_vocab) return nullptr;
-    const piece_info &info = t->pieces[(size_t)id];
-    if (info.kind == PIECE_BYTE) {
-        s->held[s->n_held++] = info.byte;
-        resolve_held(s, false);
-    } else {
-        resolve_held(s, true);
-        if (s->just_stripped || s->produced) s->may_strip = false;
-        const char *surface = t->surfaces.data() + info.surface_offset;
-        size_t n = info.surface_len;
-        s->just_stripped = false;
-        if (info.kind == PIECE_NORMAL && info.leading_space && s->may_strip && t->strip_dummy_prefix) {
-            surface++;
-            n--;
-            s->just_stripped = !t->strip_all_leading;
+    const attend_tokenizer *t = s->t;
+    if (id < 0 || id >= t->n_vocab) return -1;
+    try {
+        const piece_info &info = t->pieces[(size_t)id];
+        if (info.kind == PIECE_BYTE) {
+            s->held[s->n_held++] = info.byte;
+            resolve_held(s, false);
+        } else {
+            resolve_held(s, true);
+            if (s->just_stripped || s->produced) s->may_strip = false;
+            const char *surface = t->surfaces.data() + info.surface_offset;
+            size_t n = info.surface_len;
+            s->just_stripped = false;
+            if (info.kind == PIECE_NORMAL && info.leading_space && s->may_strip && t->strip_dummy_prefix) {
+                surface++;
+                n--;
+                s->just_stripped = !t->strip_all_leading;
+            }
+            emit(s, surface, n);
         }
-        emit(s, surface, n);
+    } catch (...) {
+        return -1;   /* out of memory growing `pending` */
     }
-    s->out[s->out_len] = '\0';
-    *len = s->out_len;
-    return s->out.data();
+    return take_pending(s, buf, buflen);
 }
 
-const char *tokenizer_stream_flush(tokenizer_stream *s, size_t *len)
+ATTEND_API int attend_stream_flush(attend_stream *s, char *buf, size_t buflen)
 {
-    s->out_len = 0;
-    resolve_held(s, true);
-    s->out[s->out_len] = '\0';
-    *len = s->out_len;
-    return s->out.data();
+    try {
+        resolve_held(s, true);
+    } catch (...) {
+        return -1;
+    }
+    s->produced = false;
+    s->may_strip = true;
+    s->just_stripped = false;
+    return take_pending(s, buf, buflen);
 }
 
-void tokenizer_stream_free(tokenizer_stream *s) { delete s; }
+ATTEND_API void attend_stream_free(attend_stream *s) { delete s; }
 
 }  /* extern "C" */

@@ -1,5 +1,5 @@
 /* test_gguf.c — the GGUF reader on hand-built images (valid and malformed) and on ../shared. */
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "tensor.h"
 #include "test.h"
 

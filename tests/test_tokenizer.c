@@ -9,7 +9,7 @@
  * tokenizer_from_vocab and the GGUF vocabulary must all agree with it. */
 #include "test.h"
 #include "tokenizer.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -32,22 +32,22 @@ static uint32_t rng(void)
 }
 
 /* Encode into a fresh array (caller frees); asserts success. */
-static int *encode(const tokenizer *t, const char *text, size_t len, int add_bos, int *n)
+static int *encode(const attend_tokenizer *t, const char *text, size_t len, int add_bos, int *n)
 {
-    *n = tokenizer_encode(t, text, len, add_bos, NULL, 0, err, sizeof err);
+    *n = attend_tokenize(t, text, len, add_bos, NULL, 0, err, sizeof err);
     CHECKF(*n >= 0, "encode failed: %s", err);
     int *ids = malloc(sizeof(int) * (size_t)(*n + 1));
-    CHECK(tokenizer_encode(t, text, len, add_bos, ids, *n, err, sizeof err) == *n);
+    CHECK(attend_tokenize(t, text, len, add_bos, ids, *n, err, sizeof err) == *n);
     return ids;
 }
 
 /* Decode into a fresh NUL-terminated string (caller frees); asserts success. */
-static char *decode(const tokenizer *t, const int *ids, int n, long *len)
+static char *decode(const attend_tokenizer *t, const int *ids, int n, long *len)
 {
-    *len = tokenizer_decode(t, ids, n, NULL, 0);
+    *len = attend_detokenize(t, ids, n, NULL, 0);
     CHECKF(*len >= 0, "decode of %d ids failed", n);
     char *out = malloc((size_t)*len + 1);
-    CHECK(tokenizer_decode(t, ids, n, out, (size_t)*len + 1) == *len);
+    CHECK(attend_detokenize(t, ids, n, out, (size_t)*len + 1) == *len);
     return out;
 }
 
@@ -63,31 +63,36 @@ static int is_utf8_boundary_clean(const char *s, size_t n)
     return trail == 0 ? need == 1 : trail == need - 1;
 }
 
-/* Stream `ids` one at a time; the concatenation (with the flush) must equal tokenizer_decode. */
-static void check_stream_matches_decode(const tokenizer *t, const int *ids, int n)
+/* Stream `ids` one at a time; the concatenation (with the flush) must equal attend_detokenize. */
+static void check_stream_matches_decode(const attend_tokenizer *t, const int *ids, int n)
 {
     long want_len;
     char *want = decode(t, ids, n, &want_len);
-    tokenizer_stream *s = tokenizer_stream_new(t);
+    attend_stream *s = attend_stream_new(t);
     CHECK(s != NULL);
     char *got = malloc((size_t)want_len + 64);
-    size_t got_len = 0, len;
+    size_t got_len = 0;
+    char piece[64];
     for (int i = 0; i <= n; i++) {
-        const char *piece = i < n ? tokenizer_stream_next(s, ids[i], &len) : tokenizer_stream_flush(s, &len);
-        CHECK(piece != NULL);
-        CHECKF(got_len + len <= (size_t)want_len, "stream wrote more than decode (%ld bytes) at id %d", want_len, i);
+        int len = i < n ? attend_stream_next(s, ids[i], piece, sizeof piece)
+                        : attend_stream_flush(s, piece, sizeof piece);
+        CHECK(len >= 0);
+        CHECKF(got_len + (size_t)len <= (size_t)want_len, "stream wrote more than decode (%ld bytes) at id %d",
+               want_len, i);
         if (i < n && len > 0) {
             /* Whatever is returned may be printed: it never ends inside a character that
              * decode renders whole. (Decode's own output is valid UTF-8.) */
-            CHECKF(is_utf8_boundary_clean(piece, len), "stream output at id %d ends mid-character", i);
+            CHECKF(is_utf8_boundary_clean(piece, (size_t)len), "stream output at id %d ends mid-character", i);
         }
-        memcpy(got + got_len, piece, len);
-        got_len += len;
+        memcpy(got + got_len, piece, (size_t)len);
+        got_len += (size_t)len;
+        if (i == n && len > 0)
+            i--;   /* flush until it returns 0 */
     }
     CHECKF(got_len == (size_t)want_len && memcmp(got, want, got_len) == 0,
            "stream gave \"%.*s\" (%zu bytes), decode \"%s\" (%ld bytes), %d ids starting %d",
            (int)got_len, got, got_len, want, want_len, n, n ? ids[0] : -1);
-    tokenizer_stream_free(s);
+    attend_stream_free(s);
     free(got);
     free(want);
 }
@@ -129,16 +134,16 @@ static void synth_vocab(void)
     }
 }
 
-static tokenizer *synth_tokenizer(void)
+static attend_tokenizer *synth_tokenizer(void)
 {
     synth_vocab();
-    tokenizer *t = tokenizer_from_vocab(N_SYNTH, synth_pieces, synth_lens, synth_scores, synth_types,
+    attend_tokenizer *t = tokenizer_from_vocab(N_SYNTH, synth_pieces, synth_lens, synth_scores, synth_types,
                                         1, 2, 0, err, sizeof err);
     CHECKF(t != NULL, "synthetic vocab refused: %s", err);
     return t;
 }
 
-static void check_ids(const tokenizer *t, const char *text, int add_bos, const int *want, int n_want)
+static void check_ids(const attend_tokenizer *t, const char *text, int add_bos, const int *want, int n_want)
 {
     int n;
     int *ids = encode(t, text, strlen(text), add_bos, &n);
@@ -152,9 +157,9 @@ static void check_ids(const tokenizer *t, const char *text, int add_bos, const i
 
 static void test_tokenizer_synthetic_vocab_merges_and_falls_back_to_bytes(void)
 {
-    tokenizer *t = synth_tokenizer();
-    CHECK(tokenizer_vocab_size(t) == N_SYNTH);
-    CHECK(tokenizer_bos(t) == 1 && tokenizer_eos(t) == 2);
+    attend_tokenizer *t = synth_tokenizer();
+    CHECK(attend_tokenizer_vocab_size(t) == N_SYNTH);
+    CHECK(attend_tokenizer_bos(t) == 1 && attend_tokenizer_eos(t) == 2);
     check_ids(t, "hello", 0, (int[]){ID_HELLO}, 1);
     check_ids(t, "hello world", 1, (int[]){1, ID_HELLO, ID_WORLD}, 3);
     /* 'é' is no piece: its two UTF-8 bytes come out as byte pieces between the merges */
@@ -182,7 +187,7 @@ static void test_tokenizer_vocab_without_bytes_encodes_unknown_as_unk(void)
     for (int i = 0; i < 7; i++) lens[i] = strlen(pieces[i]);
     const float scores[] = {0, 0, 0, -1, -2, -3, -4};
     const int types[] = {2, 3, 3, 1, 1, 1, 1};
-    tokenizer *t = tokenizer_from_vocab(7, pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
+    attend_tokenizer *t = tokenizer_from_vocab(7, pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
     CHECKF(t != NULL, "%s", err);
     check_ids(t, "ab\xC3\xA9", 0, (int[]){6, 5, 0}, 3);
     long len;
@@ -195,75 +200,111 @@ static void test_tokenizer_vocab_without_bytes_encodes_unknown_as_unk(void)
 
 static void test_tokenizer_encode_reports_the_room_it_needs(void)
 {
-    tokenizer *t = synth_tokenizer();
+    attend_tokenizer *t = synth_tokenizer();
     int ids[2] = {-7, -7};
-    CHECK(tokenizer_encode(t, "hello world", 11, 1, ids, 1, err, sizeof err) == 3);
+    CHECK(attend_tokenize(t, "hello world", 11, 1, ids, 1, err, sizeof err) == 3);
     CHECK(ids[0] == 1 && ids[1] == -7);
     tokenizer_free(t);
 }
 
 static void test_tokenizer_decode_rejects_out_of_range_id(void)
 {
-    tokenizer *t = synth_tokenizer();
+    attend_tokenizer *t = synth_tokenizer();
     char out[16];
-    CHECK(tokenizer_decode(t, (int[]){ID_HELLO, N_SYNTH}, 2, out, sizeof out) == -1);
-    CHECK(tokenizer_decode(t, (int[]){-1}, 1, out, sizeof out) == -1);
-    CHECK(tokenizer_decode(t, (int[]){ID_HELLO}, 1, out, sizeof out) == 5 && strcmp(out, "hello") == 0);
+    CHECK(attend_detokenize(t, (int[]){ID_HELLO, N_SYNTH}, 2, out, sizeof out) == -1);
+    CHECK(attend_detokenize(t, (int[]){-1}, 1, out, sizeof out) == -1);
+    CHECK(attend_detokenize(t, (int[]){ID_HELLO}, 1, out, sizeof out) == 5 && strcmp(out, "hello") == 0);
     /* a short buffer still gets the full length back and a NUL-terminated prefix */
-    CHECK(tokenizer_decode(t, (int[]){ID_HELLO}, 1, out, 3) == 5 && strcmp(out, "he") == 0);
-    tokenizer_stream *s = tokenizer_stream_new(t);
-    size_t len = 99;
-    CHECK(tokenizer_stream_next(s, N_SYNTH, &len) == NULL && len == 0);
-    CHECK(tokenizer_stream_next(s, -3, &len) == NULL && len == 0);
-    tokenizer_stream_free(s);
+    CHECK(attend_detokenize(t, (int[]){ID_HELLO}, 1, out, 3) == 5 && strcmp(out, "he") == 0);
+    attend_stream *s = attend_stream_new(t);
+    CHECK(attend_stream_next(s, N_SYNTH, out, sizeof out) == -1);
+    CHECK(attend_stream_next(s, -3, out, sizeof out) == -1);
+    attend_stream_free(s);
     tokenizer_free(t);
 }
 
 static void test_tokenizer_stream_reassembles_emoji_from_byte_pieces(void)
 {
-    tokenizer *t = synth_tokenizer();
-    tokenizer_stream *s = tokenizer_stream_new(t);
+    attend_tokenizer *t = synth_tokenizer();
+    attend_stream *s = attend_stream_new(t);
     const unsigned char emoji[4] = {0xF0, 0x9F, 0x98, 0x80};   /* U+1F600 */
-    size_t len;
-    const char *out = tokenizer_stream_next(s, ID_HELLO, &len);
+    char out[64];
+    int len = attend_stream_next(s, ID_HELLO, out, sizeof out);
     CHECK(len == 5 && memcmp(out, "hello", 5) == 0);            /* dummy prefix dropped */
     for (int i = 0; i < 3; i++) {
-        tokenizer_stream_next(s, BYTE_ID(emoji[i]), &len);
-        CHECKF(len == 0, "byte %d of 4 released %zu bytes early", i + 1, len);
+        len = attend_stream_next(s, BYTE_ID(emoji[i]), out, sizeof out);
+        CHECKF(len == 0, "byte %d of 4 released %d bytes early", i + 1, len);
     }
-    out = tokenizer_stream_next(s, BYTE_ID(emoji[3]), &len);
+    len = attend_stream_next(s, BYTE_ID(emoji[3]), out, sizeof out);
     CHECK(len == 4 && memcmp(out, emoji, 4) == 0);
-    out = tokenizer_stream_next(s, ID_WORLD, &len);
+    len = attend_stream_next(s, ID_WORLD, out, sizeof out);
     CHECK(len == 6 && memcmp(out, " world", 6) == 0);
-    tokenizer_stream_flush(s, &len);
-    CHECK(len == 0);
-    tokenizer_stream_free(s);
+    CHECK(attend_stream_flush(s, out, sizeof out) == 0);
+    attend_stream_free(s);
+    tokenizer_free(t);
+}
+
+static void test_tokenizer_token_to_piece_fills_the_callers_buffer(void)
+{
+    attend_tokenizer *t = synth_tokenizer();
+    char buf[16] = "xxxxxxxxxxxxxxx";
+    CHECK(attend_token_to_piece(t, ID_WORLD, buf, sizeof buf) == 6 && memcmp(buf, " world", 6) == 0);
+    CHECK(attend_token_to_piece(t, BYTE_ID(0xE2), buf, sizeof buf) == 1 && (unsigned char)buf[0] == 0xE2);
+    CHECK(attend_token_to_piece(t, 1, buf, sizeof buf) == 0);                /* control: no text */
+    memcpy(buf, "zzzzzz", 6);
+    CHECK(attend_token_to_piece(t, ID_WORLD, buf, 3) == 6 && memcmp(buf, "zzz", 3) == 0);   /* too small */
+    CHECK(attend_token_to_piece(t, N_SYNTH, buf, sizeof buf) == -1);
+    CHECK(attend_token_to_piece(t, -1, buf, sizeof buf) == -1);
+    tokenizer_free(t);
+}
+
+/* A 4-byte buffer delays text but never splits a character or loses a byte; a flushed stream
+ * starts a new sequence (its first '▁' is the dummy prefix again). */
+static void test_tokenizer_stream_small_buffer_keeps_characters_whole(void)
+{
+    attend_tokenizer *t = synth_tokenizer();
+    attend_stream *s = attend_stream_new(t);
+    const int ids[] = {ID_HELLO, BYTE_ID(0xF0), BYTE_ID(0x9F), BYTE_ID(0x98), BYTE_ID(0x80), ID_WORLD,
+                       BYTE_ID(0xC3), BYTE_ID(0xA9), ID_WORLD};
+    const char want[] = "hello\xF0\x9F\x98\x80 world\xC3\xA9 world";
+    char got[64], buf[4];
+    size_t n = 0;
+    for (int i = 0; i <= 9; i++) {
+        int len = i < 9 ? attend_stream_next(s, ids[i], buf, 2 + (size_t)(i % 3))
+                        : attend_stream_flush(s, buf, sizeof buf);
+        CHECK(len >= 0 && len <= 4);
+        CHECKF(is_utf8_boundary_clean(buf, (size_t)len), "piece %d split a character", i);
+        memcpy(got + n, buf, (size_t)len);
+        n += (size_t)len;
+        if (i == 9 && len > 0)
+            i--;
+    }
+    CHECKF(n == strlen(want) && memcmp(got, want, n) == 0, "got \"%.*s\"", (int)n, got);
+    int len = attend_stream_next(s, ID_WORLD, got, sizeof got);
+    CHECK(len == 5 && memcmp(got, "world", 5) == 0);
+    attend_stream_free(s);
     tokenizer_free(t);
 }
 
 static void test_tokenizer_stream_replaces_broken_bytes_like_decode(void)
 {
-    tokenizer *t = synth_tokenizer();
-    tokenizer_stream *s = tokenizer_stream_new(t);
-    size_t len;
+    attend_tokenizer *t = synth_tokenizer();
+    attend_stream *s = attend_stream_new(t);
+    char out[64];
     /* E2 82 then 'A': the character never completes, so each held byte becomes U+FFFD */
-    tokenizer_stream_next(s, BYTE_ID(0xE2), &len);
-    CHECK(len == 0);
-    tokenizer_stream_next(s, BYTE_ID(0x82), &len);
-    CHECK(len == 0);
-    const char *out = tokenizer_stream_next(s, BYTE_ID('A'), &len);
+    CHECK(attend_stream_next(s, BYTE_ID(0xE2), out, sizeof out) == 0);
+    CHECK(attend_stream_next(s, BYTE_ID(0x82), out, sizeof out) == 0);
+    int len = attend_stream_next(s, BYTE_ID('A'), out, sizeof out);
     CHECK(len == 7 && memcmp(out, "\xEF\xBF\xBD\xEF\xBF\xBD" "A", 7) == 0);
     /* a lead byte followed by a non-continuation byte is decided at once, not held */
-    tokenizer_stream_next(s, BYTE_ID(0xF0), &len);
-    CHECK(len == 0);
-    out = tokenizer_stream_next(s, BYTE_ID('B'), &len);
+    CHECK(attend_stream_next(s, BYTE_ID(0xF0), out, sizeof out) == 0);
+    len = attend_stream_next(s, BYTE_ID('B'), out, sizeof out);
     CHECK(len == 4 && memcmp(out, "\xEF\xBF\xBD" "B", 4) == 0);
     /* a held lead byte at the end comes out at the flush */
-    tokenizer_stream_next(s, BYTE_ID(0xC3), &len);
-    CHECK(len == 0);
-    out = tokenizer_stream_flush(s, &len);
+    CHECK(attend_stream_next(s, BYTE_ID(0xC3), out, sizeof out) == 0);
+    len = attend_stream_flush(s, out, sizeof out);
     CHECK(len == 3 && memcmp(out, "\xEF\xBF\xBD", 3) == 0);
-    tokenizer_stream_free(s);
+    attend_stream_free(s);
     tokenizer_free(t);
 }
 
@@ -271,7 +312,7 @@ static void test_tokenizer_stream_replaces_broken_bytes_like_decode(void)
  * is a bare '▁' that leaves no text; control pieces before it do not count. */
 static void test_tokenizer_stream_drops_only_the_first_dummy_prefix(void)
 {
-    tokenizer *t = synth_tokenizer();
+    attend_tokenizer *t = synth_tokenizer();
     struct { int ids[4]; int n; const char *want; } cases[] = {
         {{ID_SPACE, ID_SPACE, ID_HELLO}, 3, "  hello"},
         {{1, ID_HELLO, ID_WORLD}, 3, "hello world"},
@@ -292,7 +333,7 @@ static void test_tokenizer_stream_drops_only_the_first_dummy_prefix(void)
 /* Random id sequences over the synthetic vocabulary: mostly byte runs, valid and broken. */
 static void test_tokenizer_stream_matches_decode_on_random_ids(void)
 {
-    tokenizer *t = synth_tokenizer();
+    attend_tokenizer *t = synth_tokenizer();
     int ids[64];
     for (int seq = 0; seq < 3000; seq++) {
         int n = 0, want = (int)(rng() % 40);
@@ -326,7 +367,7 @@ static void test_tokenizer_from_vocab_rejects_bad_vocabularies(void)
     memcpy(types, synth_types, sizeof types);
     size_t lens[N_SYNTH];
     memcpy(lens, synth_lens, sizeof lens);
-    tokenizer *t;
+    attend_tokenizer *t;
 
     pieces[ID_WORLD] = "ll";                                 /* a repeated piece */
     lens[ID_WORLD] = 2;
@@ -416,10 +457,10 @@ static void test_tokenizer_llama2c_loads_synthetic_file_like_vocab(void)
 {
     const char *path = bin_path;
     write_llama2c(path, N_SYNTH, -1, 0, 0);
-    tokenizer *t = tokenizer_load_llama2c(path, N_SYNTH, err, sizeof err);
+    attend_tokenizer *t = tokenizer_load_llama2c(path, N_SYNTH, err, sizeof err);
     unlink(path);
     CHECKF(t != NULL, "%s", err);
-    CHECK(tokenizer_bos(t) == 1 && tokenizer_eos(t) == 2);
+    CHECK(attend_tokenizer_bos(t) == 1 && attend_tokenizer_eos(t) == 2);
     check_ids(t, "hello world", 1, (int[]){1, ID_HELLO, ID_WORLD}, 3);
     check_ids(t, "h\xC3\xA9llo", 0, (int[]){ID_SPACE_H, BYTE_ID(0xC3), BYTE_ID(0xA9), ID_LLO}, 4);
     long len;
@@ -432,7 +473,7 @@ static void test_tokenizer_llama2c_loads_synthetic_file_like_vocab(void)
 static void expect_llama2c_error(const char *path, int vocab_size, const char *needle)
 {
     err[0] = 0;
-    tokenizer *t = tokenizer_load_llama2c(path, vocab_size, err, sizeof err);
+    attend_tokenizer *t = tokenizer_load_llama2c(path, vocab_size, err, sizeof err);
     CHECKF(t == NULL, "%s loaded (vocab_size %d) but should not", path, vocab_size);
     CHECKF(strstr(err, needle) != NULL, "error \"%s\" lacks \"%s\"", err, needle);
 }
@@ -542,7 +583,7 @@ static void load_reference(void)
 }
 
 /* Every case: ids equal python's, with BOS when asked; decode and the stream give python's text. */
-static void check_against_reference(const tokenizer *t, const char *name)
+static void check_against_reference(const attend_tokenizer *t, const char *name)
 {
     for (int k = 0; k < n_ref_cases; k++) {
         const ref_case *c = &ref_cases[k];
@@ -555,7 +596,7 @@ static void check_against_reference(const tokenizer *t, const char *name)
                name, k, c->text, n, c->n_ids, first_diff);
         free(ids);
         ids = encode(t, c->text, c->len, 1, &n);
-        CHECK(n == c->n_ids + 1 && ids[0] == tokenizer_bos(t));
+        CHECK(n == c->n_ids + 1 && ids[0] == attend_tokenizer_bos(t));
         long len;
         char *text = decode(t, ids, n, &len);
         CHECKF((size_t)len == c->dlen && memcmp(text, c->decoded, c->dlen) == 0,
@@ -566,11 +607,11 @@ static void check_against_reference(const tokenizer *t, const char *name)
     }
 }
 
-static tokenizer *load_llama_model(void)
+static attend_tokenizer *load_llama_model(void)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/models/llama2-tokenizer/tokenizer.model", shared_or_skip());
-    tokenizer *t = tokenizer_load_model(path, err, sizeof err);
+    attend_tokenizer *t = tokenizer_load_model(path, err, sizeof err);
     CHECKF(t != NULL, "%s", err);
     return t;
 }
@@ -578,8 +619,8 @@ static tokenizer *load_llama_model(void)
 static void test_tokenizer_model_matches_python_sentencepiece(void)
 {
     load_reference();
-    tokenizer *t = load_llama_model();
-    CHECK(tokenizer_vocab_size(t) == 32000 && tokenizer_bos(t) == 1 && tokenizer_eos(t) == 2);
+    attend_tokenizer *t = load_llama_model();
+    CHECK(attend_tokenizer_vocab_size(t) == 32000 && attend_tokenizer_bos(t) == 1 && attend_tokenizer_eos(t) == 2);
     check_against_reference(t, "tokenizer.model");
     tokenizer_free(t);
 }
@@ -589,9 +630,9 @@ static void test_tokenizer_llama2c_bin_matches_python_sentencepiece(void)
     load_reference();
     char path[512];
     snprintf(path, sizeof path, "%s/models/llama2-tokenizer/tokenizer.bin", shared_or_skip());
-    tokenizer *t = tokenizer_load_llama2c(path, 32000, err, sizeof err);
+    attend_tokenizer *t = tokenizer_load_llama2c(path, 32000, err, sizeof err);
     CHECKF(t != NULL, "%s", err);
-    CHECK(tokenizer_vocab_size(t) == 32000 && tokenizer_bos(t) == 1 && tokenizer_eos(t) == 2);
+    CHECK(attend_tokenizer_vocab_size(t) == 32000 && attend_tokenizer_bos(t) == 1 && attend_tokenizer_eos(t) == 2);
     check_against_reference(t, "tokenizer.bin");
     tokenizer_free(t);
     expect_llama2c_error(path, 32001, "truncated");
@@ -622,7 +663,7 @@ static void test_tokenizer_from_model_pieces_matches_python_sentencepiece(void)
     }
     fclose(f);
     CHECK(n == N);
-    tokenizer *t = tokenizer_from_vocab(N, (const char *const *)pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
+    attend_tokenizer *t = tokenizer_from_vocab(N, (const char *const *)pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
     for (int i = 0; i < N; i++) free(pieces[i]);
     CHECKF(t != NULL, "%s", err);
     check_against_reference(t, "model pieces");
@@ -630,7 +671,7 @@ static void test_tokenizer_from_model_pieces_matches_python_sentencepiece(void)
 }
 
 /* A GGUF's tokenizer.ggml.* arrays through tokenizer_from_vocab (src/gguf.c reads the file). */
-static tokenizer *tokenizer_from_gguf(const char *path)
+static attend_tokenizer *tokenizer_from_gguf(const char *path)
 {
     int fd = open(path, O_RDONLY);
     CHECKF(fd >= 0, "cannot open %s", path);
@@ -669,7 +710,7 @@ static tokenizer *tokenizer_from_gguf(const char *path)
         type[i] = ty;
         if (ids[2] < 0 && ty == 2) ids[2] = i;
     }
-    tokenizer *t = tokenizer_from_vocab(n, piece, len, score, type, ids[0], ids[1], ids[2], err, sizeof err);
+    attend_tokenizer *t = tokenizer_from_vocab(n, piece, len, score, type, ids[0], ids[1], ids[2], err, sizeof err);
     free(piece); free(len); free(score); free(type);
     gguf_release(&g);
     munmap(map, (size_t)st.st_size);
@@ -682,8 +723,8 @@ static void test_tokenizer_gguf_vocab_matches_python_sentencepiece(void)
     load_reference();
     char path[512];
     snprintf(path, sizeof path, "%s/models/vocab/ggml-vocab-llama-spm.gguf", shared_or_skip());
-    tokenizer *t = tokenizer_from_gguf(path);
-    CHECK(tokenizer_vocab_size(t) == 32000 && tokenizer_bos(t) == 1 && tokenizer_eos(t) == 2);
+    attend_tokenizer *t = tokenizer_from_gguf(path);
+    CHECK(attend_tokenizer_vocab_size(t) == 32000 && attend_tokenizer_bos(t) == 1 && attend_tokenizer_eos(t) == 2);
     check_against_reference(t, "GGUF vocab");
     tokenizer_free(t);
 }
@@ -696,9 +737,9 @@ static void test_tokenizer_tok512_loads_and_round_trips(void)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/models/stories260K/tok512.bin", shared_or_skip());
-    tokenizer *t = tokenizer_load_llama2c(path, 512, err, sizeof err);
+    attend_tokenizer *t = tokenizer_load_llama2c(path, 512, err, sizeof err);
     CHECKF(t != NULL, "%s", err);
-    CHECK(tokenizer_vocab_size(t) == 512 && tokenizer_bos(t) == 1 && tokenizer_eos(t) == 2);
+    CHECK(attend_tokenizer_vocab_size(t) == 512 && attend_tokenizer_bos(t) == 1 && attend_tokenizer_eos(t) == 2);
     int n;
     int *ids = encode(t, story, strlen(story), 1, &n);
     for (int i = 0; i < n; i++) CHECK(ids[i] >= 0 && ids[i] < 512);
@@ -718,11 +759,11 @@ static void test_tokenizer_stories260k_gguf_vocab_matches_tok512(void)
     char path[512];
     const char *shared = shared_or_skip();
     snprintf(path, sizeof path, "%s/models/stories260K/tok512.bin", shared);
-    tokenizer *bin = tokenizer_load_llama2c(path, 512, err, sizeof err);
+    attend_tokenizer *bin = tokenizer_load_llama2c(path, 512, err, sizeof err);
     CHECKF(bin != NULL, "%s", err);
     snprintf(path, sizeof path, "%s/models/stories260K/stories260K.gguf", shared);
-    tokenizer *gguf = tokenizer_from_gguf(path);
-    CHECK(tokenizer_vocab_size(gguf) == 512);
+    attend_tokenizer *gguf = tokenizer_from_gguf(path);
+    CHECK(attend_tokenizer_vocab_size(gguf) == 512);
     int n1, n2;
     int *a = encode(bin, story, strlen(story), 1, &n1), *b = encode(gguf, story, strlen(story), 1, &n2);
     CHECK(n1 == n2 && memcmp(a, b, sizeof(int) * (size_t)n1) == 0);
@@ -735,7 +776,7 @@ static void test_tokenizer_stories260k_gguf_vocab_matches_tok512(void)
 /* Random ids over the Llama vocabulary, weighted to byte pieces, '▁' pieces and controls. */
 static void test_tokenizer_stream_matches_decode_on_random_llama_ids(void)
 {
-    tokenizer *t = load_llama_model();
+    attend_tokenizer *t = load_llama_model();
     int ids[48];
     for (int seq = 0; seq < 3000; seq++) {
         int n = (int)(rng() % 48);
@@ -759,6 +800,8 @@ int main(void)
     RUN(test_tokenizer_encode_reports_the_room_it_needs);
     RUN(test_tokenizer_decode_rejects_out_of_range_id);
     RUN(test_tokenizer_stream_reassembles_emoji_from_byte_pieces);
+    RUN(test_tokenizer_token_to_piece_fills_the_callers_buffer);
+    RUN(test_tokenizer_stream_small_buffer_keeps_characters_whole);
     RUN(test_tokenizer_stream_replaces_broken_bytes_like_decode);
     RUN(test_tokenizer_stream_drops_only_the_first_dummy_prefix);
     RUN(test_tokenizer_stream_matches_decode_on_random_ids);

@@ -42,8 +42,8 @@ static inline int fuzz_memfd(const uint8_t *data, size_t size, char path[64])
     return fd;
 }
 
-/* Encode, decode and stream-decode: the streamed text must equal the whole decode (tokenizer.h). */
-static inline void fuzz_exercise_tokenizer(const tokenizer *t, const uint8_t *text, size_t len)
+/* Encode, decode and stream-decode: the streamed text must equal the whole decode (attend.h). */
+static inline void fuzz_exercise_tokenizer(const attend_tokenizer *t, const uint8_t *text, size_t len)
 {
     static const char *const fixed[] = {"Once upon a time", " ", "", "\xff\xfe invalid \xc3", "\xe2\x96\x81\xf0\x9f\x98\x80"};
     char err[512];
@@ -51,24 +51,26 @@ static inline void fuzz_exercise_tokenizer(const tokenizer *t, const uint8_t *te
     for (int k = 0; k < 6; k++) {
         const char *s = k < 5 ? fixed[k] : (const char *)text;
         size_t n = k < 5 ? strlen(s) : (len < 256 ? len : 256);
-        int count = tokenizer_encode(t, s, n, 1, ids, 512, err, sizeof err);
+        int count = attend_tokenize(t, s, n, 1, ids, 512, err, sizeof err);
         if (count < 0) { fuzz_check_error(err); continue; }
         if (count > 512) count = 512;
         for (int i = 0; i < count; i++)
-            if (ids[i] < 0 || ids[i] >= tokenizer_vocab_size(t)) abort();
+            if (ids[i] < 0 || ids[i] >= attend_tokenizer_vocab_size(t)) abort();
         char whole[8192], streamed[8192];
-        long whole_len = tokenizer_decode(t, ids, count, whole, sizeof whole);
-        tokenizer_stream *st = tokenizer_stream_new(t);
+        long whole_len = attend_detokenize(t, ids, count, whole, sizeof whole);
+        attend_stream *st = attend_stream_new(t);
         if (!st) abort();
-        size_t at = 0, piece_len;
+        size_t at = 0;
+        char p[64];
         for (int i = 0; i <= count; i++) {
-            const char *p = i < count ? tokenizer_stream_next(st, ids[i], &piece_len)
-                                      : tokenizer_stream_flush(st, &piece_len);
-            if (!p) abort();
-            if (at + piece_len < sizeof streamed) memcpy(streamed + at, p, piece_len);
-            at += piece_len;
+            int piece_len = i < count ? attend_stream_next(st, ids[i], p, sizeof p)
+                                      : attend_stream_flush(st, p, sizeof p);
+            if (piece_len < 0) abort();
+            if (at + (size_t)piece_len < sizeof streamed) memcpy(streamed + at, p, (size_t)piece_len);
+            at += (size_t)piece_len;
+            if (i == count && piece_len > 0) i--;   /* flush until it returns 0 */
         }
-        tokenizer_stream_free(st);
+        attend_stream_free(st);
         if (whole_len >= 0 && (size_t)whole_len < sizeof whole && at < sizeof streamed &&
             (at != (size_t)whole_len || memcmp(whole, streamed, at) != 0)) {
             fprintf(stderr, "fuzz: streamed decode \"%.*s\" != decode \"%s\"\n", (int)at, streamed, whole);
@@ -94,7 +96,7 @@ static inline void fuzz_exercise_model(attend_model *m)
     if (attend_forward(ctx, tokens, n, 0, logits, 1, err, sizeof err) != 0) abort();
     free(logits);
     attend_context_free(ctx);
-    tokenizer *t = attend_model_tokenizer(m);
+    const attend_tokenizer *t = attend_model_tokenizer(m);
     if (t) fuzz_exercise_tokenizer(t, (const uint8_t *)"hello", 5);
 }
 

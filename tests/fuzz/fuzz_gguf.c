@@ -1,7 +1,7 @@
 /* fuzz_gguf.c — gguf_parse on arbitrary bytes, then every lookup the model loader makes.
  * libFuzzer hands over an exactly-sized heap copy, so ASan sees any read past the image. */
 #include "fuzz.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,13 +8,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int vocab_size = data[0] | data[1] << 8;
     char path[64], err[512];
     int fd = fuzz_memfd(data + 2, size - 2, path);
-    tokenizer *t = tokenizer_load_llama2c(path, vocab_size, err, sizeof err);
+    attend_tokenizer *t = tokenizer_load_llama2c(path, vocab_size, err, sizeof err);
     close(fd);
     if (!t) {
         fuzz_check_error(err);
         return 0;
     }
-    if (tokenizer_vocab_size(t) != vocab_size) abort();
+    if (attend_tokenizer_vocab_size(t) != vocab_size) abort();
     fuzz_exercise_tokenizer(t, data, size);
     tokenizer_free(t);
     return 0;

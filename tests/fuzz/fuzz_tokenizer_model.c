@@ -6,7 +6,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64], err[512];
     int fd = fuzz_memfd(data, size, path);
-    tokenizer *t = tokenizer_load_model(path, err, sizeof err);
+    attend_tokenizer *t = tokenizer_load_model(path, err, sizeof err);
     close(fd);
     if (!t) {
         fuzz_check_error(err);

@@ -27,13 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int special[3];
     for (int k = 0; k < 3; k++) special[k] = data[k] == 0xff ? -1 : data[k] % n;
     char err[512];
-    tokenizer *t = tokenizer_from_vocab(n, pieces, lens, scores, types, special[0], special[1], special[2],
+    attend_tokenizer *t = tokenizer_from_vocab(n, pieces, lens, scores, types, special[0], special[1], special[2],
                                         err, sizeof err);
     if (!t) {
         fuzz_check_error(err);
         return 0;
     }
-    if (tokenizer_vocab_size(t) != n) abort();
+    if (attend_tokenizer_vocab_size(t) != n) abort();
     fuzz_exercise_tokenizer(t, data, size);
     tokenizer_free(t);
     return 0;

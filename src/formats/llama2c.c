@@ -15,11 +15,11 @@
  * Each matrix is stored (out_features, in_features), row-major: the layout our tensors use. Version 2
  * keeps its scales apart from its values, which no kernel reads directly, so it is dequantized to
  * float32 here — exact, since q * scale is what the file means. RoPE uses base 10000 and eps 1e-5. */
-#include "model.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "formats.h"
 #include "tensor.h"
 
 enum { LLAMA2C_MAGIC = 0x616b3432, V1_HEADER_BYTES = 256 };
@@ -28,7 +28,7 @@ typedef struct {
     int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
 } llama2c_header;
 
-int llama2c_is_checkpoint(const void *base, size_t size)
+static int llama2c_probe(const void *base, size_t size)
 {
     uint32_t magic;
     if (size < sizeof(llama2c_header))
@@ -75,7 +75,7 @@ static const float *dequantize_group_q8(attend_model *m, reader *r, size_t count
         return NULL;
     }
     float *w = malloc(count * n * sizeof *w);
-    if (!w || model_own(m, w) != 0) {
+    if (!w || model_builder_own(m, w) != 0) {
         r->failed = 1;
         return NULL;
     }
@@ -93,17 +93,17 @@ static const float *dequantize_group_q8(attend_model *m, reader *r, size_t count
     return w;
 }
 
-int llama2c_load(attend_model *m, char *err, size_t errlen)
+static int llama2c_load(attend_model *m, const void *file, size_t size, char *err, size_t errlen)
 {
-    const uint8_t *base = m->map;
+    const uint8_t *base = file;
     uint32_t magic;
     memcpy(&magic, base, 4);
     int version = 0, shared = 0, group = 0;
     llama2c_header h;
-    reader r = {base, base + m->map_size, 0};
+    reader r = {base, base + size, 0};
     if (magic == LLAMA2C_MAGIC) {
-        if (m->map_size < V1_HEADER_BYTES)
-            return model_set_error(err, errlen, "llama2.c: header is truncated (%zu bytes)", m->map_size);
+        if (size < V1_HEADER_BYTES)
+            return model_set_error(err, errlen, "llama2.c: header is truncated (%zu bytes)", size);
         int32_t v;
         memcpy(&v, base + 4, 4);
         if (v != 1 && v != 2)
@@ -129,21 +129,20 @@ int llama2c_load(attend_model *m, char *err, size_t errlen)
             h.vocab_size = -h.vocab_size;
         r.p = base + sizeof h;
     }
-    snprintf(m->format, sizeof m->format, "llama2.c v%d", version);
+    char format[32];
+    snprintf(format, sizeof format, "llama2.c v%d", version);
+    model_builder_set_format(m, format);
 
-    attend_config *c = &m->config;
-    *c = (attend_config){.dim = h.dim, .hidden_dim = h.hidden_dim, .n_layers = h.n_layers,
-                         .n_heads = h.n_heads, .n_kv_heads = h.n_kv_heads, .vocab_size = h.vocab_size,
-                         .max_seq_len = h.seq_len, .rope_base = 10000.0f, .norm_eps = 1e-5f,
-                         .weight_type = TYPE_F32, .tied_output = shared};
-    if (model_check_config(c, err, errlen) != 0)
+    const attend_config header = {.dim = h.dim, .hidden_dim = h.hidden_dim, .n_layers = h.n_layers,
+                                  .n_heads = h.n_heads, .n_kv_heads = h.n_kv_heads,
+                                  .vocab_size = h.vocab_size, .max_seq_len = h.seq_len,
+                                  .rope_base = 10000.0f, .norm_eps = 1e-5f};
+    if (model_builder_set_config(m, &header, err, errlen) != 0)
         return -1;
+    const attend_config *c = &m->config;
     if (version == 2 && (c->dim % group || c->hidden_dim % group))
         return model_set_error(err, errlen, "llama2.c: group_size %d does not divide dim %d and hidden_dim %d",
                                group, c->dim, c->hidden_dim);
-    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers)
-        return model_set_error(err, errlen, "out of memory");
 
     const size_t L = (size_t)c->n_layers, dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim,
                  vocab = (size_t)c->vocab_size, q_dim = (size_t)c->n_heads * c->head_dim,
@@ -187,7 +186,7 @@ int llama2c_load(attend_model *m, char *err, size_t errlen)
     if (r.failed)
         return model_set_error(err, errlen, "llama2.c v%d: file is truncated: %zu bytes cannot hold the "
                                "weights of this config (dim %d, %d layers, vocab %d)", version,
-                               m->map_size, c->dim, c->n_layers, c->vocab_size);
+                               size, c->dim, c->n_layers, c->vocab_size);
     if (r.p != r.end)
         return model_set_error(err, errlen, "llama2.c v%d: %zu unexpected bytes after the weights",
                                version, (size_t)(r.end - r.p));
@@ -206,9 +205,9 @@ int llama2c_load(attend_model *m, char *err, size_t errlen)
         f32_matrix(&w->w_down, w2, l, dim, hidden);
         f32_matrix(&w->w_up, w3, l, hidden, dim);
     }
-    if (wcls)
+    if (wcls)   /* otherwise the builder ties the classifier to the embedding */
         tensor_view(&m->output, TYPE_F32, c->vocab_size, c->dim, wcls);
-    else
-        m->output = m->token_embedding;
-    return 0;
+    return model_builder_finish(m, err, errlen);
 }
+
+const model_format format_llama2c = {"llama2.c", llama2c_probe, llama2c_load};

@@ -1,0 +1,113 @@
+/* model_builder.c — the loaders' side of attend_model (see model_builder.h). */
+#include "model_builder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tensor.h"
+
+/* Limits that keep every derived size far from overflow while admitting any real llama. */
+enum { MAX_DIM = 1 << 16, MAX_HIDDEN = 1 << 18, MAX_LAYERS = 1024, MAX_HEADS = 1024,
+       MAX_VOCAB = 1 << 22, MAX_SEQ = 1 << 22 };
+
+static int check_config(attend_config *c, char *err, size_t errlen)
+{
+#define BOUND(field, lo, hi) \
+    if (c->field < (lo) || c->field > (hi)) \
+        return model_set_error(err, errlen, "model: %s = %d is out of range [%d, %d]", #field, \
+                               c->field, (int)(lo), (int)(hi))
+    BOUND(dim, 1, MAX_DIM);
+    BOUND(hidden_dim, 1, MAX_HIDDEN);
+    BOUND(n_layers, 1, MAX_LAYERS);
+    BOUND(n_heads, 1, MAX_HEADS);
+    BOUND(n_kv_heads, 1, c->n_heads);
+    BOUND(vocab_size, 1, MAX_VOCAB);
+    BOUND(max_seq_len, 1, MAX_SEQ);
+    if (c->dim % c->n_heads)
+        return model_set_error(err, errlen, "model: dim %d is not a multiple of n_heads %d", c->dim,
+                               c->n_heads);
+    if (c->n_heads % c->n_kv_heads)
+        return model_set_error(err, errlen, "model: n_heads %d is not a multiple of n_kv_heads %d",
+                               c->n_heads, c->n_kv_heads);
+    if (c->head_dim == 0)
+        c->head_dim = c->dim / c->n_heads;
+    if (c->head_dim != c->dim / c->n_heads)
+        return model_set_error(err, errlen, "model: head_dim %d != dim %d / n_heads %d", c->head_dim,
+                               c->dim, c->n_heads);
+    if (c->rope_dim == 0)
+        c->rope_dim = c->head_dim;
+    if (c->rope_dim < 2 || c->rope_dim > c->head_dim || c->rope_dim % 2)
+        return model_set_error(err, errlen, "model: rope dimension %d must be even and in [2, %d]",
+                               c->rope_dim, c->head_dim);
+    if (!(c->rope_base > 1.0f && c->rope_base < 1e12f))
+        return model_set_error(err, errlen, "model: rope freq_base %g is out of range", c->rope_base);
+    if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
+        return model_set_error(err, errlen, "model: rms norm epsilon %g is out of range", c->norm_eps);
+#undef BOUND
+    return 0;
+}
+
+int model_builder_set_config(attend_model *m, const attend_config *c, char *err, size_t errlen)
+{
+    attend_config checked = *c;
+    if (check_config(&checked, err, errlen) != 0)
+        return -1;
+    m->config = checked;
+    free(m->layers);
+    m->layers = calloc((size_t)checked.n_layers, sizeof *m->layers);
+    if (!m->layers)
+        return model_set_error(err, errlen, "out of memory");
+    return 0;
+}
+
+void model_builder_set_format(attend_model *m, const char *format)
+{
+    snprintf(m->format, sizeof m->format, "%s", format);
+}
+
+int model_builder_own(attend_model *m, void *block)
+{
+    void **grown = realloc(m->owned, sizeof *grown * (size_t)(m->n_owned + 1));
+    if (!grown) {
+        free(block);
+        return -1;
+    }
+    m->owned = grown;
+    m->owned[m->n_owned++] = block;
+    return 0;
+}
+
+int tensor_view(tensor *t, int type, int64_t rows, int64_t cols, const void *data)
+{
+    if (!type_traits_of(type))
+        return -1;
+    t->type = type;
+    t->rows = rows;
+    t->cols = cols;
+    t->row_bytes = type_row_bytes(type, cols);
+    t->data = data;
+    return 0;
+}
+
+void model_builder_set_tokenizer(attend_model *m, attend_tokenizer *t) { m->tok = t; }
+
+int model_builder_finish(attend_model *m, char *err, size_t errlen)
+{
+    attend_config *c = &m->config;
+    if (!m->layers)
+        return model_set_error(err, errlen, "model: the loader set no config");
+    if (!m->output.data) {
+        m->output = m->token_embedding;
+        c->tied_output = 1;
+    }
+    int missing = !m->token_embedding.data || !m->output_norm;
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        missing |= !w->attn_norm || !w->ffn_norm || !w->wq.data || !w->wk.data || !w->wv.data ||
+                   !w->wo.data || !w->w_gate.data || !w->w_up.data || !w->w_down.data;
+    }
+    if (missing)
+        return model_set_error(err, errlen, "model: the loader left a weight unset");
+    c->weight_type = m->layers[0].wq.type;
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* test_api.c — the public face of attend.h: the version, the abort callback, and that the
+ * model-owned objects behave as the header's contract says. Uses the default model in models/. */
+#include "test.h"
+#include "attend.h"
+
+static const char *model_path(void)
+{
+    const char *p = getenv("ATTEND_DEFAULT_MODEL");
+    return p ? p : "models/stories-attend.gguf";
+}
+
+static attend_model *load(void)
+{
+    char err[256];
+    attend_model *m = attend_model_load(model_path(), NULL, err, sizeof err);
+    CHECKF(m != NULL, "%s", err);
+    return m;
+}
+
+static void test_api_version_matches_the_header(void)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", ATTEND_VERSION_MAJOR, ATTEND_VERSION_MINOR, ATTEND_VERSION_PATCH);
+    CHECKF(strcmp(attend_version(), want) == 0, "attend_version() = %s, header %s", attend_version(), want);
+}
+
+/* Counts the calls; asks to stop at call number `stop_at` (1-based), never when 0. */
+typedef struct { int calls, stop_at; } abort_counter;
+static int count_and_abort(void *user)
+{
+    abort_counter *a = user;
+    return ++a->calls == a->stop_at;
+}
+
+static void test_api_abort_stops_forward_between_layers(void)
+{
+    attend_model *m = load();
+    const attend_config *c = attend_model_config(m);
+    char err[256] = "";
+    attend_context_params p = attend_context_default_params();
+    p.n_ctx = 64;
+    p.n_threads = 1;
+    attend_context *ctx = attend_context_new(m, &p, err, sizeof err);
+    CHECKF(ctx != NULL, "%s", err);
+    int tokens[4] = {1, 10, 20, 30};
+    float *want = malloc(sizeof(float) * (size_t)c->vocab_size), *got = malloc(sizeof(float) * (size_t)c->vocab_size);
+    CHECK(attend_forward(ctx, tokens, 4, 0, want, 0, err, sizeof err) == 0);
+
+    /* Asked once per layer: a callback that never stops changes nothing. */
+    abort_counter a = {0, 0};
+    attend_context_set_abort(ctx, count_and_abort, &a);
+    CHECK(attend_forward(ctx, tokens, 4, 0, got, 0, err, sizeof err) == 0);
+    CHECKF(a.calls == c->n_layers, "asked %d times for %d layers", a.calls, c->n_layers);
+    CHECK(memcmp(want, got, sizeof(float) * (size_t)c->vocab_size) == 0);
+
+    /* Stopping in the middle: -1 and "aborted"; the context is usable again from the same position. */
+    a = (abort_counter){0, c->n_layers > 1 ? 2 : 1};
+    CHECK(attend_forward(ctx, tokens, 4, 0, got, 0, err, sizeof err) == -1);
+    CHECKF(strcmp(err, "aborted") == 0, "err \"%s\"", err);
+    CHECK(a.calls == a.stop_at);
+    attend_context_set_abort(ctx, NULL, NULL);
+    CHECK(attend_forward(ctx, tokens, 4, 0, got, 0, err, sizeof err) == 0);
+    CHECK(memcmp(want, got, sizeof(float) * (size_t)c->vocab_size) == 0);
+    free(want);
+    free(got);
+    attend_context_free(ctx);
+    attend_model_free(m);
+}
+
+static void test_api_token_to_piece_agrees_with_detokenize(void)
+{
+    attend_model *m = load();
+    const attend_tokenizer *t = attend_model_tokenizer(m);
+    CHECK(t != NULL);
+    char err[256];
+    int ids[64];
+    int n = attend_tokenize(t, "Once upon a time, a cat", 23, 0, ids, 64, err, sizeof err);
+    CHECKF(n > 1 && n <= 64, "%d ids: %s", n, err);
+    char pieces[256], whole[256];
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        int len = attend_token_to_piece(t, ids[i], pieces + at, sizeof pieces - at);
+        CHECK(len >= 0 && at + (size_t)len < sizeof pieces);
+        at += (size_t)len;
+    }
+    long len = attend_detokenize(t, ids, n, whole, sizeof whole);
+    /* Decoding drops the dummy prefix the encoder added: the pieces keep it. */
+    CHECKF(len >= 0 && at == (size_t)len + 1 && pieces[0] == ' ' && memcmp(pieces + 1, whole, (size_t)len) == 0,
+           "pieces \"%.*s\", detokenize \"%s\"", (int)at, pieces, whole);
+    attend_model_free(m);
+}
+
+int main(void)
+{
+    RUN(test_api_version_matches_the_header);
+    RUN(test_api_abort_stops_forward_between_layers);
+    RUN(test_api_token_to_piece_agrees_with_detokenize);
+    TEST_EXIT();
+}
