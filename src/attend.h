@@ -63,6 +63,22 @@ int attend_context_threads(const attend_context *c);
 int attend_forward(attend_context *c, const int *tokens, int n, int pos, float *logits, int all_logits,
                    char *err, size_t errlen);
 
+/* ---- observing attention (maps, teaching; off by default and free when off) ---------------- */
+/* Called by attend_forward once per layer and chunk of tokens (prompts are run in chunks of up to
+ * 512), after that layer's keys and values are in the cache. `weights` holds, for the n_tokens
+ * queries at positions pos0 .. pos0+n_tokens-1, every query head h and key position j < n_keys
+ * (n_keys = pos0 + n_tokens), at weights[(t * n_heads + h) * n_keys + j]:
+ *     softmax_j(q[t][h] . k[h / n_rep][j] / sqrt(head_dim))  for j <= pos0 + t    (n_rep = n_heads / n_kv_heads)
+ *     0                                                      for j >  pos0 + t    (masked: the future)
+ * Each row sums to 1. The weights are recomputed in float64 from the queries and the cache (the
+ * fast kernel never stores them) and stay valid until the callback returns. */
+typedef void (*attend_attention_observer)(void *user, int layer, int n_tokens, int pos0, int n_heads,
+                                          int n_keys, const float *weights);
+/* Set the observer (fn NULL: remove it). Its memory, sized for the context, is allocated here, not
+ * per token. Returns 0, or -1 when that memory cannot be had. */
+int attend_context_set_observer(attend_context *c, attend_attention_observer fn, void *user, char *err,
+                                size_t errlen);
+
 /* ---- sampling -------------------------------------------------------------------------- */
 typedef struct {
     float temperature;     /* 0 = greedy (argmax) */

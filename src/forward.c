@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "attention.h"
+#include "attention_weights.h"
 #include "kernels.h"
 #include "model.h"
 #include "quant.h"
@@ -36,6 +37,7 @@ struct attend_context {
     float *up;       /* (batch, hidden_dim) */
     float *rope_cos, *rope_sin;   /* (batch, rope_dim / 2): the RoPE angles of each position */
     float *attn_scratch;          /* per worker, see attention_scratch_floats */
+    attention_observer observer;  /* optional: sees every layer's attention weights */
 };
 
 static int online_cpus(void)
@@ -123,11 +125,22 @@ void attend_context_free(attend_context *ctx)
     free(ctx->rope_cos);
     free(ctx->rope_sin);
     free(ctx->attn_scratch);
+    attention_observer_free(&ctx->observer);
     free(ctx);
 }
 
 int attend_context_size(const attend_context *ctx) { return ctx->n_ctx; }
 int attend_context_threads(const attend_context *ctx) { return threadpool_size(ctx->pool); }
+
+int attend_context_set_observer(attend_context *ctx, attend_attention_observer fn, void *user, char *err,
+                                size_t errlen)
+{
+    const int n_heads = ctx->model->config.n_heads, rows = ctx->n_ctx < MAX_BATCH ? ctx->n_ctx : MAX_BATCH;
+    if (attention_observer_set(&ctx->observer, fn, user, rows, n_heads, ctx->n_ctx) != 0)
+        return model_set_error(err, errlen, "out of memory for the attention weights of %d x %d positions",
+                               rows, ctx->n_ctx);
+    return 0;
+}
 
 /* out (n, rows) = W @ in for one matrix. */
 static void project(attend_context *ctx, const float *in, int n, const tensor *w, float *out)
@@ -188,6 +201,7 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
         }
 
         attention(ctx->pool, ctx->attn, ctx->query, cache, n, pos, c->n_heads, ctx->attn_scratch);
+        attention_observer_call(&ctx->observer, l, ctx->query, cache, n, pos, c->n_heads);
         project(ctx, ctx->attn, n, &w->wo, ctx->proj);
         add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
 
