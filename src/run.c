@@ -343,6 +343,11 @@ static void attention_maps(attend_context *ctx, const attend_model *model, const
         attend_forward(ctx, ids, n, 0, NULL, 0, err, sizeof err) != 0)
         die("%s", err);
     attend_context_set_observer(ctx, NULL, NULL, NULL, 0);
+    /* As with logits (check_logits): NaN or Inf weights in the file show up here, not as a map. */
+    for (size_t i = 0; i < (size_t)c->n_layers * c->n_heads * n * n; i++)
+        if (!isfinite(map->w[i]))
+            die("the model computed a non-finite attention weight (layer %zu, head %zu): its weights hold "
+                "NaN or Inf values or overflow", i / ((size_t)n * n) / c->n_heads, i / ((size_t)n * n) % c->n_heads);
     if (o->attn_dump) {
         FILE *f = create(o->attn_dump);
         finish(f, attn_map_write_dump(map, f), o->attn_dump);
