@@ -9,11 +9,13 @@ DEFAULT=${ATTEND_DEFAULT_MODEL:-models/stories-attend.gguf}
 PROMPT="Once upon a time, there was a little girl named Lily. She loved to play outside."
 export PYTHONDONTWRITEBYTECODE=1
 
-# weights_match NAME MODEL: --attn-dump equals reference.py --attn within 1e-5.
+# weights_match NAME MODEL [PROMPT_FILE]: --attn-dump equals reference.py --attn within 1e-5.
 weights_match() {
     name=$1 model=$2
-    if ! ids=$($RUN "$model" -t 1 -p "$PROMPT" --tokenize 2> "$TMP/err") ||
-       ! $RUN "$model" -t 1 -p "$PROMPT" --attn-dump "$TMP/c.attn" 2> "$TMP/err" ||
+    printf '%s' "$PROMPT" > "$TMP/prompt"
+    [ -n "$3" ] && cp "$3" "$TMP/prompt"
+    if ! ids=$($RUN "$model" -t 1 -f "$TMP/prompt" --tokenize 2> "$TMP/err") ||
+       ! $RUN "$model" -t 2 -f "$TMP/prompt" --attn-dump "$TMP/c.attn" 2> "$TMP/err" ||
        ! $PY scripts/reference.py "$model" --tokens "$(echo $ids | tr ' ' ',')" --attn "$TMP/r.f64" 2> "$TMP/err"; then
         fail "$name" "$(tail -n 1 "$TMP/err")"; return
     fi
@@ -45,8 +47,13 @@ else
 fi
 if [ -n "$SHARED" ]; then
     weights_match test_attention_maps_match_reference_stories260K "$SHARED/models/stories260K/stories260K.gguf"
+    # 573 tokens: over 512, the prompt runs in two chunks and the observer is called twice per layer.
+    yes "$PROMPT" | head -n 22 | tr '\n' ' ' > "$TMP/long.txt"
+    weights_match test_attention_maps_match_reference_across_prefill_chunks \
+        "$SHARED/models/stories260K/stories260K.gguf" "$TMP/long.txt"
 else
     skip test_attention_maps_match_reference_stories260K "../shared missing"
+    skip test_attention_maps_match_reference_across_prefill_chunks "../shared missing"
 fi
 
 # The PNG decodes (chunk CRCs, zlib) to an image of plausible size; the HTML is one file that
