@@ -47,7 +47,7 @@ else
 fi
 if [ -n "$SHARED" ]; then
     weights_match test_attention_maps_match_reference_stories260K "$SHARED/models/stories260K/stories260K.gguf"
-    # 573 tokens: over 512, the prompt runs in two chunks and the observer is called twice per layer.
+    # 574 tokens: over 512, the prompt runs in two chunks and the observer is called twice per layer.
     yes "$PROMPT" | head -n 22 | tr '\n' ' ' > "$TMP/long.txt"
     weights_match test_attention_maps_match_reference_across_prefill_chunks \
         "$SHARED/models/stories260K/stories260K.gguf" "$TMP/long.txt"
