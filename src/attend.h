@@ -74,8 +74,8 @@ int attend_forward(attend_context *c, const int *tokens, int n, int pos, float *
  * fast kernel never stores them) and stay valid until the callback returns. */
 typedef void (*attend_attention_observer)(void *user, int layer, int n_tokens, int pos0, int n_heads,
                                           int n_keys, const float *weights);
-/* Set the observer (fn NULL: remove it). Its memory, sized for the context, is allocated here, not
- * per token. Returns 0, or -1 when that memory cannot be had. */
+/* Set the observer (fn NULL: remove it). Its memory, min(n_ctx, 512) x n_heads x n_ctx floats, is
+ * allocated here, not per token. Returns 0, or -1 when that memory cannot be had. */
 int attend_context_set_observer(attend_context *c, attend_attention_observer fn, void *user, char *err,
                                 size_t errlen);
 

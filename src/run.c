@@ -332,6 +332,9 @@ static void attention_maps(attend_context *ctx, const attend_model *model, const
     }
     if ((o->attn_map || o->attn_map_text) && n > ATTN_MAP_MAX_TOKENS)
         die("the prompt is %d tokens; attention maps are drawn for at most %d", n, ATTN_MAP_MAX_TOKENS);
+    const double mib = (double)c->n_layers * c->n_heads * n * n * sizeof(float) / (1 << 20);
+    if (mib > 1024)   /* every weight of every head is kept: n^2 grows fast */
+        die("the attention weights of %d tokens would take %.0f MiB (at most 1024): shorten the prompt", n, mib);
     char err[256], path[4096];
     if (o->attn_map && strlen(o->attn_map) > sizeof path - 6)
         die("--attn-map: the name is too long");

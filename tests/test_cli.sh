@@ -166,6 +166,15 @@ refuses test_cli_attn_map_unwritable "cannot write '/nonexistent/dir/map.png': N
 long=$(yes "the cat sat on the mat and" | head -n 40 | tr '\n' ' ')
 refuses test_cli_attn_map_prompt_too_long "the prompt is [0-9]+ tokens; attention maps are drawn for at most 128" \
     models/stories-attend.gguf $G -p "$long" --attn-map "$TMP/map"
+# --attn-dump has no token limit but a memory one: 2 layers x 4 heads x ~6900^2 floats is ~1.4 GiB.
+if PYTHONPATH=scripts $PY scripts/make_models.py --dim 32 --hidden 64 --layers 2 --heads 4 --kv-heads 2 \
+       --vocab 300 --ctx 8192 --seed 9 --out "$TMP/long_ctx.gguf" > /dev/null 2>&1; then
+    yes "the cat sat on the mat" | head -n 300 | tr '\n' ' ' > "$TMP/long_prompt.txt"
+    refuses test_cli_attn_dump_too_many_weights "the attention weights of [0-9]+ tokens would take [0-9]+ MiB \\(at most 1024\\)" \
+        "$TMP/long_ctx.gguf" $G -f "$TMP/long_prompt.txt" --attn-dump "$TMP/long.attn"
+else
+    fail test_cli_attn_dump_too_many_weights "make_models.py failed"
+fi
 run "$M" $G -p "hi there" --attn-map "$TMP/map" --attn-map-text 1:3 --attn-dump "$TMP/map.attn"
 if [ $rc -eq 0 ] && [ -s "$TMP/map.png" ] && [ -s "$TMP/map.html" ] && [ -s "$TMP/map.attn" ] &&
    grep -q "^layer 1, query head 3 (kv head 1)" "$TMP/out"; then
