@@ -83,7 +83,7 @@ static const char *const PAGE_SCRIPT =
     "      for (let r = 0; r < rep; r++) {\n"
     "        const h = g * rep + r, c = document.createElement('canvas');\n"
     "        c.width = c.height = n * tc; c.className = 'thumb'; c.dataset.l = l; c.dataset.h = h;\n"
-    "        c.style.width = c.style.height = '48px';  // the same size whatever the prompt length\n"
+    "        c.style.width = c.style.height = '40px';  // the same size whatever the prompt length\n"
     "        c.title = 'layer ' + l + ', head ' + h; draw(c, l, h, tc, true);\n"
     "        c.onclick = () => { layer = l; head = h; render(); }; band.appendChild(c);\n"
     "      }\n"
