@@ -11,7 +11,7 @@ the symbol in backticks and whose target is the file with a GitHub line anchor:
 The check: the file exists (relative to the doc) and line 95 contains `attend_group`. Any link
 that fails is printed as DOC:LINE: why, and the exit status is 1.
 
---fix rewrites what it can instead: a link whose file moved is pointed at the one file of the same
+--fix rewrites what it can instead (and prints each change): a link whose file moved is pointed at the one file of the same
 name in the repository; a link whose line moved gets the line that contains the symbol — the only
 such line, or, when several do, the one nearest the old line number. What it cannot fix (no file,
 no line with the symbol) is still reported. Only the standard library is needed.
@@ -49,6 +49,7 @@ def check(doc, fix):
                 problems.append(f"{where}: {target} does not exist" + (f" (candidates: {len(moved)})" if fix else ""))
                 return m.group(0)
             path = moved[0]
+            print(f"{where}: {target} -> {os.path.relpath(path, base)}")
             target = os.path.relpath(path, base)
         lines = open(path, encoding="utf-8", errors="replace").read().split("\n")
         if 1 <= line <= len(lines) and symbol in lines[line - 1]:
@@ -59,6 +60,7 @@ def check(doc, fix):
                             (f" (it is on line {', '.join(map(str, holding[:5]))})" if holding else ""))
             return m.group(0)
         best = min(holding, key=lambda i: abs(i - line))
+        print(f"{where}: `{symbol}` {target} line {line} -> {best}")
         return f"[`{symbol}`]({target}#L{best})"
 
     new = LINK.sub(one, text)
