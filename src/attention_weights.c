@@ -10,7 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-void attention_weights(float *weights, double *row, const float *query, const kv_cache_layer *cache,
+/* One cached key as float32. The cache holds float32 keys, so this is the row itself; were keys
+ * stored in another type, this is the one place that would convert them (into `buf`). */
+static const float *cached_key(const kv_cache_layer *cache, int kv_head, int pos, float *buf)
+{
+    (void)buf;
+    return kv_key(cache, kv_head, pos);
+}
+
+void attention_weights(float *weights, double *row, float *key, const float *query, const kv_cache_layer *cache,
                        int n_tokens, int pos0, int n_heads)
 {
     const int head_dim = cache->head_dim, n_keys = pos0 + n_tokens;
@@ -23,7 +31,7 @@ void attention_weights(float *weights, double *row, const float *query, const kv
             const int visible = pos0 + t + 1;   /* causal: keys 0 .. pos0+t */
             double max = -INFINITY, sum = 0.0;
             for (int j = 0; j < visible; j++) {
-                const float *k = kv_key(cache, kv_head, j);
+                const float *k = cached_key(cache, kv_head, j, key);
                 double s = 0.0;
                 for (int d = 0; d < head_dim; d++)
                     s += (double)q[d] * k[d];
@@ -41,14 +49,15 @@ void attention_weights(float *weights, double *row, const float *query, const kv
 }
 
 int attention_observer_set(attention_observer *o, attend_attention_observer fn, void *user, int max_tokens,
-                           int n_heads, int n_ctx)
+                           int n_heads, int head_dim, int n_ctx)
 {
     attention_observer_free(o);
     if (!fn)
         return 0;
     o->weights = malloc(sizeof(float) * (size_t)max_tokens * n_heads * n_ctx);
     o->row = malloc(sizeof(double) * (size_t)n_ctx);
-    if (!o->weights || !o->row) {
+    o->key = malloc(sizeof(float) * (size_t)head_dim);
+    if (!o->weights || !o->row || !o->key) {
         attention_observer_free(o);
         return -1;
     }
@@ -61,6 +70,7 @@ void attention_observer_free(attention_observer *o)
 {
     free(o->weights);
     free(o->row);
+    free(o->key);
     memset(o, 0, sizeof *o);
 }
 
@@ -69,6 +79,6 @@ void attention_observer_call(attention_observer *o, int layer, const float *quer
 {
     if (!o->fn)
         return;
-    attention_weights(o->weights, o->row, query, cache, n_tokens, pos0, n_heads);
+    attention_weights(o->weights, o->row, o->key, query, cache, n_tokens, pos0, n_heads);
     o->fn(o->user, layer, n_tokens, pos0, n_heads, pos0 + n_tokens, o->weights);
 }

@@ -135,8 +135,9 @@ int attend_context_threads(const attend_context *ctx) { return threadpool_size(c
 int attend_context_set_observer(attend_context *ctx, attend_attention_observer fn, void *user, char *err,
                                 size_t errlen)
 {
-    const int n_heads = ctx->model->config.n_heads, rows = ctx->n_ctx < MAX_BATCH ? ctx->n_ctx : MAX_BATCH;
-    if (attention_observer_set(&ctx->observer, fn, user, rows, n_heads, ctx->n_ctx) != 0)
+    const attend_config *c = &ctx->model->config;
+    const int rows = ctx->n_ctx < MAX_BATCH ? ctx->n_ctx : MAX_BATCH;
+    if (attention_observer_set(&ctx->observer, fn, user, rows, c->n_heads, c->head_dim, ctx->n_ctx) != 0)
         return model_set_error(err, errlen, "out of memory for the attention weights of %d x %d positions",
                                rows, ctx->n_ctx);
     return 0;

@@ -53,8 +53,9 @@ static void test_attention_by_hand_weights_are_the_doc_weights(void)
 {
     float key[6], value[6], w[9];
     double row[3];
+    float key_row[2];
     kv_cache_layer c = doc_cache(key, value);
-    attention_weights(w, row, &QUERY[0][0], &c, 3, 0, 1);
+    attention_weights(w, row, key_row, &QUERY[0][0], &c, 3, 0, 1);
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
             CHECKF(fabs(w[i * 3 + j] - WEIGHT[i][j]) < 1e-5, "query %d key %d: %.6f, doc %.5f", i, j,

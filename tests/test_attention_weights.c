@@ -33,11 +33,12 @@ static void test_attention_weights_reproduce_the_kernel(void)
         float *q = malloc(sizeof(float) * q_floats), *out = malloc(sizeof(float) * q_floats);
         float *w = malloc(sizeof(float) * (size_t)n_tokens * n_heads * n_keys);
         double *row = malloc(sizeof(double) * n_keys);
+        float *key = malloc(sizeof(float) * hd);
         float *scratch = malloc(sizeof(float) * 2 * attention_scratch_floats(n_heads, n_kv, hd));
         for (size_t k = 0; k < q_floats; k++)
             q[k] = uniform();
         attention(pool, out, q, &c, n_tokens, pos0, n_heads, scratch);
-        attention_weights(w, row, q, &c, n_tokens, pos0, n_heads);
+        attention_weights(w, row, key, q, &c, n_tokens, pos0, n_heads);
         for (int t = 0; t < n_tokens; t++)
             for (int h = 0; h < n_heads; h++) {
                 const float *wr = w + ((size_t)t * n_heads + h) * n_keys;
@@ -57,7 +58,7 @@ static void test_attention_weights_reproduce_the_kernel(void)
                            h, d, v, got);
                 }
             }
-        free(c.key); free(c.value); free(q); free(out); free(w); free(row); free(scratch);
+        free(c.key); free(c.value); free(q); free(out); free(w); free(row); free(key); free(scratch);
     }
     threadpool_free(pool);
 }
