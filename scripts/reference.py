@@ -3,6 +3,9 @@
 
     reference.py MODEL --tokens 1,45,67 --logits-out FILE   raw float32 logits of every position
                                                             (n_tokens x vocab, row-major)
+    reference.py MODEL --tokens 1,45,67 --attn FILE         raw float64 attention weights of the tokens:
+                                                            [layer][head][query][key], n_tokens x n_tokens
+                                                            per head, 0 where the key follows the query
     reference.py MODEL --tokens 1 --greedy 50 [--decode]    the 50 greedy ids that follow (one line,
                                                             space-separated), then the text if asked
 
@@ -43,6 +46,7 @@ class Reference:
         self.out = self.w["token_embd.weight"] if c["tied"] else self.w["output.weight"]
         self.keys = [np.zeros((0, c["n_kv_heads"], self.head_dim)) for _ in range(c["n_layers"])]
         self.values = [np.zeros((0, c["n_kv_heads"], self.head_dim)) for _ in range(c["n_layers"])]
+        self.weights = [None] * c["n_layers"]   # the last forward's attention weights, per layer
 
     def rmsnorm(self, x, weight):
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.c["norm_eps"]) * weight
@@ -73,6 +77,7 @@ class Reference:
         # causal mask: query at position start+i sees keys at positions <= start+i
         visible = np.arange(start + n)[None, :] <= (start + np.arange(n))[:, None]
         for layer in range(c["n_layers"]):
+            self.weights[layer] = np.zeros((c["n_heads"], n, start + n))   # (head, query, key)
             p = f"blk.{layer}."
             h = self.rmsnorm(x, w[p + "attn_norm.weight"])
             q = (h @ w[p + "attn_q.weight"].T).reshape(n, c["n_heads"], hd)
@@ -90,6 +95,7 @@ class Reference:
                 scores -= scores.max(axis=1, keepdims=True)
                 probs = np.exp(scores)
                 probs /= probs.sum(axis=1, keepdims=True)
+                self.weights[layer][head] = probs
                 attn[:, head, :] = probs @ values[:, kv_head, :]
             x = x + attn.reshape(n, c["dim"]) @ w[p + "attn_output.weight"].T
             h = self.rmsnorm(x, w[p + "ffn_norm.weight"])
@@ -136,6 +142,8 @@ def main(argv=None):
     ap.add_argument("--compare", metavar="LOGITS", help="raw float32 logits of every position from another "
                     "engine: print ||other - ref|| / ||ref|| and fail when it exceeds --tolerance")
     ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--attn", metavar="FILE", help="write float64 attention weights of the tokens here: "
+                    "[layer][head][query][key], 0 for masked (future) keys")
     ap.add_argument("--greedy", type=int, default=0, help="print this many greedy ids after the tokens")
     ap.add_argument("--decode", action="store_true", help="with --greedy, also print the decoded text")
     a = ap.parse_args(argv)
@@ -150,6 +158,8 @@ def main(argv=None):
         logits = ref.forward(tokens)
     except (ValueError, OSError) as e:
         sys.exit(f"reference.py: {e}")
+    if a.attn:
+        np.stack(ref.weights).astype("<f8").tofile(a.attn)
     if a.logits_out:
         logits.astype("<f4").tofile(a.logits_out)
     if a.compare:

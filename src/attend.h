@@ -123,6 +123,22 @@ ATTEND_API int attend_forward(attend_context *c, const int *tokens, int n, int p
  * that called attend_forward; a non-zero return aborts the call. NULL removes the callback. */
 ATTEND_API void attend_context_set_abort(attend_context *c, int (*should_abort)(void *user), void *user);
 
+/* ---- observing attention (maps, teaching; off by default and free when off) ---------------- */
+/* Called by attend_forward once per layer and chunk of tokens (prompts are run in chunks of up to
+ * 512), after that layer's keys and values are in the cache. `weights` holds, for the n_tokens
+ * queries at positions pos0 .. pos0+n_tokens-1, every query head h and key position j < n_keys
+ * (n_keys = pos0 + n_tokens), at weights[(t * n_heads + h) * n_keys + j]:
+ *     softmax_j(q[t][h] . k[h / n_rep][j] / sqrt(head_dim))  for j <= pos0 + t    (n_rep = n_heads / n_kv_heads)
+ *     0                                                      for j >  pos0 + t    (masked: the future)
+ * Each row sums to 1. The weights are recomputed in float64 from the queries and the cache (the
+ * fast kernel never stores them) and stay valid until the callback returns. */
+typedef void (*attend_attention_observer)(void *user, int layer, int n_tokens, int pos0, int n_heads,
+                                          int n_keys, const float *weights);
+/* Set the observer (fn NULL: remove it). Its memory, min(n_ctx, 512) x n_heads x n_ctx floats, is
+ * allocated here, not per token. Returns 0, or -1 when that memory cannot be had. */
+ATTEND_API int attend_context_set_observer(attend_context *c, attend_attention_observer fn, void *user,
+                                           char *err, size_t errlen);
+
 /* ---- KV cache control (attend_kv_truncate / copy / save / load) will go here: they belong to
  *      the context and follow its threading contract. ---- */
 

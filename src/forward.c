@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attention_weights.h"
 #include "kv_cache.h"
 #include "model.h"
 #include "ops/attention.h"
@@ -41,6 +42,7 @@ struct attend_context {
 
     int (*should_abort)(void *user);   /* asked between layers; non-zero stops attend_forward */
     void *abort_user;
+    attention_observer observer;       /* optional: sees every layer's attention weights */
 };
 
 static int online_cpus(void)
@@ -157,6 +159,7 @@ void attend_context_free(attend_context *ctx)
     free(ctx->up);
     free(ctx->rope_cos);
     free(ctx->rope_sin);
+    attention_observer_free(&ctx->observer);
     free(ctx);
 }
 
@@ -168,6 +171,17 @@ void attend_context_set_abort(attend_context *ctx, int (*should_abort)(void *use
 {
     ctx->should_abort = should_abort;
     ctx->abort_user = user;
+}
+
+int attend_context_set_observer(attend_context *ctx, attend_attention_observer fn, void *user, char *err,
+                                size_t errlen)
+{
+    const attend_config *c = &ctx->model->config;
+    const int rows = ctx->n_ctx < MAX_BATCH ? ctx->n_ctx : MAX_BATCH;
+    if (attention_observer_set(&ctx->observer, fn, user, rows, c->n_heads, c->head_dim, ctx->n_ctx) != 0)
+        return model_set_error(err, errlen, "out of memory for the attention weights of %d x %d positions",
+                               rows, ctx->n_ctx);
+    return 0;
 }
 
 /* out (n, rows) = W @ in for one matrix. */
@@ -227,6 +241,7 @@ static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
         kv_cache_append(cache, pos, n, ctx->key, ctx->value);
 
         attention(&ctx->ops, ctx->attn, ctx->query, cache, n, pos, c->n_heads);
+        attention_observer_call(&ctx->observer, l, ctx->query, cache, n, pos, c->n_heads);
         project(ctx, ctx->attn, n, &w->wo, ctx->proj);
         add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
 

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "attend.h"
+#include "cli/attn_map.h"
 #include "fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -54,6 +55,11 @@ static void usage(FILE *f)
           "      --dump-logits FILE   write float32 logits of every prompt position (n_tokens x vocab) and exit\n"
           "      --perplexity FILE    score FILE: perplexity and bits per byte over chunks of -c tokens\n"
           "                           (default 512), the second half of each chunk scored\n"
+          "      --attn-map OUT       run the prompt, write its attention weights as OUT.png (a grid: rows =\n"
+          "                           layers, columns = query heads) and OUT.html (interactive), and exit\n"
+          "      --attn-map-text L:H  run the prompt, print layer L, query head H's weights as text, and exit\n"
+          "      --attn-dump FILE     run the prompt, write its attention weights raw and exit: \"ATTN\", int32\n"
+          "                           1, layers, heads, kv_heads, tokens, then float32 [layer][head][query][key]\n"
           "  -h, --help               this text\n",
           f);
 }
@@ -91,6 +97,7 @@ static int is_flag(const char *arg, const char *short_name, const char *long_nam
 
 typedef struct {
     const char *model, *prompt, *prompt_file, *tokenizer, *dump_logits, *perplexity;
+    const char *attn_map, *attn_map_text, *attn_dump;   /* attention maps: see attention_maps() */
     int n_predict, threads, ctx_size, verbose, tokenize, seed_given;
     attend_sampler_params sampling;
     attend_context_params context;
@@ -137,6 +144,9 @@ static options parse_args(int argc, char **argv)
         else if (IS(NULL, "--tokenize")) o.tokenize = 1;
         else if (IS(NULL, "--dump-logits")) o.dump_logits = VALUE();
         else if (IS(NULL, "--perplexity")) o.perplexity = VALUE();
+        else if (IS(NULL, "--attn-map")) o.attn_map = VALUE();
+        else if (IS(NULL, "--attn-map-text")) o.attn_map_text = VALUE();
+        else if (IS(NULL, "--attn-dump")) o.attn_dump = VALUE();
         else if (a[0] == '-' && a[1])
             die("unknown option '%s' (see --help)", a);
         else if (o.model)
@@ -310,6 +320,79 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     free(history);
 }
 
+/* ---- attention maps (src/cli/attn_map.c) --------------------------------------------------------- */
+
+/* fopen for writing, or die naming the file. */
+static FILE *create(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        die("cannot write '%s': %s", path, strerror(errno));
+    return f;
+}
+
+static void finish(FILE *f, int status, const char *path)
+{
+    if (fclose(f) != 0)
+        status = -1;
+    if (status != 0)
+        die("cannot write '%s': %s", path, strerror(errno));
+}
+
+/* Run the prompt with an observer that keeps every layer's and head's attention weights, then
+ * write or print what was asked: --attn-dump, --attn-map (PNG + HTML), --attn-map-text. */
+static void attention_maps(attend_context *ctx, const attend_model *model, const options *o, const int *ids, int n)
+{
+    const attend_config *c = attend_model_config(model);
+    int layer = -1, head = -1;
+    if (o->attn_map_text) {
+        char extra;
+        if (sscanf(o->attn_map_text, "%d:%d%c", &layer, &head, &extra) != 2)
+            die("--attn-map-text expects LAYER:HEAD (e.g. 0:3), got '%s'", o->attn_map_text);
+        if (layer < 0 || layer >= c->n_layers || head < 0 || head >= c->n_heads)
+            die("--attn-map-text %s: the model has layers 0..%d and query heads 0..%d", o->attn_map_text,
+                c->n_layers - 1, c->n_heads - 1);
+    }
+    if ((o->attn_map || o->attn_map_text) && n > ATTN_MAP_MAX_TOKENS)
+        die("the prompt is %d tokens; attention maps are drawn for at most %d", n, ATTN_MAP_MAX_TOKENS);
+    const double mib = (double)c->n_layers * c->n_heads * n * n * sizeof(float) / (1 << 20);
+    if (mib > 1024)   /* every weight of every head is kept: n^2 grows fast */
+        die("the attention weights of %d tokens would take %.0f MiB (at most 1024): shorten the prompt", n, mib);
+    char err[256], path[4096];
+    if (o->attn_map && strlen(o->attn_map) > sizeof path - 6)
+        die("--attn-map: the name is too long");
+    const char *slash = strrchr(o->model, '/');
+    attn_map *map = attn_map_new(c, attend_model_tokenizer(model), ids, n, slash ? slash + 1 : o->model);
+    if (!map)
+        die("out of memory for the attention maps of %d tokens", n);
+    if (attend_context_set_observer(ctx, attn_map_observe, map, err, sizeof err) != 0 ||
+        attend_forward(ctx, ids, n, 0, NULL, 0, err, sizeof err) != 0)
+        die("%s", err);
+    attend_context_set_observer(ctx, NULL, NULL, NULL, 0);
+    /* As with logits (check_logits): NaN or Inf weights in the file show up here, not as a map. */
+    for (size_t i = 0; i < (size_t)c->n_layers * c->n_heads * n * n; i++)
+        if (!isfinite(map->w[i]))
+            die("the model computed a non-finite attention weight (layer %zu, head %zu): its weights hold "
+                "NaN or Inf values or overflow", i / ((size_t)n * n) / c->n_heads, i / ((size_t)n * n) % c->n_heads);
+    if (o->attn_dump) {
+        FILE *f = create(o->attn_dump);
+        finish(f, attn_map_write_dump(map, f), o->attn_dump);
+    }
+    if (o->attn_map) {
+        snprintf(path, sizeof path, "%s.png", o->attn_map);
+        FILE *f = create(path);
+        finish(f, attn_map_write_png(map, f), path);
+        snprintf(path, sizeof path, "%s.html", o->attn_map);
+        f = create(path);
+        finish(f, attn_map_write_html(map, f), path);
+        fprintf(stderr, "attention maps: %s.png, %s.html (%d layers x %d heads, %d tokens)\n", o->attn_map,
+                o->attn_map, c->n_layers, c->n_heads, n);
+    }
+    if (o->attn_map_text)
+        attn_map_print_text(map, layer, head, stdout);
+    attn_map_free(map);
+}
+
 /* A whole text file (a prompt, a perplexity corpus). Opened without blocking and required to be a
  * regular file, so a FIFO or a device named by mistake is an error, not a hang. */
 static char *read_file(const char *path, size_t *size)
@@ -468,7 +551,9 @@ int main(int argc, char **argv)
         int *prompt = encode(tok, o.prompt, strlen(o.prompt), 1, "the prompt", &n_prompt);
         if (n_prompt > attend_context_size(ctx))
             die("the prompt is %d tokens but the context holds %d (see -c)", n_prompt, attend_context_size(ctx));
-        if (o.dump_logits)
+        if (o.attn_map || o.attn_map_text || o.attn_dump)
+            attention_maps(ctx, model, &o, prompt, n_prompt);
+        else if (o.dump_logits)
             dump_logits(ctx, prompt, n_prompt, c->vocab_size, o.dump_logits);
         else
             generate(ctx, tok, &o, prompt, n_prompt, c->vocab_size);

@@ -167,6 +167,38 @@ refuses test_cli_prompt_file_missing "cannot open" "$M" -f "$TMP/no-such-prompt.
 mkfifo "$TMP/prompt.fifo"
 refuses test_cli_prompt_file_fifo_does_not_hang "not a regular file" "$M" -f "$TMP/prompt.fifo"
 
+# ---- attention maps: bad LAYER:HEAD, unwritable outputs, prompts too long to draw -------------------
+refuses test_cli_attn_map_text_not_layer_head "--attn-map-text expects LAYER:HEAD .*got 'x'" "$M" -p hi --attn-map-text x
+refuses test_cli_attn_map_text_missing_head "--attn-map-text expects LAYER:HEAD .*got '1'" "$M" -p hi --attn-map-text 1
+refuses test_cli_attn_map_text_trailing_garbage "--attn-map-text expects LAYER:HEAD .*got '1:2x'" "$M" -p hi --attn-map-text 1:2x
+refuses test_cli_attn_map_text_layer_out_of_range "--attn-map-text 2:0: the model has layers 0..1 and query heads 0..3" \
+    "$M" -p hi --attn-map-text 2:0
+refuses test_cli_attn_map_text_negative_head "the model has layers 0..1 and query heads 0..3" "$M" -p hi --attn-map-text 0:-1
+refuses test_cli_attn_map_needs_a_value "--attn-map needs a value" "$M" -p hi --attn-map
+refuses test_cli_attn_map_unwritable "cannot write '/nonexistent/dir/map.png': No such file" "$M" $G -p hi \
+    --attn-map /nonexistent/dir/map
+[ -w /dev/full ] && refuses test_cli_attn_dump_write_error "cannot write '/dev/full': No space left" \
+    "$M" $G -p hi --attn-dump /dev/full
+long=$(yes "the cat sat on the mat and" | head -n 40 | tr '\n' ' ')
+refuses test_cli_attn_map_prompt_too_long "the prompt is [0-9]+ tokens; attention maps are drawn for at most 128" \
+    models/stories-attend.gguf $G -p "$long" --attn-map "$TMP/map"
+# --attn-dump has no token limit but a memory one: 2 layers x 4 heads x ~6900^2 floats is ~1.4 GiB.
+if PYTHONPATH=scripts $PY scripts/make_models.py --dim 32 --hidden 64 --layers 2 --heads 4 --kv-heads 2 \
+       --vocab 300 --ctx 8192 --seed 9 --out "$TMP/long_ctx.gguf" > /dev/null 2>&1; then
+    yes "the cat sat on the mat" | head -n 300 | tr '\n' ' ' > "$TMP/long_prompt.txt"
+    refuses test_cli_attn_dump_too_many_weights "the attention weights of [0-9]+ tokens would take [0-9]+ MiB \\(at most 1024\\)" \
+        "$TMP/long_ctx.gguf" $G -f "$TMP/long_prompt.txt" --attn-dump "$TMP/long.attn"
+else
+    fail test_cli_attn_dump_too_many_weights "make_models.py failed"
+fi
+run "$M" $G -p "hi there" --attn-map "$TMP/map" --attn-map-text 1:3 --attn-dump "$TMP/map.attn"
+if [ $rc -eq 0 ] && [ -s "$TMP/map.png" ] && [ -s "$TMP/map.html" ] && [ -s "$TMP/map.attn" ] &&
+   grep -q "^layer 1, query head 3 (kv head 1)" "$TMP/out"; then
+    pass test_cli_attn_map_writes_png_html_dump_and_text
+else
+    fail test_cli_attn_map_writes_png_html_dump_and_text "status $rc: $(head -n 1 "$TMP/out") $(tail -n 1 "$TMP/err")"
+fi
+
 # ---- sampling ---------------------------------------------------------------------------------------
 run "$M" -t 1 --temp 0.8 -s 42 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s42a"
 run "$M" -t 1 --temp 0.8 -s 42 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s42b"

@@ -78,6 +78,10 @@ for bin in "$RUN" $ATTEND_RUN_ASAN; do
         refuses "${T}regression_$(basename "$f")" "$(expect_of "$f")" "$H/base.gguf" -z "$f"
     done
 done
+# A NaN weight must not reach an attention map (a page of "nan"s) either.
+nan_model=$(awk -F "$tab" '$1 == "gguf_nan_in_attn_q" { print $2 }' "$H/cases.tsv")
+refuses test_hostile_nan_weights_refused_by_attn_map "non-finite attention weight" "$H/$nan_model" -p hi \
+    --attn-map "$TMP/nan-map"
 if [ $n -ge 40 ]; then pass test_hostile_has_at_least_40_cases; else fail test_hostile_has_at_least_40_cases "only $n"; fi
 [ -n "$SHARED" ] || skip test_hostile_stories260K_variants "../shared missing: only generated files were used"
 exit $FAILED
