@@ -10,6 +10,7 @@
 #include "attention.h"
 #include "kernels.h"
 #include "model.h"
+#include "profile.h"
 #include "quant.h"
 
 /* Tokens per forward step: longer inputs are processed in chunks of this size. Activation
@@ -36,6 +37,7 @@ struct attend_context {
     float *up;       /* (batch, hidden_dim) */
     float *rope_cos, *rope_sin;   /* (batch, rope_dim / 2): the RoPE angles of each position */
     float *attn_scratch;          /* per worker, see attention_scratch_floats */
+    profile prof;                 /* per-op timers, off unless attend_context_set_profiling */
 };
 
 static int online_cpus(void)
@@ -129,10 +131,23 @@ void attend_context_free(attend_context *ctx)
 int attend_context_size(const attend_context *ctx) { return ctx->n_ctx; }
 int attend_context_threads(const attend_context *ctx) { return threadpool_size(ctx->pool); }
 
+void attend_context_set_profiling(attend_context *ctx, int on)
+{
+    profile_switch(&ctx->prof, on);
+    threadpool_time_waits(ctx->pool, on ? &ctx->prof.pool_wait_seconds : NULL, &ctx->prof.pool_jobs);
+}
+
+int attend_context_profile(const attend_context *ctx, attend_profile *out)
+{
+    return profile_export(&ctx->prof, out);
+}
+
 /* out (n, rows) = W @ in for one matrix. */
 static void project(attend_context *ctx, const float *in, int n, const tensor *w, float *out)
 {
+    double tick = profile_begin(&ctx->prof);
     matmul(ctx->pool, in, n, 1, &w, &out);
+    PROFILE_END(&ctx->prof, profile_matmul_class(w->type), tick, profile_cost_matmul(n, 1, &w));
 }
 
 static void add(float *x, const float *y, size_t n)
@@ -150,28 +165,39 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
     const size_t q_dim = (size_t)c->n_heads * head_dim, kv_dim = (size_t)c->n_kv_heads * head_dim;
     const type_traits *embed_type = type_traits_of(m->token_embedding.type);
     const int n_pairs = c->rope_dim / 2;
+    profile *prof = &ctx->prof;
+    double tick;   /* profiling: each operation's start (see profile.h) */
 
     /* The rotation angles depend on the position only: compute them once for every layer. */
+    tick = profile_begin(prof);
     for (int t = 0; t < n; t++)
         rope_angles(ctx->rope_cos + t * n_pairs, ctx->rope_sin + t * n_pairs, c->rope_dim, pos + t,
                     c->rope_base);
+    PROFILE_END(prof, PROF_ROPE, tick, ((profile_cost){8.0 * n * n_pairs, 0}));
 
     /* The residual stream starts as each token's embedding row. */
+    tick = profile_begin(prof);
     for (int t = 0; t < n; t++)
         embed_type->to_float((const char *)m->token_embedding.data +
                              (size_t)tokens[t] * m->token_embedding.row_bytes, ctx->x + (size_t)t * dim, dim);
+    PROFILE_END(prof, PROF_EMBED, tick, profile_cost_embed(n, dim, m->token_embedding.row_bytes));
 
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         kv_cache_layer *cache = &ctx->cache[l];
 
         /* Attention block: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x)) */
+        tick = profile_begin(prof);
         for (int t = 0; t < n; t++)
             rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
+        PROFILE_END(prof, PROF_NORM, tick, profile_cost_norm(n, dim));
         const tensor *qkv_w[3] = {&w->wq, &w->wk, &w->wv};
         float *qkv_out[3] = {ctx->query, ctx->key, ctx->value};
+        tick = profile_begin(prof);
         matmul(ctx->pool, ctx->xn, n, 3, qkv_w, qkv_out);
+        PROFILE_END(prof, profile_matmul_class(w->wq.type), tick, profile_cost_matmul(n, 3, qkv_w));
 
+        tick = profile_begin(prof);
         for (int t = 0; t < n; t++) {
             /* RoPE: rotate queries and keys by their position, so that query·key depends on the
              * distance between the two positions only. */
@@ -186,20 +212,34 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
                        sizeof(float) * head_dim);
             }
         }
+        PROFILE_END(prof, PROF_ROPE, tick, profile_cost_rope(n, c->n_heads, c->n_kv_heads, head_dim, c->rope_dim));
 
+        tick = profile_begin(prof);
         attention(ctx->pool, ctx->attn, ctx->query, cache, n, pos, c->n_heads, ctx->attn_scratch);
+        PROFILE_END(prof, PROF_ATTENTION, tick,
+                    profile_cost_attention(n, pos, c->n_heads, c->n_kv_heads, head_dim));
         project(ctx, ctx->attn, n, &w->wo, ctx->proj);
+        tick = profile_begin(prof);
         add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
+        PROFILE_END(prof, PROF_RESIDUAL, tick, profile_cost_residual(n, dim));
 
         /* Feed-forward block (SwiGLU): x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x)) */
+        tick = profile_begin(prof);
         for (int t = 0; t < n; t++)
             rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
+        PROFILE_END(prof, PROF_NORM, tick, profile_cost_norm(n, dim));
         const tensor *ffn_w[2] = {&w->w_gate, &w->w_up};
         float *ffn_out[2] = {ctx->gate, ctx->up};
+        tick = profile_begin(prof);
         matmul(ctx->pool, ctx->xn, n, 2, ffn_w, ffn_out);
+        PROFILE_END(prof, profile_matmul_class(w->w_gate.type), tick, profile_cost_matmul(n, 2, ffn_w));
+        tick = profile_begin(prof);
         swiglu(ctx->gate, ctx->up, n * c->hidden_dim);
+        PROFILE_END(prof, PROF_SWIGLU, tick, profile_cost_swiglu(n, c->hidden_dim));
         project(ctx, ctx->gate, n, &w->w_down, ctx->proj);
+        tick = profile_begin(prof);
         add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
+        PROFILE_END(prof, PROF_RESIDUAL, tick, profile_cost_residual(n, dim));
     }
 }
 
@@ -208,8 +248,10 @@ static void classify(attend_context *ctx, int first, int n, float *logits)
 {
     const attend_model *m = ctx->model;
     const int dim = m->config.dim;
+    double tick = profile_begin(&ctx->prof);
     for (int t = first; t < first + n; t++)
         rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, m->output_norm, dim, m->config.norm_eps);
+    PROFILE_END(&ctx->prof, PROF_NORM, tick, profile_cost_norm(n, dim));
     project(ctx, ctx->xn + (size_t)first * dim, n, &m->output, logits);
 }
 
@@ -224,6 +266,7 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return model_set_error(err, errlen, "token id %d is outside the vocabulary [0, %d)", tokens[i],
                                    c->vocab_size);
+    double start = profile_begin(&ctx->prof);
     for (int done = 0; done < n; done += MAX_BATCH) {
         int chunk = n - done < MAX_BATCH ? n - done : MAX_BATCH;
         forward_chunk(ctx, tokens + done, chunk, pos + done);
@@ -231,6 +274,10 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
             classify(ctx, 0, chunk, logits + (size_t)done * c->vocab_size);
         else if (logits && done + chunk == n)
             classify(ctx, chunk - 1, 1, logits);
+    }
+    if (ctx->prof.on) {
+        ctx->prof.forward_calls++;
+        ctx->prof.forward_seconds += profile_now() - start;
     }
     return 0;
 }
