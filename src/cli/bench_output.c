@@ -163,8 +163,8 @@ void bench_write_json(FILE *f, const bench_info *in, const bench_test *tests, in
                 "\"fma_gflop_s_per_thread\": %.3f, \"int8_gop_s_per_thread\": %.3f, \"isa\": \"%s\", "
                 "\"int8_isa\": \"%s\", \"seconds\": %.3f},\n", p->read_gbs, p->threads, p->read_bytes,
                 p->fma_gflops, p->int8_gops, p->isa, p->int8_isa, p->seconds);
-        fprintf(f, "   \"load_cold_ms\": %.3f, \"load_warm_ms\": %.3f, \"peak_rss_mib\": %.1f,\n", in->load_cold_ms,
-                in->load_warm_ms, in->peak_rss_mib);
+        fprintf(f, "   \"load_cold_ms\": %.3f, \"load_warm_ms\": %.3f, \"peak_rss_mib\": %.1f,\n",
+                in->load_cold_ms, in->load_warm_ms, in->peak_rss_mib);
         fprintf(f, "   \"test\": \"%s\", \"kind\": \"%s\", \"n_tokens\": %d, \"depth\": %d, \"repetitions\": %d, "
                 "\"tok_s_mean\": %.4f, \"tok_s_stddev\": %.4f, \"roofline_pct\": %.2f, \"roofline_of\": \"%s\", "
                 "\"%s\": %.6g,\n", t->name, t->prefill ? "pp" : "tg", t->n_tokens, t->depth, t->reps, mean, sd,
@@ -180,8 +180,8 @@ void bench_write_json(FILE *f, const bench_info *in, const bench_test *tests, in
         } else if (t->n_tokens > 0) {
             double l[4];
             latency(t, l);
-            fprintf(f, ",\n   \"itl_ms_p50\": %.4f, \"itl_ms_p90\": %.4f, \"itl_ms_p99\": %.4f, \"itl_ms_max\": %.4f,"
-                    "\n   \"itl_ms\": [", l[0], l[1], l[2], l[3]);
+            fprintf(f, ",\n   \"itl_ms_p50\": %.4f, \"itl_ms_p90\": %.4f, \"itl_ms_p99\": %.4f, "
+                    "\"itl_ms_max\": %.4f,\n   \"itl_ms\": [", l[0], l[1], l[2], l[3]);
             for (int r = 0; r < t->reps; r++) {
                 fprintf(f, r ? ",\n     " : "\n     ");
                 json_array(f, t->itl + (size_t)r * t->n_tokens, (size_t)t->n_tokens, 1e3);

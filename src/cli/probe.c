@@ -189,7 +189,8 @@ static double fma_scalar(long iters, float *sink)
 }
 
 #if PROBE_X86
-#define CHAINS12(step) step(0) step(1) step(2) step(3) step(4) step(5) step(6) step(7) step(8) step(9) step(10) step(11)
+#define CHAINS12(step) \
+    step(0) step(1) step(2) step(3) step(4) step(5) step(6) step(7) step(8) step(9) step(10) step(11)
 
 __attribute__((target("avx2,fma")))
 static double fma_avx2(long iters, float *sink)
@@ -259,7 +260,9 @@ static double int8_avx2(long iters, float *sink)
 {
     const __m256i w = _mm256_set1_epi8(-3), ones = _mm256_set1_epi16(1);
 #define DECL(k) __m256i u##k = _mm256_set1_epi8((char)(k + 1)), a##k = _mm256_setzero_si256();
-#define STEP(k) OPAQUE(u##k); a##k = _mm256_add_epi32(a##k, _mm256_madd_epi16(_mm256_maddubs_epi16(u##k, w), ones));
+#define STEP(k) \
+    OPAQUE(u##k); \
+    a##k = _mm256_add_epi32(a##k, _mm256_madd_epi16(_mm256_maddubs_epi16(u##k, w), ones));
 #define SUM(k) s = _mm256_add_epi32(s, a##k);
     CHAINS8(DECL)
     for (long i = 0; i < iters; i++) {
@@ -279,7 +282,9 @@ static double int8_avx512bw(long iters, float *sink)
 {
     const __m512i w = _mm512_set1_epi8(-3), ones = _mm512_set1_epi16(1);
 #define DECL(k) __m512i u##k = _mm512_set1_epi8((char)(k + 1)), a##k = _mm512_setzero_si512();
-#define STEP(k) OPAQUE_ZMM(u##k); a##k = _mm512_add_epi32(a##k, _mm512_madd_epi16(_mm512_maddubs_epi16(u##k, w), ones));
+#define STEP(k) \
+    OPAQUE_ZMM(u##k); \
+    a##k = _mm512_add_epi32(a##k, _mm512_madd_epi16(_mm512_maddubs_epi16(u##k, w), ones));
 #define SUM(k) s = _mm512_add_epi32(s, a##k);
     CHAINS8(DECL)
     for (long i = 0; i < iters; i++) {

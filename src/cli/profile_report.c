@@ -25,8 +25,9 @@ void profile_report(FILE *f, const char *title, const attend_profile *p, double 
 {
     double total = p->forward_seconds + sampling_seconds, classes = 0;
     fprintf(f, "\nprofile of %s: %.3f ms in %ld forward passes + %.3f ms sampling; ceilings: read %.1f GB/s, "
-            "FMA %.1f GFLOP/s, int8 %.1f GOP/s (%d threads)\n", title, p->forward_seconds * 1e3, p->forward_calls,
-            sampling_seconds * 1e3, c->read_gbs, c->fma_gflops * n_threads, c->int8_gops * n_threads, n_threads);
+            "FMA %.1f GFLOP/s, int8 %.1f GOP/s (%d thread%s)\n", title, p->forward_seconds * 1e3, p->forward_calls,
+            sampling_seconds * 1e3, c->read_gbs, c->fma_gflops * n_threads, c->int8_gops * n_threads, n_threads,
+            n_threads == 1 ? "" : "s");
     fprintf(f, "| %-22s | %9s | %12s | %6s | %8s | %6s | %9s | %6s |\n", "op class", "calls", "ms", "% time",
             "GB/s", "% read", "GFLOP/s", "% peak");
     fprintf(f, "|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------", "----------:", "-------------:",
@@ -63,7 +64,8 @@ void profile_json(FILE *f, const attend_profile *p, double sampling_seconds, lon
         double gbs, gflops, pct_bw, pct_peak;
         against(c, n_threads, e->seconds, e->bytes, e->flops, e->int8, &gbs, &gflops, &pct_bw, &pct_peak);
         fprintf(f, "%s{\"name\": \"%s\", \"calls\": %ld, \"seconds\": %.9f, \"bytes\": %.0f, \"flops\": %.0f, "
-                "\"int8\": %d, \"gb_s\": %.4f, \"pct_read_bandwidth\": %.2f, \"gflop_s\": %.4f, \"pct_peak\": %.2f}",
+                "\"int8\": %d, \"gb_s\": %.4f, \"pct_read_bandwidth\": %.2f, \"gflop_s\": %.4f, "
+                "\"pct_peak\": %.2f}",
                 i ? ", " : "", e->name, e->calls, e->seconds, e->bytes, e->flops, e->int8, gbs, pct_bw, gflops,
                 pct_peak);
     }
