@@ -28,6 +28,7 @@ PROMPT=${BENCH_PROMPT:-512}
 GEN=${BENCH_GEN:-128}
 DEPTHS=${BENCH_DEPTHS:-0,512}
 THREADS=${BENCH_THREADS:-2}
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)   # before the run: other work on the machine skews every figure
 mkdir -p "$DIR"
 rm -f "$DIR"/*.attend.json "$DIR"/*.llama.json
 
@@ -74,7 +75,7 @@ done
 
 COMMAND="BENCH_MODELS='$(echo $MODELS)' BENCH_REPS=$REPS BENCH_PROMPT=$PROMPT BENCH_GEN=$GEN BENCH_DEPTHS=$DEPTHS BENCH_THREADS=$THREADS make bench"
 $PY scripts/bench_report.py --dir "$DIR" --models "$(echo $MODELS)" --command "$COMMAND" --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-    --load "$(cut -d' ' -f1-3 /proc/loadavg)"
+    --load "$LOAD"
 
 # Pictures need matplotlib (Debian's python3-matplotlib): installed when it is missing and we may.
 if ! $PY -c 'import matplotlib' 2>/dev/null; then

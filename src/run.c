@@ -55,7 +55,7 @@ static void usage(FILE *f)
           "      --ignore-eos         keep generating past end-of-text (exactly -n tokens, context permitting)\n"
           "      --profile            time per operation class (and % of this machine's ceilings) on stderr\n"
           "      --bench              measure speed, print no text; -p/-n/-d take comma lists of token counts:\n"
-          "                           -p prompt tokens (default 512), -n generated tokens (default 128),\n"
+          "                           -p prompt tokens (default 512), -n generated tokens (default 128);\n"
           "  -d, --depth LIST         tokens already in the KV cache (default 0)\n"
           "  -r, --repetitions N      measured runs per test, after a warm-up (default 5)\n"
           "      --json FILE          --bench: every test and repetition as JSON ('-' = stdout)\n"

@@ -268,10 +268,9 @@ static void run_test(bench_state *b, bench_test *t, int profile, const probe_res
         t->sampling_seconds = sampling;
         t->sampling_calls = t->prefill ? t->reps : (long)t->reps * t->n_tokens;
     }
-    double mean_seconds = 0;
+    double tok_s = 0;   /* the mean of the repetitions' tok/s, as the table shows */
     for (int r = 0; r < t->reps; r++)
-        mean_seconds += t->seconds[r] / t->reps;
-    double tok_s = t->n_tokens / mean_seconds;
+        tok_s += t->n_tokens / t->seconds[r] / t->reps;
     t->per_token = t->prefill ? prefill_flops(b->c, t->n_tokens, t->depth) / t->n_tokens : weight_bytes;
     double ceiling = t->prefill ? probe->fma_gflops * n_threads : probe->read_gbs;
     t->roofline = ceiling > 0 ? 100 * t->per_token * tok_s / (ceiling * 1e9) : 0;
