@@ -37,7 +37,8 @@ help:
 	@echo "make run        build, then tell a story with the default model ($(MODEL))"
 	@echo "                make run PROMPT='...' MODEL=path.gguf to override"
 	@echo "make test       build and run every test; ends with 'N passed, N failed'"
-	@echo "make bench      measure decode/prefill speed, write docs/bench.md (not a test)"
+	@echo "make bench      ./run --bench over a model set -> build/bench/report.md, .json, PNGs (not a test)"
+	@echo "                BENCH_MODELS=stories260K,s15M-F32 BENCH_REPS=2 make bench for a quick run"
 	@echo "make install    install the libraries, attend.h, attend.pc and ./run as attend into"
 	@echo "                PREFIX (default /usr/local); make uninstall PREFIX=... removes them"
 	@echo "make clean      remove build outputs"
@@ -111,7 +112,7 @@ test: deps-test bin lib asan-run
 	@$(MAKE) --no-print-directory $(TEST_BIN)
 	@ATTEND_RUN_ASAN=build-asan/run ATTEND_DEFAULT_MODEL=$(MODEL) tests/run_tests.sh $(TEST_BIN)
 
-# Benchmarks are not tests: they measure and write docs/bench.md.
+# Benchmarks are not tests: scripts/bench.sh measures and writes build/bench/report.md and .json.
 bench: deps-test bin
 	scripts/bench.sh
 

@@ -1,79 +1,88 @@
 #!/bin/sh
-# bench.sh — measure decode and prefill speed of ./run and write docs/bench.md.
+# bench.sh — `make bench`: ./run --bench over a set of models -> build/bench/report.md and report.json.
 #
-# Models: stories260K from ../shared (when present) and random-weight models of llama2.c's s15M
-# and s110M shapes (made once by scripts/make_models.py into build/bench/). Each figure is the best
-# of REPEATS runs, because this machine is shared and noisy; ratios within one run are what hold.
-# Usage: scripts/bench.sh [REPEATS]      (make bench runs it)
+# Models: stories260K from ../shared (when present) and random-weight models of named shapes, made
+# once by scripts/make_models.py into build/bench/ (with the 32000-token Llama vocabulary from
+# ../shared/models/vocab when present, else a synthetic one of the same size):
+#   s15M-F32 s110M-F32 s110M-F16 s110M-Q8_0 s110M-Q4_0 s110M-gqa-F32 tl1b-F16 tl1b-Q8_0 tl1b-Q4_0
+# Each model runs `./run MODEL --bench --json` (a warm-up, then BENCH_REPS repetitions of each test).
+# With LLAMA_BENCH=/path/to/llama-bench, llama.cpp's llama-bench measures the same file right after
+# ours (interleaved per model, the same minutes), and the report adds its tok/s and our ratio.
+#
+# Settings (environment):
+#   BENCH_MODELS   names from the list above, space- or comma-separated (default: all)
+#   BENCH_REPS     repetitions per test (default 5)
+#   BENCH_PROMPT   prompt lengths, -p (default 512)      BENCH_GEN     generated tokens, -n (default 128)
+#   BENCH_DEPTHS   KV cache depths, -d (default 0,512)   BENCH_THREADS threads, -t (default 2)
+# Quick look:  BENCH_MODELS=stories260K,s15M-F32 BENCH_REPS=2 BENCH_DEPTHS=0 make bench
 set -e
 cd "$(dirname "$0")/.."
-REPEATS=${1:-3}
-LOAD=$(cut -d" " -f1-3 /proc/loadavg)
 PY=/usr/bin/python3
-OUT=docs/bench.md
 DIR=build/bench
-mkdir -p "$DIR"
 SHARED=${ATTEND_SHARED:-../shared}
+VOCAB=$SHARED/models/vocab/ggml-vocab-llama-spm.gguf
+ALL="stories260K s15M-F32 s110M-F32 s110M-F16 s110M-Q8_0 s110M-Q4_0 s110M-gqa-F32 tl1b-F16 tl1b-Q8_0 tl1b-Q4_0"
+MODELS=$(echo "${BENCH_MODELS:-$ALL}" | tr ',' ' ')
+REPS=${BENCH_REPS:-5}
+PROMPT=${BENCH_PROMPT:-512}
+GEN=${BENCH_GEN:-128}
+DEPTHS=${BENCH_DEPTHS:-0,512}
+THREADS=${BENCH_THREADS:-2}
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)   # before the run: other work on the machine skews every figure
+mkdir -p "$DIR"
+rm -f "$DIR"/*.attend.json "$DIR"/*.llama.json
 
-model() {   # model NAME PRESET TYPE -> path (generated once)
-    f="$DIR/$1.gguf"
-    [ -f "$f" ] || $PY scripts/make_models.py "$2" --type "$3" --out "$f" >&2
+# model_file NAME -> the GGUF file for NAME (made once); empty when it cannot be had.
+model_file() {
+    case $1 in
+    stories260K)
+        f=$SHARED/models/stories260K/stories260K.gguf
+        [ -f "$f" ] && echo "$f"
+        return 0 ;;
+    *-F32|*-F16|*-Q8_0|*-Q4_0) ;;
+    *) echo "bench: unknown model '$1' (have: $ALL)" >&2; exit 1 ;;
+    esac
+    f=$DIR/$1.gguf
+    if [ ! -f "$f" ]; then
+        vocab=""
+        [ -f "$VOCAB" ] && vocab="--vocab-from $VOCAB"
+        echo "bench: making $f (random weights)" >&2
+        # A context of 2048 for every shape, so that pp512 at depth 512 fits (llama2.c's s15M has 256).
+        nice $PY scripts/make_models.py "${1%-*}" --type "${1##*-}" --ctx 2048 $vocab --out "$f.tmp" >&2
+        mv "$f.tmp" "$f"
+    fi
     echo "$f"
 }
 
-# A prompt of about N tokens: TinyStories-like text repeated (token count checked by --tokenize).
-prompt_of() {   # prompt_of MODEL N
-    text="Once upon a time, there was a little girl named Lily. She loved to play outside in the park."
-    p="$text"
-    while [ "$(./run "$1" -p "$p" --tokenize | wc -w)" -lt "$2" ]; do p="$p $text"; done
-    echo "$p"
-}
-
-best() {   # best FIELD CMD... : run REPEATS times, print the highest "(X tok/s)" of FIELD (prompt|generated)
-    field=$1; shift
-    b=0
-    for i in $(seq "$REPEATS"); do
-        v=$("$@" 2>&1 >/dev/null | sed -n "s/.*$field: [0-9]* tokens in [0-9.]* ms (\([0-9.]*\) tok\/s).*/\1/p")
-        b=$(awk "BEGIN{print ($v > $b) ? $v : $b}")
-    done
-    echo "$b"
-}
-
-rows=""
-row() {   # row LABEL MODEL THREADS PROMPT_TOKENS
-    m=$2; t=$3; n=$4
-    p=$(prompt_of "$m" "$n")
-    np=$(./run "$m" -p "$p" --tokenize | wc -w)
-    dec=$(best generated ./run "$m" -t "$t" --temp 0 -n 128 -p "Once upon a time")
-    pre=$(best prompt ./run "$m" -t "$t" --temp 0 -n 1 -p "$p")
-    echo "$1 | $t | $dec | $pre (pp$np)" >&2
-    rows="$rows
-| $1 | $t | $dec | $pre (pp$np) |"
-}
-
-if [ -f "$SHARED/models/stories260K/stories260K.gguf" ]; then
-    for t in 1 2; do row "stories260K F32" "$SHARED/models/stories260K/stories260K.gguf" $t 256; done
-fi
-for t in 1 2; do row "stories-attend F32 (default)" models/stories-attend.gguf $t 256; done
-S15=$(model s15M-F32 s15M F32)
-for t in 1 2; do row "s15M F32 (random)" "$S15" $t 240; done
-for ty in F32 Q8_0 Q4_0; do
-    m=$(model "s110M-$ty" s110M $ty)
-    row "s110M $ty (random)" "$m" 2 500
+for name in $MODELS; do
+    f=$(model_file "$name")
+    if [ -z "$f" ]; then
+        echo "bench: skipping $name ($SHARED is missing)" >&2
+        continue
+    fi
+    echo "bench: $name" >&2
+    ./run "$f" --bench -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" --json "$DIR/$name.attend.json" >&2
+    if [ -n "$LLAMA_BENCH" ]; then
+        echo "bench: $name with llama-bench" >&2
+        # Older llama-bench builds have no -d: then depth 0 only.
+        "$LLAMA_BENCH" -m "$f" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" -o json \
+            > "$DIR/$name.llama.json" 2> "$DIR/$name.llama.log" ||
+        "$LLAMA_BENCH" -m "$f" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -o json \
+            > "$DIR/$name.llama.json" 2>> "$DIR/$name.llama.log" ||
+            { echo "bench: llama-bench failed on $name (see $DIR/$name.llama.log)" >&2; rm -f "$DIR/$name.llama.json"; }
+    fi
 done
 
-cat > "$OUT" <<MD
-# Benchmarks
+COMMAND="BENCH_MODELS='$(echo $MODELS)' BENCH_REPS=$REPS BENCH_PROMPT=$PROMPT BENCH_GEN=$GEN BENCH_DEPTHS=$DEPTHS BENCH_THREADS=$THREADS make bench"
+$PY scripts/bench_report.py --dir "$DIR" --models "$(echo $MODELS)" --command "$COMMAND" --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --load "$LOAD"
 
-Measured by \`make bench\` (scripts/bench.sh, best of $REPEATS runs each) on $(date -u +%Y-%m-%d),
-commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores
-($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before the run:
-$LOAD. Decode: 128 greedy tokens after a 5-token prompt. Prefill: one prompt of the stated length
-(ppN = N tokens). Random-weight models have the named shapes (scripts/make_models.py) and a 32000-token
-vocabulary, like llama2.c's s15M and s110M. The machine is shared: figures move by up to 30 % between
-runs; compare within one table.
-
-| model | threads | decode tok/s | prefill tok/s |
-|---|---|---|---|$rows
-MD
-echo "wrote $OUT" >&2
+# Pictures need matplotlib (Debian's python3-matplotlib): installed when it is missing and we may.
+if ! $PY -c 'import matplotlib' 2>/dev/null; then
+    scripts/deps.sh plot || true
+fi
+if $PY -c 'import matplotlib' 2>/dev/null; then
+    $PY scripts/plot_bench.py "$DIR/report.json" --out "$DIR"
+else
+    echo "bench: no plots (python3-matplotlib is not installed)" >&2
+fi

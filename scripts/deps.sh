@@ -4,6 +4,7 @@
 #   scripts/deps.sh test    also numpy and sentencepiece for /usr/bin/python3 (the test references)
 #                           and pkg-config (tests/test_install.sh builds the examples with it)
 #   scripts/deps.sh fuzz    clang 14 and its libFuzzer/sanitizer runtimes (make fuzz)
+#   scripts/deps.sh plot    matplotlib for /usr/bin/python3 (make bench's pictures only)
 # As root on Debian/Ubuntu it runs apt-get; otherwise it prints the exact command and fails.
 set -e
 want=""
@@ -21,6 +22,9 @@ fi
 if [ "$1" = fuzz ]; then
     command -v clang-14 >/dev/null 2>&1 || need clang-14
     ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need libclang-rt-14-dev
+fi
+if [ "$1" = plot ]; then
+    /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || need python3-matplotlib
 fi
 [ -z "$want" ] && exit 0
 

@@ -139,6 +139,37 @@ typedef void (*attend_attention_observer)(void *user, int layer, int n_tokens, i
 ATTEND_API int attend_context_set_observer(attend_context *c, attend_attention_observer fn, void *user,
                                            char *err, size_t errlen);
 
+/* ---- profiling: where the forward pass spends its time ---------------------------------- */
+/* One class of operations (matmuls over one weight type, attention, RMSNorm, ...) summed over the
+ * attend_forward calls since profiling was switched on. bytes and flops are what the shapes imply
+ * (each weight read once, a multiply-add counts 2), not hardware counters. */
+typedef struct {
+    const char *name;   /* "matmul F32", "attention", "rmsnorm", ... */
+    long calls;
+    double seconds;
+    double bytes;       /* bytes read and written */
+    double flops;       /* arithmetic operations */
+    int int8;           /* 1: flops are int8 operations (compare with an int8 ceiling, not FMA) */
+} attend_profile_entry;
+
+enum { ATTEND_PROFILE_MAX_ENTRIES = 16 };
+
+typedef struct {
+    int n_entries;      /* the classes that ran at least once */
+    attend_profile_entry entries[ATTEND_PROFILE_MAX_ENTRIES];
+    long forward_calls;
+    double forward_seconds;     /* inside attend_forward: the entries sum to at most this */
+    long pool_jobs;
+    double pool_wait_seconds;   /* the caller waiting for workers to finish a parallel job: already
+                                   part of the entries' seconds, not in addition to them */
+} attend_profile;
+
+/* on = 1 clears the counters and starts counting, 0 stops (the counters stay readable). Off by
+ * default, and then the forward pass reads no clock. */
+ATTEND_API void attend_context_set_profiling(attend_context *c, int on);
+/* Copy the counters into *out; returns out->n_entries. */
+ATTEND_API int attend_context_profile(const attend_context *c, attend_profile *out);
+
 /* ---- KV cache control (attend_kv_truncate / copy / save / load) will go here: they belong to
  *      the context and follow its threading contract. ---- */
 

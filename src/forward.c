@@ -15,6 +15,7 @@
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
+#include "profile.h"
 #include "tensor.h"
 
 /* Tokens per forward step: longer inputs are processed in chunks of this size. Activation
@@ -43,6 +44,7 @@ struct attend_context {
     int (*should_abort)(void *user);   /* asked between layers; non-zero stops attend_forward */
     void *abort_user;
     attention_observer observer;       /* optional: sees every layer's attention weights */
+    profile prof;                      /* per-op timers, off unless attend_context_set_profiling */
 };
 
 static int online_cpus(void)
@@ -184,10 +186,38 @@ int attend_context_set_observer(attend_context *ctx, attend_attention_observer f
     return 0;
 }
 
+void attend_context_set_profiling(attend_context *ctx, int on)
+{
+    profile_switch(&ctx->prof, on);
+    threadpool_time_waits(ctx->pool, on ? &ctx->prof.pool_wait_seconds : NULL, &ctx->prof.pool_jobs);
+}
+
+int attend_context_profile(const attend_context *ctx, attend_profile *out)
+{
+    return profile_export(&ctx->prof, out);
+}
+
+/* Run the statement `op`, and when profiling is on charge its time and `cost` (bytes and flops
+ * from the shapes, see profile.h) to the class `cls`. Off, it costs one branch. */
+#define TIMED(cls, cost, ...)                                   \
+    do {                                                        \
+        const double start_ = profile_begin(&ctx->prof);        \
+        __VA_ARGS__;                                            \
+        PROFILE_END(&ctx->prof, (cls), start_, (cost));         \
+    } while (0)
+
+/* out[m] (n, rows) = w[m] @ in for the matrices w[0 .. n_mats) that read the same input. */
+static void project_all(attend_context *ctx, const float *in, int n, int n_mats, const tensor *const *w,
+                        float *const *out)
+{
+    TIMED(profile_matmul_class(w[0]->type), profile_cost_matmul(n, n_mats, w),
+          matmul(&ctx->ops, in, n, n_mats, w, out));
+}
+
 /* out (n, rows) = W @ in for one matrix. */
 static void project(attend_context *ctx, const float *in, int n, const tensor *w, float *out)
 {
-    matmul(&ctx->ops, in, n, 1, &w, &out);
+    project_all(ctx, in, n, 1, &w, &out);
 }
 
 static void add(float *x, const float *y, size_t n)
@@ -208,14 +238,16 @@ static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
     const int n_pairs = c->rope_dim / 2;
 
     /* The rotation angles depend on the position only: compute them once for every layer. */
-    for (int t = 0; t < n; t++)
-        rope_angles(ctx->rope_cos + t * n_pairs, ctx->rope_sin + t * n_pairs, c->rope_dim, pos + t,
-                    c->rope_base);
+    TIMED(PROF_ROPE, ((profile_cost){8.0 * n * n_pairs, 0}),
+          for (int t = 0; t < n; t++)
+              rope_angles(ctx->rope_cos + t * n_pairs, ctx->rope_sin + t * n_pairs, c->rope_dim, pos + t,
+                          c->rope_base));
 
     /* The residual stream starts as each token's embedding row. */
-    for (int t = 0; t < n; t++)
-        embed_type->to_float((const char *)m->token_embedding.data +
-                             (size_t)tokens[t] * m->token_embedding.row_bytes, ctx->x + (size_t)t * dim, dim);
+    TIMED(PROF_EMBED, profile_cost_embed(n, dim, m->token_embedding.row_bytes),
+          for (int t = 0; t < n; t++)
+              embed_type->to_float((const char *)m->token_embedding.data +
+                                   (size_t)tokens[t] * m->token_embedding.row_bytes, ctx->x + (size_t)t * dim, dim));
 
     for (int l = 0; l < c->n_layers; l++) {
         if (ctx->should_abort && ctx->should_abort(ctx->abort_user))
@@ -224,36 +256,43 @@ static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
         kv_cache_layer *cache = &ctx->cache.layers[l];
 
         /* Attention block: x += Wo · attention(RoPE(Wq·norm(x)), RoPE(Wk·norm(x)), Wv·norm(x)) */
-        for (int t = 0; t < n; t++)
-            rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
+        TIMED(PROF_NORM, profile_cost_norm(n, dim),
+              for (int t = 0; t < n; t++)
+                  rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps));
         const tensor *qkv_w[3] = {&w->wq, &w->wk, &w->wv};
         float *qkv_out[3] = {ctx->query, ctx->key, ctx->value};
-        matmul(&ctx->ops, ctx->xn, n, 3, qkv_w, qkv_out);
+        project_all(ctx, ctx->xn, n, 3, qkv_w, qkv_out);
 
-        for (int t = 0; t < n; t++) {
-            /* RoPE: rotate queries and keys by their position, so that query·key depends on the
-             * distance between the two positions only. */
-            const float *cos = ctx->rope_cos + t * n_pairs, *sin = ctx->rope_sin + t * n_pairs;
-            rope(ctx->query + t * q_dim, c->n_heads, head_dim, c->rope_dim, cos, sin);
-            rope(ctx->key + t * kv_dim, c->n_kv_heads, head_dim, c->rope_dim, cos, sin);
-        }
-        /* Append these positions' keys and values to the cache. */
-        kv_cache_append(cache, pos, n, ctx->key, ctx->value);
+        /* RoPE: rotate queries and keys by their position, so that query·key depends on the
+         * distance between the two positions only. Then append these positions' keys and values
+         * to the cache. */
+        TIMED(PROF_ROPE, profile_cost_rope(n, c->n_heads, c->n_kv_heads, head_dim, c->rope_dim),
+              for (int t = 0; t < n; t++) {
+                  const float *cos = ctx->rope_cos + t * n_pairs, *sin = ctx->rope_sin + t * n_pairs;
+                  rope(ctx->query + t * q_dim, c->n_heads, head_dim, c->rope_dim, cos, sin);
+                  rope(ctx->key + t * kv_dim, c->n_kv_heads, head_dim, c->rope_dim, cos, sin);
+              }
+              kv_cache_append(cache, pos, n, ctx->key, ctx->value));
 
-        attention(&ctx->ops, ctx->attn, ctx->query, cache, n, pos, c->n_heads);
+        TIMED(PROF_ATTENTION, profile_cost_attention(n, pos, c->n_heads, c->n_kv_heads, head_dim),
+              attention(&ctx->ops, ctx->attn, ctx->query, cache, n, pos, c->n_heads));
         attention_observer_call(&ctx->observer, l, ctx->query, cache, n, pos, c->n_heads);
         project(ctx, ctx->attn, n, &w->wo, ctx->proj);
-        add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
+        TIMED(PROF_RESIDUAL, profile_cost_residual(n, dim),
+              add(ctx->x, ctx->proj, (size_t)n * dim));   /* residual connection */
 
         /* Feed-forward block (SwiGLU): x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x)) */
-        for (int t = 0; t < n; t++)
-            rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
+        TIMED(PROF_NORM, profile_cost_norm(n, dim),
+              for (int t = 0; t < n; t++)
+                  rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps));
         const tensor *ffn_w[2] = {&w->w_gate, &w->w_up};
         float *ffn_out[2] = {ctx->gate, ctx->up};
-        matmul(&ctx->ops, ctx->xn, n, 2, ffn_w, ffn_out);
-        swiglu(ctx->gate, ctx->up, n * c->hidden_dim);
+        project_all(ctx, ctx->xn, n, 2, ffn_w, ffn_out);
+        TIMED(PROF_SWIGLU, profile_cost_swiglu(n, c->hidden_dim),
+              swiglu(ctx->gate, ctx->up, n * c->hidden_dim));
         project(ctx, ctx->gate, n, &w->w_down, ctx->proj);
-        add(ctx->x, ctx->proj, (size_t)n * dim);   /* residual connection */
+        TIMED(PROF_RESIDUAL, profile_cost_residual(n, dim),
+              add(ctx->x, ctx->proj, (size_t)n * dim));   /* residual connection */
     }
     return 0;
 }
@@ -263,8 +302,10 @@ static void classify(attend_context *ctx, int first, int n, float *logits)
 {
     const attend_model *m = ctx->model;
     const int dim = m->config.dim;
-    for (int t = first; t < first + n; t++)
-        rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, m->output_norm, dim, m->config.norm_eps);
+    TIMED(PROF_NORM, profile_cost_norm(n, dim),
+          for (int t = first; t < first + n; t++)
+              rmsnorm(ctx->xn + (size_t)t * dim, ctx->x + (size_t)t * dim, m->output_norm, dim,
+                      m->config.norm_eps));
     project(ctx, ctx->xn + (size_t)first * dim, n, &m->output, logits);
 }
 
@@ -279,6 +320,7 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return model_set_error(err, errlen, "token id %d is outside the vocabulary [0, %d)", tokens[i],
                                    c->vocab_size);
+    const double start = profile_begin(&ctx->prof);
     for (int done = 0; done < n; done += MAX_BATCH) {
         int chunk = n - done < MAX_BATCH ? n - done : MAX_BATCH;
         if (forward_chunk(ctx, tokens + done, chunk, pos + done) != 0)
@@ -287,6 +329,10 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
             classify(ctx, 0, chunk, logits + (size_t)done * c->vocab_size);
         else if (logits && done + chunk == n)
             classify(ctx, chunk - 1, 1, logits);
+    }
+    if (ctx->prof.on) {
+        ctx->prof.forward_calls++;
+        ctx->prof.forward_seconds += profile_now() - start;
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "attend.h"
 #include "cli/attn_map.h"
+#include "cli/bench.h"
 #include "fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -60,6 +61,14 @@ static void usage(FILE *f)
           "      --attn-map-text L:H  run the prompt, print layer L, query head H's weights as text, and exit\n"
           "      --attn-dump FILE     run the prompt, write its attention weights raw and exit: \"ATTN\", int32\n"
           "                           1, layers, heads, kv_heads, tokens, then float32 [layer][head][query][key]\n"
+          "      --ignore-eos         keep generating past end-of-text (exactly -n tokens, context permitting)\n"
+          "      --profile            time per operation class (and % of this machine's ceilings) on stderr\n"
+          "      --bench              measure speed, print no text; -p/-n/-d take comma lists of token counts:\n"
+          "                           -p prompt tokens (default 512), -n generated tokens (default 128);\n"
+          "  -d, --depth LIST         tokens already in the KV cache (default 0)\n"
+          "  -r, --repetitions N      measured runs per test, after a warm-up (default 5)\n"
+          "      --json FILE          --bench: every test and repetition as JSON ('-' = stdout)\n"
+          "      --csv FILE           --bench: one line per test as CSV ('-' = stdout)\n"
           "  -h, --help               this text\n",
           f);
 }
@@ -99,6 +108,8 @@ typedef struct {
     const char *model, *prompt, *prompt_file, *tokenizer, *dump_logits, *perplexity;
     const char *attn_map, *attn_map_text, *attn_dump;   /* attention maps: see attention_maps() */
     int n_predict, threads, ctx_size, verbose, tokenize, seed_given;
+    const char *n_predict_text, *depths, *repetitions, *json, *csv;   /* --bench reads lists */
+    int bench, profile, ignore_eos;
     attend_sampler_params sampling;
     attend_context_params context;
 } options;
@@ -119,7 +130,7 @@ static options parse_args(int argc, char **argv)
             exit(0);
         } else if (IS("-p", "--prompt")) o.prompt = VALUE();
         else if (IS("-f", "--file")) o.prompt_file = VALUE();
-        else if (IS("-n", "--n-predict")) o.n_predict = (int)parse_int(a, VALUE(), 0, INT_MAX);
+        else if (IS("-n", "--n-predict")) o.n_predict_text = VALUE();
         else if (IS("-t", "--threads")) o.threads = (int)parse_int(a, VALUE(), 1, 1024);
         else if (IS("-c", "--ctx-size")) o.ctx_size = (int)parse_int(a, VALUE(), 1, 1 << 22);
         else if (IS(NULL, "--temp")) o.sampling.temperature = parse_float(a, VALUE(), 0, 100);
@@ -147,6 +158,13 @@ static options parse_args(int argc, char **argv)
         else if (IS(NULL, "--attn-map")) o.attn_map = VALUE();
         else if (IS(NULL, "--attn-map-text")) o.attn_map_text = VALUE();
         else if (IS(NULL, "--attn-dump")) o.attn_dump = VALUE();
+        else if (IS(NULL, "--ignore-eos")) o.ignore_eos = 1;
+        else if (IS(NULL, "--profile")) o.profile = 1;
+        else if (IS(NULL, "--bench")) o.bench = 1;
+        else if (IS("-d", "--depth")) o.depths = VALUE();
+        else if (IS("-r", "--repetitions")) o.repetitions = VALUE();
+        else if (IS(NULL, "--json")) o.json = VALUE();
+        else if (IS(NULL, "--csv")) o.csv = VALUE();
         else if (a[0] == '-' && a[1])
             die("unknown option '%s' (see --help)", a);
         else if (o.model)
@@ -162,6 +180,12 @@ static options parse_args(int argc, char **argv)
     }
     if (o.prompt_file && *o.prompt)
         die("give the prompt with -p or with -f, not both");
+    if (o.bench && (o.prompt_file || o.tokenize || o.dump_logits || o.perplexity))
+        die("--bench measures speed alone: it does not take -f, --tokenize, --dump-logits or --perplexity");
+    if (!o.bench && (o.depths || o.repetitions || o.json || o.csv))
+        die("-d, -r, --json and --csv belong to --bench");
+    if (!o.bench && o.n_predict_text)
+        o.n_predict = (int)parse_int("-n", o.n_predict_text, 0, INT_MAX);
     if (!o.seed_given)
         o.sampling.seed = (uint64_t)time(NULL);
     return o;
@@ -273,10 +297,13 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
         die("out of memory");
     memcpy(history, prompt, sizeof(int) * (size_t)n_prompt);
 
+    if (o->profile)
+        attend_context_set_profiling(ctx, 1);
     double t0 = now_seconds();
     if (attend_forward(ctx, prompt, n_prompt, 0, logits, 0, err, sizeof err) != 0)
         die("%s", err);
     double t1 = now_seconds();
+    double forward_s = 0, sampling_s = 0, t;   /* of the generated tokens, apart from printing them */
     check_logits(logits, 1, vocab, n_prompt - 1);
 
     /* Echo the prompt as the tokenizer sees it (once it has run, so that a model refused for
@@ -287,8 +314,10 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     int n = n_prompt, generated = 0;
     const char *stop = "the -n limit";
     while (generated < o->n_predict) {
+        t = now_seconds();
         int next = attend_sample(sampler, logits, history, n);
-        if (next == attend_tokenizer_eos(tok)) {
+        sampling_s += now_seconds() - t;
+        if (next == attend_tokenizer_eos(tok) && !o->ignore_eos) {
             stop = "end of text";
             break;
         }
@@ -300,8 +329,10 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
             break;
         }
         history[n] = next;
+        t = now_seconds();
         if (attend_forward(ctx, &next, 1, n, logits, 0, err, sizeof err) != 0)
             die("%s", err);
+        forward_s += now_seconds() - t;
         check_logits(logits, 1, vocab, n);
         n++;
     }
@@ -311,9 +342,15 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     fputc('\n', stdout);
     fflush(stdout);
     double t2 = now_seconds();
+    /* A generated token costs a sampling step and (but for the last) a forward pass. */
     fprintf(stderr, "\nprompt: %d tokens in %.2f ms (%.1f tok/s); generated: %d tokens in %.2f ms "
-            "(%.1f tok/s); stopped at %s\n", n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), generated,
-            (t2 - t1) * 1e3, generated > 0 ? generated / (t2 - t1) : 0.0, stop);
+            "(%.1f tok/s); forward %.2f ms + sampling %.2f ms (%.1f tok/s), output %.2f ms; stopped at %s\n",
+            n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), generated, (t2 - t1) * 1e3,
+            generated > 0 ? generated / (t2 - t1) : 0.0, forward_s * 1e3, sampling_s * 1e3,
+            generated > 0 ? generated / (forward_s + sampling_s) : 0.0,
+            (t2 - t1 - forward_s - sampling_s) * 1e3, stop);
+    if (o->profile)
+        profile_report_context(stderr, ctx, sampling_s, generated);
     attend_stream_free(stream);
     attend_sampler_free(sampler);
     free(logits);
@@ -510,6 +547,13 @@ int main(int argc, char **argv)
 {
     options o = parse_args(argc, argv);
     char err[512];
+    if (o.bench) {
+        attend_context_params context = o.context;
+        context.n_ctx = o.ctx_size;
+        context.n_threads = o.threads;
+        return bench_main(&(bench_options){o.model, o.tokenizer, o.prompt, o.n_predict_text, o.depths,
+                                           o.repetitions, context, o.json, o.csv, o.profile});
+    }
     char *prompt_text = NULL;   /* -f: the whole file is the prompt (up to its first NUL byte) */
     if (o.prompt_file) {
         size_t size;

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
@@ -48,6 +49,9 @@ struct threadpool {
 
     pthread_mutex_t lock;
     pthread_cond_t wake;
+
+    double *wait_seconds;        /* profiling (threadpool_time_waits), else NULL */
+    long *wait_jobs;
 };
 
 /* Claim and run tasks of job `job` until none is left. */
@@ -169,9 +173,23 @@ void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int n_tasks)
 
     work(p, job, fn, arg, n_tasks, 0);
     /* Every task is claimed; wait for the ones still running elsewhere. */
+    struct timespec t0, t1;
+    if (p->wait_seconds)
+        clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int spins = 1; atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks; spins++) {
         cpu_relax();
         if (spins % YIELD_EVERY == 0)
             sched_yield();
     }
+    if (p->wait_seconds) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        *p->wait_seconds += (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        (*p->wait_jobs)++;
+    }
+}
+
+void threadpool_time_waits(threadpool *p, double *seconds, long *jobs)
+{
+    p->wait_seconds = seconds;
+    p->wait_jobs = jobs;
 }

@@ -17,6 +17,9 @@ threadpool *threadpool_new(int n_threads);     /* n_threads >= 1, including the 
 void threadpool_free(threadpool *p);
 int threadpool_size(const threadpool *p);
 void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int n_tasks);
+/* Profiling: while `seconds` is not NULL, threadpool_run adds to it the time the caller spends
+ * waiting for workers after it has run out of tasks, and counts the parallel jobs in `jobs`. */
+void threadpool_time_waits(threadpool *p, double *seconds, long *jobs);
 
 /* The half-open share [*begin, *end) of n items that task `task` of `n_tasks` covers. */
 static inline void threadpool_split(long n, int task, int n_tasks, long *begin, long *end)

@@ -1,0 +1,112 @@
+#!/bin/sh
+# test_bench.sh — ./run --bench, --profile and --ignore-eos behave: the table has its rows, the
+# JSON parses and holds every repetition's raw times, the CSV has its header, the profile's classes
+# fit inside its total, and bad values are one-line errors. Nothing here asserts a speed.
+. "$(dirname "$0")/lib.sh"
+
+RUN=${ATTEND_RUN:-./run}
+MODEL=${ATTEND_DEFAULT_MODEL:-models/stories-attend.gguf}
+B="$MODEL --bench -t 2 -p 16,32 -n 8 -r 3"
+
+# ---- the table, JSON and CSV of one run -------------------------------------------------------
+if ! timeout 60 $RUN $B -d 0,16 --json "$TMP/b.json" --csv "$TMP/b.csv" > "$TMP/out" 2> "$TMP/err"; then
+    fail test_bench_runs "status $?: $(tail -n 1 "$TMP/err")"
+else
+    pass test_bench_runs
+    rows=$(grep -cE '^\| (pp16|pp32|tg8) +\| +(0|16) \|' "$TMP/out")
+    if [ "$rows" = 6 ] && grep -q '^ceilings (probe' "$TMP/out" && grep -q '^peak resident memory' "$TMP/out"; then
+        pass test_bench_table_has_pp_and_tg_rows_at_each_depth
+    else
+        fail test_bench_table_has_pp_and_tg_rows_at_each_depth "$rows rows: $(head -c 600 "$TMP/out")"
+    fi
+    if why=$($PY - "$TMP/b.json" 2>&1 <<'PYEOF'
+import json, sys
+tests = json.load(open(sys.argv[1]))
+assert [(t["test"], t["depth"]) for t in tests] == [("pp16", 0), ("pp32", 0), ("tg8", 0),
+                                                    ("pp16", 16), ("pp32", 16), ("tg8", 16)], tests
+for t in tests:
+    assert t["repetitions"] == 3 and len(t["seconds"]) == 3 and all(s > 0 for s in t["seconds"]), t["test"]
+    assert t["tok_s_mean"] > 0 and t["threads"] == 2 and t["kernels"], t["test"]
+    if t["kind"] == "pp":
+        assert len(t["ttft_ms"]) == 3 and all(a >= 1e3 * s for a, s in zip(t["ttft_ms"], t["seconds"]))
+    else:
+        assert len(t["itl_ms"]) == 3 and all(len(r) == 8 for r in t["itl_ms"]), t["itl_ms"]
+        assert t["itl_ms_p50"] <= t["itl_ms_p90"] <= t["itl_ms_p99"] <= t["itl_ms_max"]
+PYEOF
+    ); then pass test_bench_json_holds_every_repetition
+    else fail test_bench_json_holds_every_repetition "$(echo "$why" | tail -n 1)"; fi
+    if head -n 1 "$TMP/b.csv" | grep -q '^model,type,.*,test,n_tokens,depth,repetitions,tok_s_mean' &&
+       [ "$(wc -l < "$TMP/b.csv")" = 7 ]; then
+        pass test_bench_csv_has_header_and_one_line_per_test
+    else
+        fail test_bench_csv_has_header_and_one_line_per_test "$(head -n 2 "$TMP/b.csv")"
+    fi
+fi
+
+# ---- --json - puts the JSON alone on stdout ---------------------------------------------------
+if timeout 60 $RUN $MODEL --bench -t 1 -p 8 -n 0 -r 1 --json - > "$TMP/out" 2> "$TMP/err" &&
+   $PY -c 'import json, sys; assert len(json.load(sys.stdin)) == 1' < "$TMP/out" 2>/dev/null; then
+    pass test_bench_json_to_stdout_is_pure_json
+else
+    fail test_bench_json_to_stdout_is_pure_json "$(head -c 300 "$TMP/out")"
+fi
+
+# ---- --profile: the classes' times fit inside the total -----------------------------------------
+# sum_fits FILE: every profile table's class rows (between the header and "other") sum to <= total
+sum_fits() {
+    awk -F'|' '
+        /^\| op class/ { inside = 1; sum = 0; n++; next }
+        inside && /^\| (other|total)/ { if ($2 ~ /total/) { if (sum > $4 + 0.01) bad = 1; inside = 0 }; next }
+        inside && /^\| [a-z]/ { sum += $4 }
+        END { exit !(n > 0 && !bad) }' "$1"
+}
+if timeout 60 $RUN $MODEL --bench -t 2 -p 16 -n 8 -r 2 --profile > "$TMP/out" 2> "$TMP/err" &&
+   grep -q '^| matmul F32 ' "$TMP/out" && grep -q '^| attention ' "$TMP/out" && sum_fits "$TMP/out"; then
+    pass test_bench_profile_classes_sum_within_total
+else
+    fail test_bench_profile_classes_sum_within_total "$(grep -A14 'op class' "$TMP/out" | head -c 800) $(tail -n 1 "$TMP/err")"
+fi
+if timeout 60 $RUN $MODEL -t 2 --temp 0 -n 12 -p "Once upon a time" --profile > "$TMP/out" 2> "$TMP/err" &&
+   grep -q '^| matmul F32 ' "$TMP/err" && grep -q '^| sampling ' "$TMP/err" && sum_fits "$TMP/err"; then
+    pass test_generation_profile_classes_sum_within_total
+else
+    fail test_generation_profile_classes_sum_within_total "$(tail -n 5 "$TMP/err")"
+fi
+
+# ---- --ignore-eos generates exactly -n tokens ---------------------------------------------------
+# A story ends with end-of-text well before 400 tokens; with --ignore-eos generation goes on.
+timeout 60 $RUN $MODEL -t 1 --temp 0 -n 400 -p "Once upon a time" --ignore-eos > "$TMP/out" 2> "$TMP/err"
+n=$(sed -n 's/.*generated: \([0-9]*\) tokens.*/\1/p' "$TMP/err")
+if [ "$n" = 400 ] && grep -q 'stopped at the -n limit' "$TMP/err"; then pass test_ignore_eos_generates_exactly_n
+else fail test_ignore_eos_generates_exactly_n "generated '$n': $(tail -n 1 "$TMP/err")"; fi
+timeout 60 $RUN $MODEL -t 1 --temp 0 -n 400 -p "Once upon a time" > "$TMP/out" 2> "$TMP/err"
+if grep -q 'stopped at end of text' "$TMP/err"; then pass test_without_ignore_eos_stops_at_end_of_text
+else skip test_without_ignore_eos_stops_at_end_of_text "the greedy story did not end within 400 tokens"; fi
+
+# ---- bad values: one line, status 1 ---------------------------------------------------------------
+refuses() {   # refuses NAME EXPECT ARGS...
+    name=$1 expect=$2
+    shift 2
+    timeout 30 $RUN "$@" > "$TMP/out" 2> "$TMP/err"
+    rc=$?
+    if [ $rc -ne 1 ]; then fail "$name" "exit status $rc, expected 1: $(head -c 200 "$TMP/err")"
+    elif [ "$(wc -l < "$TMP/err")" -ne 1 ]; then fail "$name" "stderr is not one line: $(head -c 300 "$TMP/err")"
+    elif ! grep -Eq -- "^error: .*($expect)" "$TMP/err"; then fail "$name" "error does not match /$expect/: $(cat "$TMP/err")"
+    else pass "$name"
+    fi
+}
+refuses test_bench_r_0 "-r must be between 1 and" $MODEL --bench -r 0
+refuses test_bench_r_list "-r takes one number" $MODEL --bench -r 2,3
+refuses test_bench_p_not_a_number "-p expects a comma list of integers, got 'abc'" $MODEL --bench -p abc
+refuses test_bench_n_bad_list "-n expects a comma list of integers, got '8,'" $MODEL --bench -n 8,
+refuses test_bench_d_negative "-d must be between 0 and" $MODEL --bench -d -1
+refuses test_bench_depth_beyond_context "depth 100000 \+ 16 tokens needs 100016 positions but the model's context holds" \
+    $MODEL --bench -d 100000 -p 16 -n 8
+refuses test_bench_depth_beyond_c "needs 48 positions but the context \(-c\) holds 40" $MODEL --bench -c 40 -d 32 -p 16 -n 8
+refuses test_bench_nothing_to_measure "nothing to measure" $MODEL --bench -p 0 -n 0
+refuses test_bench_json_unwritable "cannot write '/nonexistent/dir/b.json'" $MODEL --bench --json /nonexistent/dir/b.json
+refuses test_bench_csv_unwritable "cannot write '/nonexistent/dir/b.csv'" $MODEL --bench --csv /nonexistent/dir/b.csv
+refuses test_bench_with_perplexity "--bench measures speed alone" $MODEL --bench --perplexity README.md
+refuses test_bench_flags_without_bench "belong to --bench" $MODEL -r 3
+refuses test_bench_missing_model "cannot open|No such file" "$TMP/none.gguf" --bench
+exit $FAILED
