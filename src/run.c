@@ -422,8 +422,8 @@ static void attention_maps(attend_context *ctx, const attend_model *model, const
         snprintf(path, sizeof path, "%s.html", o->attn_map);
         f = create(path);
         finish(f, attn_map_write_html(map, f), path);
-        fprintf(stderr, "attention maps: %s.png, %s.html (%d layers x %d heads, %d tokens)\n", o->attn_map,
-                o->attn_map, c->n_layers, c->n_heads, n);
+        fprintf(stderr, "attention maps: %s.png, %s.html (%d layers x %d heads, %d token%s)\n", o->attn_map,
+                o->attn_map, c->n_layers, c->n_heads, n, n == 1 ? "" : "s");
     }
     if (o->attn_map_text)
         attn_map_print_text(map, layer, head, stdout);

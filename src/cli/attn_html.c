@@ -71,7 +71,7 @@ static const char *const PAGE_SCRIPT =
     "function setup() {\n"
     "  $('title').textContent = 'Attention maps: ' + D.title;\n"
     "  $('shape').textContent = D.layers + ' layers, ' + D.heads + ' query heads, ' + D.kv_heads + ' key/value heads (' +\n"
-    "    (rep == 1 ? 'multi-head' : D.kv_heads == 1 ? 'multi-query' : 'grouped-query') + '), ' + n + ' tokens';\n"
+    "    (rep == 1 ? 'multi-head' : D.kv_heads == 1 ? 'multi-query' : 'grouped-query') + '), ' + n + (n == 1 ? ' token' : ' tokens');\n"
     "  for (let l = 0; l < D.layers; l++) $('layer').add(new Option('layer ' + l, l));\n"
     "  for (let h = 0; h < D.heads; h++) $('head').add(new Option('head ' + h + ' (kv ' + Math.floor(h / rep) + ')', h));\n"
     "  const grid = $('thumbs'), tc = Math.max(1, Math.floor(48 / n));\n"

@@ -16,31 +16,23 @@
 
 /* ==== collecting ============================================================================= */
 
-/* The text one token adds to the decoded prompt, made printable: BOS (which adds none) is "<s>",
- * a newline is "\n", and bytes that do not form whole UTF-8 characters are <0xNN>. */
-static char *token_label(const attend_tokenizer *tok, const int *ids, int i)
+/* A token's text as a label: whole UTF-8 characters at most 40 bytes long, a newline as "\n",
+ * other control bytes (and any byte that is not part of a whole character) as <0xNN>. */
+static char *printable(const char *text, size_t n)
 {
-    char before[4096], after[4096];
-    long a = i > 0 ? attend_detokenize(tok, ids, i, before, sizeof before) : 0;
-    long b = attend_detokenize(tok, ids, i + 1, after, sizeof after);
     char *label = malloc(64);
     if (!label)
         return NULL;
-    if (a < 0 || b < 0 || b > (long)sizeof after - 1 || b <= a) {
-        snprintf(label, 64, i == 0 && ids[0] == attend_tokenizer_bos(tok) ? "<s>" : "#%d", ids[i]);
-        return label;
-    }
-    /* Keep whole UTF-8 characters; anything else becomes <0xNN>. */
     size_t out = 0;
-    for (long k = a; k < b && out < 40;) {
-        unsigned char c = (unsigned char)after[k];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && k + len <= b;
-        for (int m = 1; ok && m < len; m++)
-            ok = ((unsigned char)after[k + m] >> 6) == 2;
+    for (size_t k = 0; k < n && out < 40;) {
+        unsigned char c = (unsigned char)text[k];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && k + len <= n;
+        for (size_t m = 1; ok && m < len; m++)
+            ok = ((unsigned char)text[k + m] >> 6) == 2;
         if (ok && c >= 0x20 && c != 0x7f) {
-            memcpy(label + out, after + k, (size_t)len);
-            out += (size_t)len;
+            memcpy(label + out, text + k, len);
+            out += len;
             k += len;
         } else {
             out += (size_t)snprintf(label + out, 64 - out, c == '\n' ? "\\n" : "<0x%02X>", c);
@@ -59,9 +51,18 @@ attn_map *attn_map_new(const attend_config *c, const attend_tokenizer *tok, cons
     *m = (attn_map){c->n_layers, c->n_heads, c->n_kv_heads, n, NULL, NULL, title};
     m->w = calloc((size_t)c->n_layers * c->n_heads * n * n, sizeof(float));
     m->labels = calloc((size_t)n, sizeof(char *));
-    int ok = m->w && m->labels;
-    for (int i = 0; ok && i < n; i++)
-        ok = (m->labels[i] = token_label(tok, ids, i)) != NULL;
+    /* Each token's label is the text it adds when the prompt is decoded in order, by the streaming
+     * decoder generation uses: it holds the bytes of a character split over byte tokens until the
+     * last one, so a token that adds no text is BOS ("<s>") or holds part of a character. */
+    attend_stream *stream = attend_stream_new(tok);
+    int ok = m->w && m->labels && stream;
+    for (int i = 0; ok && i < n; i++) {
+        char text[256];
+        int len = attend_stream_next(stream, ids[i], text, sizeof text);
+        const char *none = ids[i] == attend_tokenizer_bos(tok) ? "<s>" : "(part)";
+        ok = len >= 0 && (m->labels[i] = len ? printable(text, (size_t)len) : printable(none, strlen(none))) != NULL;
+    }
+    attend_stream_free(stream);
     if (!ok) {
         attn_map_free(m);
         return NULL;
