@@ -5,7 +5,9 @@
 #   decodes them bit for bit as numpy does (build/test_kquants --decode);
 #   C quantizes a row (build/test_kquants --encode), numpy decodes C's blocks bit for bit as C
 #   does, and the round trip's error is that of a good quantizer;
-#   numpy's quantizers meet the same error bounds as C's.
+#   numpy's quantizers meet the same error bounds as C's;
+#   make_models.py --type Q4_K_M / Q5_K_M / Q6_K writes llama.cpp's mix of types, which reads back
+#   within the quantization error.
 # ATTEND_BUILD picks the build directory (default build).
 . "$(dirname "$0")/lib.sh"
 
@@ -81,5 +83,51 @@ PYEOF
     fi
 else
     fail test_kquants_c_encodes "$(tail -n 1 "$TMP/encode.out")"
+fi
+
+# ---- Q4_K_M / Q5_K_M mixes written by make_models.py ----
+if PYTHONPATH=scripts $PY - "$TMP" > "$TMP/py3.out" 2>&1 <<'PYEOF'
+import sys
+import numpy as np
+import convert, gguf, make_models
+d = sys.argv[1]
+shape = ["--dim", "256", "--hidden", "512", "--layers", "8", "--heads", "4", "--kv-heads", "2",
+         "--vocab", "300", "--ctx", "64", "--seed", "3"]
+more_bits = {0, 3, 6, 7}        # 8 layers: first and last eighth, then every third in between
+for file_type, base, tied in (("Q4_K_M", gguf.Q4_K, False), ("Q5_K_M", gguf.Q5_K, True), ("Q6_K", gguf.Q6_K, False)):
+    out = f"{d}/m-{file_type}.gguf"
+    make_models.main(shape + ["--tied" if tied else "--untied", "--type", file_type, "--out", out])
+    g = gguf.read(out)
+    want = {}
+    for name, t in g.tensors.items():
+        layer = int(name.split(".")[1]) if name.startswith("blk.") else -1
+        if len(t.dims) == 1:
+            want[name] = gguf.F32
+        elif file_type == "Q6_K" or name == "output.weight" or (tied and name == "token_embd.weight"):
+            want[name] = gguf.Q6_K
+        elif name.endswith(("attn_v.weight", "ffn_down.weight")) and layer in more_bits:
+            want[name] = gguf.Q6_K
+        else:
+            want[name] = base
+        if t.type != want[name]:
+            sys.exit(f"{file_type}: {name} is {gguf.TYPE_NAMES[t.type]}, want {gguf.TYPE_NAMES[want[name]]}")
+    if g.metadata["general.file_type"] != {"Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18}[file_type]:
+        sys.exit(f"{file_type}: general.file_type {g.metadata['general.file_type']}")
+    config = convert.load_model(out).config
+    exact = make_models.weight_producers(config, 3)
+    worst = 0.0
+    for name, t in g.tensors.items():
+        x = exact[name]()
+        y = t.to_float32()
+        worst = max(worst, float(np.sqrt(((y - x) ** 2).mean() / (x ** 2).mean())))
+    if worst > (0.107 if base == gguf.Q4_K else 0.054 if base == gguf.Q5_K else 0.026):
+        sys.exit(f"{file_type}: a tensor reads back with relative RMS error {worst:.4f}")
+    print(f"# {file_type}: types as llama.cpp mixes them, worst tensor error {worst:.4f}")
+PYEOF
+then
+    grep '^#' "$TMP/py3.out"
+    pass test_kquants_make_models_writes_llama_cpp_mixes
+else
+    fail test_kquants_make_models_writes_llama_cpp_mixes "$(tail -n 1 "$TMP/py3.out")"
 fi
 exit $FAILED
