@@ -311,10 +311,19 @@ void q8_K_from_float(const float *src, void *dst, int64_t n)
     block_q8_K *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         float amax = 0;
-        for (int l = 0; l < QK_K; l++) amax = fmaxf(amax, fabsf(src[l]));
+        for (int l = 0; l < QK_K; l++) {
+            float a = fabsf(src[l]);
+            amax = a > amax ? a : amax;
+        }
         float d = amax / 127, inv = d > 0 ? 1 / d : 0;
         b->d = d;
-        for (int l = 0; l < QK_K; l++) b->qs[l] = (int8_t)clampi((int)roundf(src[l] * inv), -127, 127);
+        /* v + 0.5 * sign(v), truncated: round half away from zero like roundf, in straight-line
+         * code that vectorizes (this runs once per activation row per matrix) */
+        for (int l = 0; l < QK_K; l++) {
+            float v = src[l] * inv;
+            int q = (int)(v + (v < 0 ? -0.5f : 0.5f));
+            b->qs[l] = (int8_t)(q < -127 ? -127 : q > 127 ? 127 : q);
+        }
         for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int l = 0; l < 16; l++) sum += b->qs[16 * g + l];

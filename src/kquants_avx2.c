@@ -3,10 +3,11 @@
  * The weights' 4-6 bit integers are unpacked to bytes in registers and multiplied with the
  * activations' int8 by _mm256_maddubs_epi16 (unsigned x signed bytes, adjacent pairs summed
  * into int16: at most 2 * 63 * 127, so never saturating), then by the sub-block scales with
- * _mm256_madd_epi16 into int32. The integer sums are exactly the scalar kernels', and each
- * super-block is scaled by the same float expression in the same order, so the results equal
- * the scalar ones. Every function carries its own target attribute: the library builds for any
- * -march, and callers check kquants_avx2_supported() first. */
+ * _mm256_madd_epi16 into int32. Each super-block's integer sums are the scalar kernels'; they
+ * are scaled and accumulated in float vectors across the row and summed horizontally once at
+ * the end, so the result differs from the scalar one only by float summation order. Every
+ * function carries its own target attribute: the library builds for any -march, and callers
+ * check kquants_avx2_supported() first. */
 
 #include "kquants.h"
 
@@ -15,6 +16,7 @@
 #include "quant.h"      /* fp16_to_fp32 */
 
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
@@ -25,50 +27,58 @@ int kquants_avx2_supported(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-AVX2 INLINE int32_t hsum_i32(__m256i v)
+AVX2 INLINE float hsum_ps(__m256 v)
 {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
-/* The 6-bit scales and mins of a Q4_K/Q5_K super-block (layout in kquants.h). */
-INLINE void scales_mins(const uint8_t p[12], uint8_t sc[8], uint8_t m[8])
-{
-    for (int j = 0; j < 4; j++) {
-        sc[j] = p[j] & 63;
-        m[j] = p[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((p[j + 8] & 15) | ((p[j] >> 6) << 4));
-        m[j + 4] = (uint8_t)((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
-    }
-}
-
-/* sum_j m[j] * (sum of the activations of sub-block j), from bsums: 16 int16 pair-summed
- * against the mins repeated twice. */
-AVX2 INLINE int32_t mins_times_bsums(const uint8_t m[8], const int16_t bsums[16])
-{
-    __m256i mins = _mm256_setr_epi16(m[0], m[0], m[1], m[1], m[2], m[2], m[3], m[3],
-                                     m[4], m[4], m[5], m[5], m[6], m[6], m[7], m[7]);
-    return hsum_i32(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)bsums)));
-}
-
-/* acc += scale * sum over pairs of q[k] * y[k]: 32 unsigned weights times 32 int8 activations. */
+/* acc += sum over pairs of scale * q[k] * y[k]: 32 unsigned weights times 32 int8 activations,
+ * with one int16 scale per pair of products. */
 AVX2 INLINE __m256i dot32(__m256i acc, __m256i q, const int8_t *y, __m256i scale)
 {
     __m256i pairs = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, scale));
 }
 
-/* Q4_K and Q5_K share everything but the fifth bit; qh is NULL for Q4_K. */
-AVX2 INLINE float dot_q4_q5(uint16_t d16, uint16_t dmin16, const uint8_t scales[12],
-                            const uint8_t *qs, const uint8_t *qh, const block_q8_K *y)
+/* ==== Q4_K and Q5_K ==== */
+
+/* The 6-bit scales and mins (layout in kquants.h) as two 64-bit words of 8 bytes each, with
+ * 32-bit word arithmetic instead of 16 byte extractions: bytes 0-3 of the scales word are the
+ * low 6 bits of packed bytes 0-3, bytes 4-7 are the nibbles of bytes 8-11 with the top 2 bits
+ * of bytes 0-3 above them; the mins the same from bytes 4-7 and the high nibbles of 8-11. */
+INLINE void scales_mins_words(const uint8_t packed[12], uint64_t *scales, uint64_t *mins)
 {
-    uint8_t sc[8], m[8];
-    scales_mins(scales, sc, m);
+    uint32_t u[3];
+    memcpy(u, packed, sizeof u);
+    uint32_t sc_low = u[0] & 0x3f3f3f3f, m_low = u[1] & 0x3f3f3f3f;
+    uint32_t sc_high = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+    uint32_t m_high = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+    *scales = sc_low | (uint64_t)sc_high << 32;
+    *mins = m_low | (uint64_t)m_high << 32;
+}
+
+/* One Q4_K/Q5_K super-block; qh is NULL for Q4_K. The integer sum goes into *acc scaled by
+ * d * d_y, the mins term (sum_j m_j * bsums of sub-block j) into *acc_min scaled by
+ * dmin * d_y: both stay vectors until the end of the row. */
+AVX2 INLINE void block_q4_q5(const uint8_t scales[12], const uint8_t *qs, const uint8_t *qh,
+                             const block_q8_K *y, float d, float dmin, __m256 *acc, __m256 *acc_min)
+{
+    uint64_t sc_word, m_word;
+    scales_mins_words(scales, &sc_word, &m_word);
+    /* mins: each m_j twice (one per 16-activation bsum), times the bsums, pair-summed */
+    __m128i m_bytes = _mm_cvtsi64_si128((long long)m_word);
+    __m256i m_twice = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
+    __m256i mins = _mm256_madd_epi16(m_twice, _mm256_loadu_si256((const __m256i *)y->bsums));
+    *acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(mins), *acc_min);
+
+    /* the 8 scales as int16 in both lanes; sub-block j's scale is broadcast by a byte shuffle */
+    __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc_word)));
     const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
     __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    __m256i acc = _mm256_setzero_si256();
+    __m256i sum = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
         __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
         __m256i lo = _mm256_and_si256(bytes, low4);
@@ -78,46 +88,53 @@ AVX2 INLINE float dot_q4_q5(uint16_t d16, uint16_t dmin16, const uint8_t scales[
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 1), one), 4));
             high = _mm256_srli_epi16(high, 2);
         }
-        acc = dot32(acc, lo, y->qs + 64 * c, _mm256_set1_epi16(sc[2 * c]));
-        acc = dot32(acc, hi, y->qs + 64 * c + 32, _mm256_set1_epi16(sc[2 * c + 1]));
+        __m256i pick_lo = _mm256_set1_epi16((short)(0x0100 * (4 * c + 1) + 4 * c));
+        __m256i pick_hi = _mm256_set1_epi16((short)(0x0100 * (4 * c + 3) + 4 * c + 2));
+        sum = dot32(sum, lo, y->qs + 64 * c, _mm256_shuffle_epi8(sc16, pick_lo));
+        sum = dot32(sum, hi, y->qs + 64 * c + 32, _mm256_shuffle_epi8(sc16, pick_hi));
     }
-    int32_t sum_qy = hsum_i32(acc), sum_my = mins_times_bsums(m, y->bsums);
-    return y->d * (fp16_to_fp32(d16) * (float)sum_qy - fp16_to_fp32(dmin16) * (float)sum_my);
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sum), *acc);
 }
 
 AVX2 float q4_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
 {
     const block_q4_K *b = w;
     const block_q8_K *y = x_q8k;
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++)
-        sum += dot_q4_q5(b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL, &y[i]);
-    return sum;
+        block_q4_q5(b[i].scales, b[i].qs, NULL, &y[i], fp16_to_fp32(b[i].d), fp16_to_fp32(b[i].dmin), &acc, &acc_min);
+    return hsum_ps(acc) - hsum_ps(acc_min);
 }
 
 AVX2 float q5_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
 {
     const block_q5_K *b = w;
     const block_q8_K *y = x_q8k;
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++)
-        sum += dot_q4_q5(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, &y[i]);
-    return sum;
+        block_q4_q5(b[i].scales, b[i].qs, b[i].qh, &y[i], fp16_to_fp32(b[i].d), fp16_to_fp32(b[i].dmin), &acc, &acc_min);
+    return hsum_ps(acc) - hsum_ps(acc_min);
 }
 
-/* Q6_K: each 32-byte vector of weights spans two groups of 16 with their own int8 scales, one
- * per 128-bit lane, which is exactly how madd_epi16 sees the 16 int16 pair sums. The -32
- * offset is taken out afterwards as 32 * sum_g scale_g * bsums_g. */
+/* ==== Q6_K ====
+ * Each 32-byte vector of weights spans two groups of 16 with their own int8 scales, one per
+ * 128-bit lane, which is exactly how madd_epi16 sees the 16 int16 pair sums. The -32 offset is
+ * taken out per super-block as 32 * sum_g scale_g * bsums_g. */
 AVX2 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
 {
     const block_q6_K *b = w;
     const block_q8_K *y = x_q8k;
-    const __m256i low4 = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3);
-    float sum = 0;
+    const __m256i low4 = _mm256_set1_epi8(15), two_bits = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const int8_t *sc = b[i].scales;
-        __m256i acc = _mm256_setzero_si256();
+        __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
+        __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m256i sum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
         for (int h = 0; h < 2; h++) {
+            /* half h's 8 scales (int16) in both lanes; quarter k needs scale 2k in the low lane
+             * and 2k + 1 in the high lane */
+            __m256i half_scales = h == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
+                                         : _mm256_permute2x128_si256(scales16, scales16, 0x11);
             const uint8_t *ql = b[i].ql + 64 * h;
             __m256i ql0 = _mm256_loadu_si256((const __m256i *)ql);
             __m256i ql1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
@@ -128,19 +145,22 @@ AVX2 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
                 _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
             };
             for (int k = 0; k < 4; k++) {     /* quarter k: bits 2k, 2k + 1 of qh */
-                __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two);
-                q[k] = _mm256_or_si256(q[k], _mm256_slli_epi16(top, 4));
-                int g = 8 * h + 2 * k;
-                __m256i scale = _mm256_setr_m128i(_mm_set1_epi16(sc[g]), _mm_set1_epi16(sc[g + 1]));
-                acc = dot32(acc, q[k], y[i].qs + 128 * h + 32 * k, scale);
+                __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two_bits);
+                __m256i qk = _mm256_or_si256(q[k], _mm256_slli_epi16(top, 4));
+                __m256i pick = _mm256_setr_epi8(
+                    (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1),
+                    (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1),
+                    (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1),
+                    (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                    (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3),
+                    (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
+                    (char)(4 * k + 3));
+                sum = dot32(sum, qk, y[i].qs + 128 * h + 32 * k, _mm256_shuffle_epi8(half_scales, pick));
             }
         }
-        __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-        int32_t offset = hsum_i32(_mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
-        int32_t total = hsum_i32(acc) - 32 * offset;
-        sum += y[i].d * fp16_to_fp32(b[i].d) * (float)total;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[i].d) * y[i].d), _mm256_cvtepi32_ps(sum), acc);
     }
-    return sum;
+    return hsum_ps(acc);
 }
 
 #else   /* not x86-64: no AVX2; the names exist so callers link, and fall back to scalar */

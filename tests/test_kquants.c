@@ -236,37 +236,61 @@ static void test_kquants_dot_q8_K_matches_float64(void)
     free(x); free(w); free(wq); free(xq); free(blocks); free(xblocks);
 }
 
-/* The AVX2 dots do the same integer sums and the same float scaling per super-block, in the
- * same order: the results are equal, which is checked to 1 ulp-ish of the magnitude. Random
- * bytes exercise every bit pattern, including the largest q with the largest |y|. */
+static void put_fp16(uint8_t *p, float v)
+{
+    uint16_t h = fp32_to_fp16(v);
+    memcpy(p, &h, sizeof h);
+}
+
+/* sum_i |w_i x_i| in float64 over the decoded row and activations: the scale of the float
+ * rounding error any summation order can make. */
+static double dot_magnitude(const kquant *k, const void *blocks, const void *xblocks, int64_t n)
+{
+    float *w = malloc((size_t)n * sizeof *w), *x = malloc((size_t)n * sizeof *x);
+    k->to_float(blocks, w, n);
+    q8_K_to_float(xblocks, x, n);
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m += fabs((double)w[i] * x[i]);
+    free(w); free(x);
+    return m;
+}
+
+/* The AVX2 dots do the same integer sums per super-block as the scalar ones and differ only in
+ * how the float scaling is rounded and summed: within 2e-6 of the magnitude, ~16 float32 ulps
+ * (measured: up to 6e-7, when one huge activation makes one super-block's term dominate).
+ * Random bytes exercise every bit pattern, including the largest q with the largest |y|. */
 static void test_kquants_avx2_dots_match_scalar(void)
 {
     if (!kquants_avx2_supported()) SKIP("this CPU has no AVX2");
     const int64_t n = 24 * QK_K;
     float *x = gaussian_row(n), *w = gaussian_row(n);
     void *blocks = malloc((size_t)n * 2), *xblocks = malloc(kquant_row_bytes(TYPE_Q8_K, n));
+    double worst = 0;
     for (int round = 0; round < 2; round++) {
         if (round == 1) x[100] = 1e4f;      /* one huge activation: most q8 round to 0, one to 127 */
         q8_K_from_float(x, xblocks, n);
         for (int t = 0; t < N_KQUANTS; t++) {
-            kquants[t].from_float(w, blocks, n);
-            float scalar = kquants[t].dot_q8(blocks, xblocks, n), simd = kquants[t].dot_avx2(blocks, xblocks, n);
-            CHECKF(scalar == simd, "%s: avx2 %.9g, scalar %.9g", kquants[t].name, simd, scalar);
-            /* random bytes, with finite scales */
-            uint8_t *raw = blocks;
-            size_t bytes = kquant_row_bytes(kquants[t].type, n);
-            for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)(uniform01() * 256);
-            for (int64_t b = 0; b < n / QK_K; b++) {
-                uint16_t *d = (uint16_t *)(raw + (size_t)b * (bytes / (size_t)(n / QK_K)));
-                if (kquants[t].type == TYPE_Q6_K) d = (uint16_t *)((uint8_t *)d + 208);
-                d[0] = fp32_to_fp16(0.01f * gaussian());
-                if (kquants[t].type != TYPE_Q6_K) d[1] = fp32_to_fp16(0.01f * gaussian());
+            for (int random_bytes = 0; random_bytes < 2; random_bytes++) {
+                kquants[t].from_float(w, blocks, n);
+                if (random_bytes) {     /* every bit pattern, with finite scales */
+                    uint8_t *raw = blocks;
+                    size_t bytes = kquant_row_bytes(kquants[t].type, n), per_block = bytes / (size_t)(n / QK_K);
+                    for (size_t i = 0; i < bytes; i++) raw[i] = (uint8_t)(uniform01() * 256);
+                    for (int64_t b = 0; b < n / QK_K; b++) {
+                        uint8_t *block = raw + (size_t)b * per_block;
+                        if (kquants[t].type == TYPE_Q6_K) put_fp16(block + 208, 0.01f * gaussian());
+                        else { put_fp16(block, 0.01f * gaussian()); put_fp16(block + 2, 0.01f * gaussian()); }
+                    }
+                }
+                double scalar = kquants[t].dot_q8(blocks, xblocks, n), simd = kquants[t].dot_avx2(blocks, xblocks, n);
+                double magnitude = dot_magnitude(&kquants[t], blocks, xblocks, n);
+                CHECKF(fabs(scalar - simd) <= 2e-6 * magnitude, "%s%s: avx2 %.9g, scalar %.9g, magnitude %.3g",
+                       kquants[t].name, random_bytes ? " random bytes" : "", simd, scalar, magnitude);
+                if (fabs(scalar - simd) / magnitude > worst) worst = fabs(scalar - simd) / magnitude;
             }
-            scalar = kquants[t].dot_q8(blocks, xblocks, n);
-            simd = kquants[t].dot_avx2(blocks, xblocks, n);
-            CHECKF(scalar == simd, "%s random bytes: avx2 %.9g, scalar %.9g", kquants[t].name, simd, scalar);
         }
     }
+    printf("# avx2 vs scalar: largest difference %.3g of the magnitude\n", worst);
     free(x); free(w); free(blocks); free(xblocks);
 }
 
