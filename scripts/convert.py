@@ -326,7 +326,7 @@ def storage_type(shape, ttype):
 
 
 # ==== file types: which storage type each tensor gets ========================================
-# A storage type's name (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) stores every matrix in
+# A storage type's name (F32, F16, BF16, Q8_0, Q4_0, Q2_K .. Q6_K) stores every matrix in
 # that type, as llama.cpp's `llama-quantize --pure` does (its Q6_K file is all Q6_K anyway).
 # Q4_K_M and Q5_K_M mix types as llama.cpp's quantizer does for llama models (llama-quant.cpp,
 # llama_tensor_get_type), in the part of its rule that applies to our tensors:
@@ -341,7 +341,7 @@ def storage_type(shape, ttype):
 # the mixture-of-experts rules (we have no experts). A matrix whose rows are not whole 256-weight
 # super-blocks falls back to Q8_0 (llama.cpp uses Q5_0 / Q5_1 / Q8_0, the first two of which
 # attend does not read), or to F32 when its rows are not whole 32-weight blocks either.
-FILE_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M", "Q5_K_M"]
+FILE_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M", "Q5_K_M"]
 FILE_TYPE_BASE = {"Q4_K_M": "Q4_K", "Q5_K_M": "Q5_K"}
 
 
@@ -366,16 +366,17 @@ def tensor_types(c, file_type):
                 and use_more_bits(layer, c["n_layers"])
             if is_output or more_bits:
                 ttype = gguf.Q6_K
-        if len(shape) > 1 and ttype in (gguf.Q4_K, gguf.Q5_K, gguf.Q6_K) and shape[-1] % gguf.BLOCK[ttype][0]:
+        if len(shape) > 1 and ttype in (gguf.Q2_K, gguf.Q3_K, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K) \
+                and shape[-1] % gguf.BLOCK[ttype][0]:
             ttype = gguf.Q8_0       # the fallback described above; storage_type then may pick F32
         types[tname] = storage_type(shape, ttype)
     return types
 
 
-# llama.cpp's general.file_type numbers (LLAMA_FTYPE_*); a pure Q4_K / Q5_K file says Q4_K_M /
-# Q5_K_M, as llama-quantize --pure does
+# llama.cpp's general.file_type numbers (LLAMA_FTYPE_*); a pure Q3_K / Q4_K / Q5_K file says
+# Q3_K_M / Q4_K_M / Q5_K_M, as llama-quantize --pure does
 FILE_TYPE = {gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7, gguf.BF16: 32,
-             gguf.Q4_K: 15, gguf.Q5_K: 17, gguf.Q6_K: 18}
+             gguf.Q2_K: 10, gguf.Q3_K: 12, gguf.Q4_K: 15, gguf.Q5_K: 17, gguf.Q6_K: 18}
 
 
 def add_llama_metadata(w, c, name, ttype):

@@ -13,7 +13,7 @@ Storage types (ggml's block layouts, so files written here load in the C engine 
     F32, F16, BF16   one value per element
     Q8_0             blocks of 32: fp16 scale d, 32 int8 q;           w = q * d
     Q4_0             blocks of 32: fp16 scale d, 16 bytes of nibbles; w = (q - 8) * d
-    Q4_K, Q5_K, Q6_K super-blocks of 256 with sub-block scales (kquants.py describes them)
+    Q2_K .. Q6_K     super-blocks of 256 with sub-block scales (kquants.py describes them)
     Q8_K             super-blocks of 256 int8 for activations (tests only)
 Q8_0/Q4_0 quantizers round exactly as ggml's reference (scalar) quantizers do, in float32
 arithmetic; the k-quant quantizers are good but not ggml's bit for bit (decoding is).
@@ -45,7 +45,7 @@ VALUE_TYPE_NAMES = ["UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOA
 
 # ---- tensor storage types (ggml type ids) ---------------------------------------------------
 F32, F16, Q4_0, Q8_0, BF16 = 0, 1, 2, 8, 30
-Q4_K, Q5_K, Q6_K, Q8_K = kquants.Q4_K, kquants.Q5_K, kquants.Q6_K, kquants.Q8_K
+Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K = kquants.Q2_K, kquants.Q3_K, kquants.Q4_K, kquants.Q5_K, kquants.Q6_K, kquants.Q8_K
 TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q8_0: "Q8_0", BF16: "BF16", **kquants.NAMES}
 TYPE_IDS = {name: tid for tid, name in TYPE_NAMES.items()}
 # (elements per block, bytes per block)

@@ -1,10 +1,18 @@
-"""kquants.py — ggml's k-quant storage types in numpy: Q4_K, Q5_K, Q6_K and Q8_K.
+"""kquants.py — ggml's k-quant storage types in numpy: Q2_K .. Q6_K and Q8_K.
 
 Written from the format description, as a cross-check of the C kernels (src/kquants.c), so it
 is organised differently on purpose: every function works on all super-blocks of a row at once
 with array reshapes instead of loops over bytes.
 
 A super-block holds QK_K = 256 weights (all little-endian; fp16 = IEEE half):
+    Q2_K (84 bytes): 16 bytes scales, 64 bytes qs, fp16 d, fp16 dmin
+        16 sub-blocks of 16; scales byte g = 4-bit scale sc | 4-bit min m << 4;
+        w = d*sc * q - dmin*m, q in 0..3. Half h (128 weights) uses qs[32h:32h+32]; its quarter
+        j (32 weights) is bits 2j, 2j+1 of those 32 bytes.
+    Q3_K (110 bytes): 32 bytes hmask, 64 bytes qs, 12 bytes scales, fp16 d
+        16 sub-blocks of 16 with 6-bit scales stored + 32; w = d*s * q, q in -4..3: the low 2
+        bits as in Q2_K, and q = low - 4 unless bit 4h + j of hmask[l] is set. Scale k: low
+        nibble k // 8 of byte k % 8, high 2 bits at bit 2 (k // 4) of byte 8 + k % 4.
     Q4_K (144 bytes): fp16 d, fp16 dmin, 12 bytes scales, 128 bytes qs
         8 sub-blocks of 32, each with 6-bit scale sc and 6-bit min m; w = d*sc * q - dmin*m,
         q in 0..15. The 12 bytes: bytes 0-3 low 6 bits = sc[0..4), bytes 4-7 low 6 bits =
@@ -25,9 +33,9 @@ and refitting the scale (and min) by least squares, per sub-block.
 import numpy as np
 
 QK_K = 256
-Q4_K, Q5_K, Q6_K, Q8_K = 12, 13, 14, 15
-NAMES = {Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K", Q8_K: "Q8_K"}
-BLOCK_BYTES = {Q4_K: 144, Q5_K: 176, Q6_K: 210, Q8_K: 292}
+Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K = 10, 11, 12, 13, 14, 15
+NAMES = {Q2_K: "Q2_K", Q3_K: "Q3_K", Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K", Q8_K: "Q8_K"}
+BLOCK_BYTES = {Q2_K: 84, Q3_K: 110, Q4_K: 144, Q5_K: 176, Q6_K: 210, Q8_K: 292}
 
 
 def _f16(u8):
@@ -81,9 +89,40 @@ def _decode_q45(d, dmin, packed, q):
     return (scale[:, :, None] * q.astype(np.float32) - offset[:, :, None]).reshape(-1)
 
 
+_CROSSINGS = (2 * np.arange(4, dtype=np.uint8)).reshape(1, 1, 4, 1)     # quarter j: bits 2j, 2j+1
+
+
+def _low_pairs(qs):
+    """(nb, 64) bytes -> (nb, 16, 16) 2-bit values in element order (Q2_K, Q3_K)."""
+    return ((qs.reshape(-1, 2, 1, 32) >> _CROSSINGS) & 3).reshape(-1, 16, 16)
+
+
+_Q3_SCALE_K = np.arange(16)
+
+
+def _q3_scales(p):
+    """(nb, 12) bytes -> (nb, 16) signed scales in -32..31."""
+    k = _Q3_SCALE_K
+    low = (p[:, k % 8] >> (4 * (k // 8)).astype(np.uint8)) & 0x0F
+    high = (p[:, 8 + k % 4] >> (2 * (k // 4)).astype(np.uint8)) & 0x03
+    return (low | (high << 4)).astype(np.int16) - 32
+
+
 def dequantize(raw, ttype, n):
     """The n float32 values of a row (or rows) stored as ttype."""
     b = _super_blocks(raw, ttype, n)
+    if ttype == Q2_K:
+        sc = (b[:, 0:16] & 0x0F).astype(np.float32)
+        m = (b[:, 0:16] >> 4).astype(np.float32)
+        scale, offset = _f16(b[:, 80:82])[:, None] * sc, _f16(b[:, 82:84])[:, None] * m
+        q = _low_pairs(b[:, 16:80]).astype(np.float32)
+        return (scale[:, :, None] * q - offset[:, :, None]).reshape(-1)
+    if ttype == Q3_K:
+        shifts = np.arange(8, dtype=np.uint8).reshape(1, 2, 4, 1)              # bit 4h + j
+        third = ((b[:, None, None, 0:32] >> shifts) & 1).reshape(-1, 16, 16)
+        q = _low_pairs(b[:, 32:96]).astype(np.int16) - 4 * (1 - third.astype(np.int16))
+        scale = _f16(b[:, 108:110])[:, None] * _q3_scales(b[:, 96:108]).astype(np.float32)
+        return (scale[:, :, None] * q.astype(np.float32)).reshape(-1)
     if ttype == Q4_K:
         return _decode_q45(_f16(b[:, 0:2]), _f16(b[:, 2:4]), b[:, 4:16], _nibbles_in_order(b[:, 16:144]))
     if ttype == Q5_K:
@@ -180,17 +219,17 @@ def quantize_q5_k(x):
     return np.concatenate([d, dmin, packed, qh, _nibble_bytes(q)], axis=1).reshape(-1)
 
 
-def _fit_symmetric(x, rounds=8):
-    """x (k, 16) ~ scale * q, q in -32..31: start with the largest |x| at -32, then alternate
-    rounding and the least-squares scale; the best round wins."""
+def _fit_symmetric(x, nmax=32, rounds=8):
+    """x (k, 16) ~ scale * q, q in -nmax..nmax-1: start with the largest |x| at -nmax, then
+    alternate rounding and the least-squares scale; the best round wins."""
     x = x.astype(np.float64)
     idx = np.abs(x).argmax(axis=1)
     peak = x[np.arange(x.shape[0]), idx]
-    scale = peak / -32
+    scale = peak / -nmax
     best_scale, best_err = scale.copy(), np.full(x.shape[0], np.inf)
     for _ in range(rounds):
         safe = np.where(scale != 0, scale, 1)
-        q = np.where(scale[:, None] != 0, np.clip(np.rint(x / safe[:, None]), -32, 31), 0)
+        q = np.where(scale[:, None] != 0, np.clip(np.rint(x / safe[:, None]), -nmax, nmax - 1), 0)
         err = ((scale[:, None] * q - x) ** 2).sum(axis=1)
         better = err < best_err
         best_err, best_scale = np.where(better, err, best_err), np.where(better, scale, best_scale)
@@ -216,6 +255,49 @@ def quantize_q6_k(x):
                            _to_f16_bytes(d)], axis=1).reshape(-1)
 
 
+def _pack_low_pairs(q):
+    """(nb, 256) values 0..3 in element order -> (nb, 64) bytes."""
+    quarters = q.reshape(-1, 2, 4, 32).astype(np.uint8) << _CROSSINGS
+    return np.bitwise_or.reduce(quarters, axis=2).reshape(-1, 64)
+
+
+def quantize_q2_k(x):
+    x = np.asarray(x, np.float32).reshape(-1, QK_K)
+    scale, mins = _fit_affine(x.reshape(-1, 16), 3)
+    scale, mins = scale.reshape(-1, 16), mins.reshape(-1, 16)
+    d = (scale.max(axis=1) / 15).astype(np.float16).astype(np.float32)
+    dmin = (mins.max(axis=1) / 15).astype(np.float16).astype(np.float32)
+    sc = np.where(d[:, None] > 0, np.clip(np.rint(scale / np.where(d > 0, d, 1)[:, None]), 0, 15), 0).astype(np.uint8)
+    m = np.where(dmin[:, None] > 0, np.clip(np.rint(mins / np.where(dmin > 0, dmin, 1)[:, None]), 0, 15), 0).astype(np.uint8)
+    step, offset = d[:, None] * sc.astype(np.float32), dmin[:, None] * m.astype(np.float32)
+    safe = np.where(step > 0, step, 1)[:, :, None]
+    q = np.clip(np.rint((x.reshape(-1, 16, 16) + offset[:, :, None]) / safe), 0, 3)
+    q = np.where(step[:, :, None] > 0, q, 0).reshape(-1, QK_K)
+    return np.concatenate([sc | (m << 4), _pack_low_pairs(q), _to_f16_bytes(d), _to_f16_bytes(dmin)],
+                          axis=1).reshape(-1)
+
+
+def quantize_q3_k(x):
+    x = np.asarray(x, np.float32).reshape(-1, QK_K)
+    scale = _fit_symmetric(x.reshape(-1, 16), nmax=4).reshape(-1, 16)
+    peak = scale[np.arange(scale.shape[0]), np.abs(scale).argmax(axis=1)]
+    d = (peak / -32).astype(np.float16).astype(np.float32)    # the largest scale becomes -32
+    s = np.where(d[:, None] != 0, np.clip(np.rint(scale / np.where(d != 0, d, 1)[:, None]), -32, 31), 0)
+    step = d[:, None] * s.astype(np.float32)
+    safe = np.where(step != 0, step, 1)[:, :, None]
+    q = np.where(step[:, :, None] != 0, np.clip(np.rint(x.reshape(-1, 16, 16) / safe), -4, 3), 0)
+    u = (q + 4).astype(np.uint8).reshape(-1, 2, 4, 32)        # 0..7: third bit set when u >= 4
+    hmask = np.bitwise_or.reduce((u >> 2) << np.arange(8, dtype=np.uint8).reshape(1, 2, 4, 1),
+                                 axis=(1, 2))
+    v = (s + 32).astype(np.uint8)                              # (nb, 16) of 0..63
+    packed = np.zeros((v.shape[0], 12), np.uint8)
+    for k in range(16):
+        packed[:, k % 8] |= (v[:, k] & 0x0F) << (4 * (k // 8))
+        packed[:, 8 + k % 4] |= (v[:, k] >> 4) << (2 * (k // 4))
+    return np.concatenate([hmask, _pack_low_pairs((u & 3).reshape(-1, QK_K)), packed, _to_f16_bytes(d)],
+                          axis=1).reshape(-1)
+
+
 def quantize_q8_k(x):
     """Activations: d = max|x| / 127, q = round(x / d) (half to even here; the C side rounds
     half away from zero, which only matters for exact ties)."""
@@ -232,4 +314,5 @@ def quantize(x, ttype):
     x = np.asarray(x)
     if x.size % QK_K:
         raise ValueError(f"{NAMES.get(ttype, ttype)}: {x.size} values are not whole super-blocks of {QK_K}")
-    return {Q4_K: quantize_q4_k, Q5_K: quantize_q5_k, Q6_K: quantize_q6_k, Q8_K: quantize_q8_k}[ttype](x)
+    return {Q2_K: quantize_q2_k, Q3_K: quantize_q3_k, Q4_K: quantize_q4_k, Q5_K: quantize_q5_k,
+            Q6_K: quantize_q6_k, Q8_K: quantize_q8_k}[ttype](x)

@@ -13,6 +13,8 @@ size_t kquant_row_bytes(int type, int64_t n)
     if (n <= 0 || n % QK_K) return 0;
     size_t blocks = (size_t)(n / QK_K);
     switch (type) {
+    case TYPE_Q2_K: return blocks * sizeof(block_q2_K);
+    case TYPE_Q3_K: return blocks * sizeof(block_q3_K);
     case TYPE_Q4_K: return blocks * sizeof(block_q4_K);
     case TYPE_Q5_K: return blocks * sizeof(block_q5_K);
     case TYPE_Q6_K: return blocks * sizeof(block_q6_K);
@@ -132,12 +134,10 @@ void q8_K_to_float(const void *src, float *dst, int64_t n)
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Fit x[0..n) ~ scale * q - min with q in 0..nmax and min >= 0 (ggml's Q4_K/Q5_K keep the
- * offset non-positive, so zero is always close to representable). For a grid of candidate
- * steps around (max - min) / nmax, round x onto the grid, then take the least-squares scale
- * and offset for those integers; keep the pair of least squared error. Returns the scale,
- * sets *min. */
-static float fit_scale_min(const float *x, int n, int nmax, float *min_out)
+/* For a grid of candidate steps around (max - min) / nmax, round x onto the grid, then take
+ * the least-squares scale and offset for those integers; keep the pair of least squared error.
+ * The offset is kept non-positive as in ggml, so zero is always close to representable. */
+float kquant_fit_affine(const float *x, int n, int nmax, float *min_out)
 {
     float lo = 0, hi = x[0];
     for (int i = 0; i < n; i++) {
@@ -192,7 +192,7 @@ static void quantize_q4_q5(const float *x, int nmax, uint16_t *d_out, uint16_t *
 {
     float scale[8], min[8], max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; j++) {
-        scale[j] = fit_scale_min(x + 32 * j, 32, nmax, &min[j]);
+        scale[j] = kquant_fit_affine(x + 32 * j, 32, nmax, &min[j]);
         if (scale[j] > max_scale) max_scale = scale[j];
         if (min[j] > max_min) max_min = min[j];
     }
@@ -242,28 +242,28 @@ void q5_K_from_float(const float *src, void *dst, int64_t n)
     }
 }
 
-/* Fit x[0..16) ~ scale * q with q in -32..31. The element of largest magnitude is mapped near
- * -32 (the longer side of the asymmetric range, so its sign decides the scale's); a few
- * neighbouring steps are tried, each with its least-squares scale. */
-static float fit_scale_symmetric(const float *x, int n)
+/* The element of largest magnitude is mapped near -nmax (the longer side of the asymmetric
+ * range, so its sign decides the scale's); a few neighbouring steps are tried, each with its
+ * least-squares scale. */
+float kquant_fit_symmetric(const float *x, int n, int nmax)
 {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++)
         if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
     if (amax == 0) return 0;
-    float best_scale = max / -32;
+    float best_scale = max / -nmax;
     double best_err = INFINITY;
     for (int step = -9; step <= 9; step++) {
-        float inv = -(32 + 0.1f * step) / max;
+        float inv = -(nmax + 0.1f * step) / max;
         double sum_ll = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            int l = clampi((int)roundf(x[i] * inv), -32, 31);
+            int l = clampi((int)roundf(x[i] * inv), -nmax, nmax - 1);
             sum_ll += (double)l * l; sum_xl += (double)x[i] * l;
         }
         if (sum_ll == 0) continue;
         double scale = sum_xl / sum_ll, err = 0;
         for (int i = 0; i < n; i++) {
-            int l = clampi((int)roundf((float)(x[i] / scale)), -32, 31);
+            int l = clampi((int)roundf((float)(x[i] / scale)), -nmax, nmax - 1);
             double e = scale * l - x[i];
             err += e * e;
         }
@@ -278,7 +278,7 @@ void q6_K_from_float(const float *src, void *dst, int64_t n)
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
         float scale[16], max_scale = 0, amax = 0;
         for (int g = 0; g < 16; g++) {
-            scale[g] = fit_scale_symmetric(src + 16 * g, 16);
+            scale[g] = kquant_fit_symmetric(src + 16 * g, 16, 32);
             if (fabsf(scale[g]) > amax) { amax = fabsf(scale[g]); max_scale = scale[g]; }
         }
         /* int8 scales: the largest maps to -128 side; d carries the sign back */
@@ -400,9 +400,8 @@ float q6_K_dot_q8_K(const void *w, const void *x_q8k, int64_t n)
 
 /* ==== Dots against float activations ==== */
 
-typedef void (*to_float_fn)(const void *src, float *dst, int64_t n);
-
-static float dot_f32(to_float_fn to_float, size_t block_bytes, const void *w, const float *x, int64_t n)
+float kquant_dot_f32(void (*to_float)(const void *, float *, int64_t), size_t block_bytes,
+                     const void *w, const float *x, int64_t n)
 {
     float buf[QK_K], sum = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -416,15 +415,15 @@ static float dot_f32(to_float_fn to_float, size_t block_bytes, const void *w, co
 
 float q4_K_dot_f32(const void *w, const float *x, int64_t n)
 {
-    return dot_f32(q4_K_to_float, sizeof(block_q4_K), w, x, n);
+    return kquant_dot_f32(q4_K_to_float, sizeof(block_q4_K), w, x, n);
 }
 
 float q5_K_dot_f32(const void *w, const float *x, int64_t n)
 {
-    return dot_f32(q5_K_to_float, sizeof(block_q5_K), w, x, n);
+    return kquant_dot_f32(q5_K_to_float, sizeof(block_q5_K), w, x, n);
 }
 
 float q6_K_dot_f32(const void *w, const float *x, int64_t n)
 {
-    return dot_f32(q6_K_to_float, sizeof(block_q6_K), w, x, n);
+    return kquant_dot_f32(q6_K_to_float, sizeof(block_q6_K), w, x, n);
 }
