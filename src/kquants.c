@@ -398,6 +398,15 @@ float q6_K_dot_q8_K(const void *w, const void *x_q8k, int64_t n)
     return sum;
 }
 
+#define DOT4_FROM_DOT(type)                                                                     \
+    void type##_dot4_q8_K(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]) \
+    {                                                                                           \
+        for (int r = 0; r < 4; r++) out[r] = type##_dot_q8_K(w, (const uint8_t *)x_q8k + r * stride, n); \
+    }
+DOT4_FROM_DOT(q4_K)
+DOT4_FROM_DOT(q5_K)
+DOT4_FROM_DOT(q6_K)
+
 /* ==== Dots against float activations ==== */
 
 float kquant_dot_f32(void (*to_float)(const void *, float *, int64_t), size_t block_bytes,

@@ -140,6 +140,13 @@ float q4_K_dot_q8_K(const void *w, const void *x_q8k, int64_t n);
 float q5_K_dot_q8_K(const void *w, const void *x_q8k, int64_t n);
 float q6_K_dot_q8_K(const void *w, const void *x_q8k, int64_t n);
 
+/* The same for 4 activation rows at once (x_q8k, x_q8k + stride bytes, ...): out[j] = w . x_j.
+ * Unpacking a weight super-block once for several tokens is what makes prefill cheaper than
+ * decode. The scalar versions are 4 calls of the dot, the reference for the SIMD ones. */
+void q4_K_dot4_q8_K(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
+void q5_K_dot4_q8_K(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
+void q6_K_dot4_q8_K(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
+
 /* The same with float activations (dequantize a super-block, then a float dot): the exact path,
  * for tests and for callers that do not quantize activations. */
 float q2_K_dot_f32(const void *w, const float *x, int64_t n);
@@ -166,5 +173,8 @@ int kquants_avx2_supported(void);
 float q4_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 float q5_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
+void q4_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
+void q5_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
+void q6_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
 
 #endif

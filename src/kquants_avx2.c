@@ -60,25 +60,35 @@ INLINE void scales_mins_words(const uint8_t packed[12], uint64_t *scales, uint64
     *mins = m_low | (uint64_t)m_high << 32;
 }
 
-/* One Q4_K/Q5_K super-block; qh is NULL for Q4_K. The integer sum goes into *acc scaled by
- * d * d_y, the mins term (sum_j m_j * bsums of sub-block j) into *acc_min scaled by
- * dmin * d_y: both stay vectors until the end of the row. */
-AVX2 INLINE void block_q4_q5(const uint8_t scales[12], const uint8_t *qs, const uint8_t *qh,
-                             const block_q8_K *y, float d, float dmin, __m256 *acc, __m256 *acc_min)
+/* Pick int16 number `index` of each 128-bit lane: a byte shuffle mask. */
+AVX2 INLINE __m256i pick16(int low_lane_index, int high_lane_index)
+{
+    return _mm256_setr_m128i(_mm_set1_epi16((short)(0x0202 * low_lane_index + 0x0100)),
+                             _mm_set1_epi16((short)(0x0202 * high_lane_index + 0x0100)));
+}
+
+/* One Q4_K/Q5_K super-block against `rows` activation rows y[r] (1 for a dot, 4 for dot4: the
+ * weights are unpacked once for all of them); qh is NULL for Q4_K. Row r's integer sum goes
+ * into acc[r] scaled by d * d_y, its mins term (sum_j m_j * bsums of sub-block j) into
+ * acc_min[r] scaled by dmin * d_y: both stay vectors until the end of the row. */
+AVX2 INLINE void block_q4_q5(int rows, const uint8_t scales[12], const uint8_t *qs, const uint8_t *qh,
+                             const block_q8_K *const *y, float d, float dmin, __m256 *acc, __m256 *acc_min)
 {
     uint64_t sc_word, m_word;
     scales_mins_words(scales, &sc_word, &m_word);
     /* mins: each m_j twice (one per 16-activation bsum), times the bsums, pair-summed */
     __m128i m_bytes = _mm_cvtsi64_si128((long long)m_word);
     __m256i m_twice = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
-    __m256i mins = _mm256_madd_epi16(m_twice, _mm256_loadu_si256((const __m256i *)y->bsums));
-    *acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(mins), *acc_min);
+    for (int r = 0; r < rows; r++) {
+        __m256i mins = _mm256_madd_epi16(m_twice, _mm256_loadu_si256((const __m256i *)y[r]->bsums));
+        acc_min[r] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y[r]->d), _mm256_cvtepi32_ps(mins), acc_min[r]);
+    }
 
     /* the 8 scales as int16 in both lanes; sub-block j's scale is broadcast by a byte shuffle */
     __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc_word)));
     const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
     __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    __m256i sum = _mm256_setzero_si256();
+    __m256i sum[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
     for (int c = 0; c < 4; c++) {
         __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
         __m256i lo = _mm256_and_si256(bytes, low4);
@@ -88,48 +98,80 @@ AVX2 INLINE void block_q4_q5(const uint8_t scales[12], const uint8_t *qs, const 
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 1), one), 4));
             high = _mm256_srli_epi16(high, 2);
         }
-        __m256i pick_lo = _mm256_set1_epi16((short)(0x0100 * (4 * c + 1) + 4 * c));
-        __m256i pick_hi = _mm256_set1_epi16((short)(0x0100 * (4 * c + 3) + 4 * c + 2));
-        sum = dot32(sum, lo, y->qs + 64 * c, _mm256_shuffle_epi8(sc16, pick_lo));
-        sum = dot32(sum, hi, y->qs + 64 * c + 32, _mm256_shuffle_epi8(sc16, pick_hi));
+        __m256i scale_lo = _mm256_shuffle_epi8(sc16, pick16(2 * c, 2 * c));
+        __m256i scale_hi = _mm256_shuffle_epi8(sc16, pick16(2 * c + 1, 2 * c + 1));
+        for (int r = 0; r < rows; r++) {
+            sum[r] = dot32(sum[r], lo, y[r]->qs + 64 * c, scale_lo);
+            sum[r] = dot32(sum[r], hi, y[r]->qs + 64 * c + 32, scale_hi);
+        }
     }
-    *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sum), *acc);
+    for (int r = 0; r < rows; r++)
+        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[r]->d), _mm256_cvtepi32_ps(sum[r]), acc[r]);
+}
+
+/* A Q4_K (qh_offset 0) or Q5_K row against `rows` Q8_K rows stride bytes apart. */
+AVX2 INLINE void dot_q4_q5_rows(int rows, const uint8_t *w, size_t block_bytes, int is_q5,
+                                const void *x_q8k, int64_t stride, int64_t n, float *out)
+{
+    __m256 acc[4], acc_min[4];
+    for (int r = 0; r < 4; r++) acc[r] = acc_min[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *b = w + (size_t)i * block_bytes;
+        uint16_t d16, dmin16;
+        memcpy(&d16, b, 2);
+        memcpy(&dmin16, b + 2, 2);
+        const block_q8_K *y[4];
+        for (int r = 0; r < rows; r++) y[r] = (const block_q8_K *)((const uint8_t *)x_q8k + r * stride) + i;
+        /* Q4_K: d, dmin, scales[12], qs[128]; Q5_K: the same with qh[32] before qs */
+        block_q4_q5(rows, b + 4, b + 16 + (is_q5 ? 32 : 0), is_q5 ? b + 16 : NULL, y,
+                    fp16_to_fp32(d16), fp16_to_fp32(dmin16), acc, acc_min);
+    }
+    for (int r = 0; r < rows; r++) out[r] = hsum_ps(acc[r]) - hsum_ps(acc_min[r]);
 }
 
 AVX2 float q4_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
 {
-    const block_q4_K *b = w;
-    const block_q8_K *y = x_q8k;
-    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        block_q4_q5(b[i].scales, b[i].qs, NULL, &y[i], fp16_to_fp32(b[i].d), fp16_to_fp32(b[i].dmin), &acc, &acc_min);
-    return hsum_ps(acc) - hsum_ps(acc_min);
+    float out;
+    dot_q4_q5_rows(1, w, sizeof(block_q4_K), 0, x_q8k, 0, n, &out);
+    return out;
 }
 
 AVX2 float q5_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
 {
-    const block_q5_K *b = w;
-    const block_q8_K *y = x_q8k;
-    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        block_q4_q5(b[i].scales, b[i].qs, b[i].qh, &y[i], fp16_to_fp32(b[i].d), fp16_to_fp32(b[i].dmin), &acc, &acc_min);
-    return hsum_ps(acc) - hsum_ps(acc_min);
+    float out;
+    dot_q4_q5_rows(1, w, sizeof(block_q5_K), 1, x_q8k, 0, n, &out);
+    return out;
+}
+
+AVX2 void q4_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4])
+{
+    dot_q4_q5_rows(4, w, sizeof(block_q4_K), 0, x_q8k, stride, n, out);
+}
+
+AVX2 void q5_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4])
+{
+    dot_q4_q5_rows(4, w, sizeof(block_q5_K), 1, x_q8k, stride, n, out);
 }
 
 /* ==== Q6_K ====
  * Each 32-byte vector of weights spans two groups of 16 with their own int8 scales, one per
  * 128-bit lane, which is exactly how madd_epi16 sees the 16 int16 pair sums. The -32 offset is
  * taken out per super-block as 32 * sum_g scale_g * bsums_g. */
-AVX2 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
+AVX2 INLINE void dot_q6_rows(int rows, const void *w, const void *x_q8k, int64_t stride, int64_t n, float *out)
 {
     const block_q6_K *b = w;
-    const block_q8_K *y = x_q8k;
     const __m256i low4 = _mm256_set1_epi8(15), two_bits = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4];
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        const block_q8_K *y[4];
+        for (int r = 0; r < rows; r++) y[r] = (const block_q8_K *)((const uint8_t *)x_q8k + r * stride) + i;
         __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
-        __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
-        __m256i sum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+        __m256i sum[4];
+        for (int r = 0; r < rows; r++) {
+            __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)y[r]->bsums));
+            sum[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+        }
         for (int h = 0; h < 2; h++) {
             /* half h's 8 scales (int16) in both lanes; quarter k needs scale 2k in the low lane
              * and 2k + 1 in the high lane */
@@ -147,20 +189,28 @@ AVX2 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
             for (int k = 0; k < 4; k++) {     /* quarter k: bits 2k, 2k + 1 of qh */
                 __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two_bits);
                 __m256i qk = _mm256_or_si256(q[k], _mm256_slli_epi16(top, 4));
-                __m256i pick = _mm256_setr_epi8(
-                    (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1),
-                    (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1),
-                    (char)(4 * k), (char)(4 * k + 1), (char)(4 * k), (char)(4 * k + 1),
-                    (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
-                    (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3),
-                    (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2), (char)(4 * k + 3), (char)(4 * k + 2),
-                    (char)(4 * k + 3));
-                sum = dot32(sum, qk, y[i].qs + 128 * h + 32 * k, _mm256_shuffle_epi8(half_scales, pick));
+                __m256i scale = _mm256_shuffle_epi8(half_scales, pick16(2 * k, 2 * k + 1));
+                for (int r = 0; r < rows; r++)
+                    sum[r] = dot32(sum[r], qk, y[r]->qs + 128 * h + 32 * k, scale);
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[i].d) * y[i].d), _mm256_cvtepi32_ps(sum), acc);
+        float d = fp16_to_fp32(b[i].d);
+        for (int r = 0; r < rows; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[r]->d), _mm256_cvtepi32_ps(sum[r]), acc[r]);
     }
-    return hsum_ps(acc);
+    for (int r = 0; r < rows; r++) out[r] = hsum_ps(acc[r]);
+}
+
+AVX2 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
+{
+    float out;
+    dot_q6_rows(1, w, x_q8k, 0, n, &out);
+    return out;
+}
+
+AVX2 void q6_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4])
+{
+    dot_q6_rows(4, w, x_q8k, stride, n, out);
 }
 
 #else   /* not x86-64: no AVX2; the names exist so callers link, and fall back to scalar */
@@ -169,5 +219,17 @@ int kquants_avx2_supported(void) { return 0; }
 float q4_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q4_K_dot_q8_K(w, x, n); }
 float q5_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q5_K_dot_q8_K(w, x, n); }
 float q6_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q6_K_dot_q8_K(w, x, n); }
+void q4_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n, float out[4])
+{
+    q4_K_dot4_q8_K(w, x, stride, n, out);
+}
+void q5_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n, float out[4])
+{
+    q5_K_dot4_q8_K(w, x, stride, n, out);
+}
+void q6_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n, float out[4])
+{
+    q6_K_dot4_q8_K(w, x, stride, n, out);
+}
 
 #endif

@@ -40,6 +40,7 @@ typedef void (*to_float_fn)(const void *, float *, int64_t);
 typedef void (*from_float_fn)(const float *, void *, int64_t);
 typedef float (*dot_q8_fn)(const void *, const void *, int64_t);
 typedef float (*dot_f32_fn)(const void *, const float *, int64_t);
+typedef void (*dot4_fn)(const void *, const void *, int64_t, int64_t, float[4]);
 
 typedef struct {
     const char *name;
@@ -48,15 +49,19 @@ typedef struct {
     from_float_fn from_float;
     dot_q8_fn dot_q8, dot_avx2;
     dot_f32_fn dot_f32;
+    dot4_fn dot4, dot4_avx2;
 } kquant;
 
-/* Q2_K and Q3_K have no AVX2 dot (dot_avx2 NULL). */
+/* Q2_K and Q3_K have no AVX2 dots and no dot4 (NULL). */
 static const kquant kquants[] = {
-    { "Q2_K", TYPE_Q2_K, q2_K_to_float, q2_K_from_float, q2_K_dot_q8_K, NULL, q2_K_dot_f32 },
-    { "Q3_K", TYPE_Q3_K, q3_K_to_float, q3_K_from_float, q3_K_dot_q8_K, NULL, q3_K_dot_f32 },
-    { "Q4_K", TYPE_Q4_K, q4_K_to_float, q4_K_from_float, q4_K_dot_q8_K, q4_K_dot_q8_K_avx2, q4_K_dot_f32 },
-    { "Q5_K", TYPE_Q5_K, q5_K_to_float, q5_K_from_float, q5_K_dot_q8_K, q5_K_dot_q8_K_avx2, q5_K_dot_f32 },
-    { "Q6_K", TYPE_Q6_K, q6_K_to_float, q6_K_from_float, q6_K_dot_q8_K, q6_K_dot_q8_K_avx2, q6_K_dot_f32 },
+    { "Q2_K", TYPE_Q2_K, q2_K_to_float, q2_K_from_float, q2_K_dot_q8_K, NULL, q2_K_dot_f32, NULL, NULL },
+    { "Q3_K", TYPE_Q3_K, q3_K_to_float, q3_K_from_float, q3_K_dot_q8_K, NULL, q3_K_dot_f32, NULL, NULL },
+    { "Q4_K", TYPE_Q4_K, q4_K_to_float, q4_K_from_float, q4_K_dot_q8_K, q4_K_dot_q8_K_avx2, q4_K_dot_f32,
+      q4_K_dot4_q8_K, q4_K_dot4_q8_K_avx2 },
+    { "Q5_K", TYPE_Q5_K, q5_K_to_float, q5_K_from_float, q5_K_dot_q8_K, q5_K_dot_q8_K_avx2, q5_K_dot_f32,
+      q5_K_dot4_q8_K, q5_K_dot4_q8_K_avx2 },
+    { "Q6_K", TYPE_Q6_K, q6_K_to_float, q6_K_from_float, q6_K_dot_q8_K, q6_K_dot_q8_K_avx2, q6_K_dot_f32,
+      q6_K_dot4_q8_K, q6_K_dot4_q8_K_avx2 },
 };
 enum { N_KQUANTS = sizeof kquants / sizeof kquants[0] };
 
@@ -331,10 +336,41 @@ static void test_kquants_avx2_dots_match_scalar(void)
     free(x); free(w); free(blocks); free(xblocks);
 }
 
+/* dot4 (one weight row, 4 activation rows stride bytes apart, here with a gap between them)
+ * gives each row's dot: the scalar dot4 exactly, the AVX2 one within the bound above. */
+static void test_kquants_dot4_matches_four_dots(void)
+{
+    const int64_t n = 12 * QK_K;
+    const size_t row = kquant_row_bytes(TYPE_Q8_K, n), stride = row + 292 * 3;
+    float *w = gaussian_row(n), *x = gaussian_row(n);
+    void *blocks = malloc((size_t)n * 2);
+    uint8_t *xs = calloc(4, stride);
+    for (int r = 0; r < 4; r++) {
+        for (int64_t i = 0; i < n; i++) x[i] = gaussian() * (float)(r + 1);
+        q8_K_from_float(x, xs + r * stride, n);
+    }
+    for (int t = 0; t < N_KQUANTS; t++) {
+        if (!kquants[t].dot4) continue;
+        kquants[t].from_float(w, blocks, n);
+        float scalar[4], simd[4];
+        kquants[t].dot4(blocks, xs, (int64_t)stride, n, scalar);
+        for (int r = 0; r < 4; r++)
+            CHECKF(scalar[r] == kquants[t].dot_q8(blocks, xs + r * stride, n), "%s dot4 row %d", kquants[t].name, r);
+        if (!kquants_avx2_supported()) continue;
+        kquants[t].dot4_avx2(blocks, xs, (int64_t)stride, n, simd);
+        for (int r = 0; r < 4; r++) {
+            double magnitude = dot_magnitude(&kquants[t], blocks, xs + r * stride, n);
+            CHECKF(fabs((double)simd[r] - scalar[r]) <= 2e-6 * magnitude, "%s avx2 dot4 row %d: %.9g, scalar %.9g",
+                   kquants[t].name, r, simd[r], scalar[r]);
+        }
+    }
+    free(w); free(x); free(blocks); free(xs);
+}
+
 /* ==== Helper modes for tests/test_kquants.sh ==== */
 
 /* The fixtures: every k-quant, then Q8_K. */
-static const kquant q8_K_entry = { "Q8_K", TYPE_Q8_K, q8_K_to_float, q8_K_from_float, NULL, NULL, NULL };
+static const kquant q8_K_entry = { "Q8_K", TYPE_Q8_K, q8_K_to_float, q8_K_from_float, NULL, NULL, NULL, NULL, NULL };
 enum { N_FIXTURES = N_KQUANTS + 1 };
 static const kquant *fixture(int i) { return i < N_KQUANTS ? &kquants[i] : &q8_K_entry; }
 
@@ -417,5 +453,6 @@ int main(int argc, char **argv)
     RUN(test_kquants_quantize_edge_rows);
     RUN(test_kquants_dot_q8_K_matches_float64);
     RUN(test_kquants_avx2_dots_match_scalar);
+    RUN(test_kquants_dot4_matches_four_dots);
     TEST_EXIT();
 }
