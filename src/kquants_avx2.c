@@ -1,4 +1,5 @@
-/* kquants_avx2.c — AVX2 dots of Q4_K, Q5_K and Q6_K weight rows with Q8_K activation rows.
+/* kquants_avx2.c — AVX2 dots of Q4_K, Q5_K and Q6_K weight rows with Q8_K activation rows,
+ * one row (decode) or four (dot4, prefill) at a time.
  *
  * The weights' 4-6 bit integers are unpacked to bytes in registers and multiplied with the
  * activations' int8 by _mm256_maddubs_epi16 (unsigned x signed bytes, adjacent pairs summed
