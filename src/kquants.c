@@ -317,12 +317,15 @@ void q8_K_from_float(const float *src, void *dst, int64_t n)
         }
         float d = amax / 127, inv = d > 0 ? 1 / d : 0;
         b->d = d;
-        /* v + 0.5 * sign(v), truncated: round half away from zero like roundf, in straight-line
-         * code that vectorizes (this runs once per activation row per matrix) */
+        /* Clamp in float first, so the conversion is defined for any input (a NaN becomes
+         * -127, an infinity makes d infinite and every q NaN, so -127 too: garbage in, but no
+         * undefined behaviour); then v + 0.5 * sign(v), truncated: round half away from zero
+         * like roundf, in straight-line code that vectorizes (this runs per activation row). */
         for (int l = 0; l < QK_K; l++) {
             float v = src[l] * inv;
-            int q = (int)(v + (v < 0 ? -0.5f : 0.5f));
-            b->qs[l] = (int8_t)(q < -127 ? -127 : q > 127 ? 127 : q);
+            v = v >= -127.0f ? v : -127.0f;
+            v = v <= 127.0f ? v : 127.0f;
+            b->qs[l] = (int8_t)(int)(v + (v < 0 ? -0.5f : 0.5f));
         }
         for (int g = 0; g < 16; g++) {
             int sum = 0;

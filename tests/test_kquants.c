@@ -237,6 +237,25 @@ static void test_kquants_quantize_edge_rows(void)
     free(x); free(y); free(blocks);
 }
 
+/* Activations are quantized at run time, so Q8_K takes anything: NaN and infinities give some
+ * values (no undefined conversion, no crash), and the range is symmetric. */
+static void test_kquants_q8_K_takes_any_activation(void)
+{
+    float x[QK_K];
+    for (int i = 0; i < QK_K; i++) x[i] = (float)(i - 128) / 128;
+    x[0] = -1.0f;       /* the largest magnitude is negative: still -127 .. 127 */
+    block_q8_K b;
+    q8_K_from_float(x, &b, QK_K);
+    CHECK(b.qs[0] == -127 && b.qs[255] == 126 && b.qs[128] == 0);
+    x[5] = NAN;
+    x[6] = INFINITY;
+    q8_K_from_float(x, &b, QK_K);
+    for (int i = 0; i < QK_K; i++) CHECK(b.qs[i] >= -127 && b.qs[i] <= 127);
+    x[6] = 0;
+    q8_K_from_float(x, &b, QK_K);
+    CHECK(b.qs[5] == -127 && b.qs[7] < 0);
+}
+
 /* ==== Dots ==== */
 
 /* With x quantized to Q8_K, the integer dot equals the float64 dot of the decoded weights and
@@ -451,6 +470,7 @@ int main(int argc, char **argv)
     RUN(test_kquants_decode_places_each_element_as_ggml);
     RUN(test_kquants_quantize_error_beats_q4_0_and_orders_by_bits);
     RUN(test_kquants_quantize_edge_rows);
+    RUN(test_kquants_q8_K_takes_any_activation);
     RUN(test_kquants_dot_q8_K_matches_float64);
     RUN(test_kquants_avx2_dots_match_scalar);
     RUN(test_kquants_dot4_matches_four_dots);
