@@ -7,7 +7,7 @@
  * one fp16 per 32 weights costs the same, but fit the data far better. The layouts below are
  * byte for byte ggml's, so tensors of GGUF files written by llama.cpp are used in place.
  *
- * Q2_K and Q3_K (kquants_q2q3.c) have the same scalar kernels but no SIMD dots yet.
+ * Q2_K and Q3_K (kquants_q2q3.c) have the same kernels except dot4.
  *
  * The functions have the shapes of the type-traits table in quant.h (to_float, from_float, dot),
  * so wiring them in is adding rows. The integer dots take the activation row already quantized
@@ -170,6 +170,8 @@ float kquant_dot_f32(void (*to_float)(const void *, float *, int64_t), size_t bl
  * Call them only when kquants_avx2_supported() says so; on a non-x86 build they do not exist
  * and kquants_avx2_supported() returns 0. */
 int kquants_avx2_supported(void);
+float q2_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
+float q3_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 float q4_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 float q5_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);

@@ -1,5 +1,5 @@
-/* kquants_avx2.c — AVX2 dots of Q4_K, Q5_K and Q6_K weight rows with Q8_K activation rows,
- * one row (decode) or four (dot4, prefill) at a time.
+/* kquants_avx2.c — AVX2 dots of k-quant weight rows with Q8_K activation rows: Q2_K .. Q6_K
+ * one row at a time (decode), Q4_K .. Q6_K also four at a time (dot4, prefill).
  *
  * The weights' 4-6 bit integers are unpacked to bytes in registers and multiplied with the
  * activations' int8 by _mm256_maddubs_epi16 (unsigned x signed bytes, adjacent pairs summed
@@ -214,9 +214,83 @@ AVX2 void q6_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, 
     dot_q6_rows(4, w, x_q8k, stride, n, out);
 }
 
+/* ==== Q2_K and Q3_K ====
+ * 16 sub-blocks of 16 like Q6_K, so the same per-lane scales; the low 2 bits of quarter j of
+ * half h are bits 2j, 2j + 1 of the half's 32 qs bytes. */
+
+/* Q2_K: w = d sc q - dmin m; the mins term is the 16 bsums times the 16 mins. */
+AVX2 float q2_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
+{
+    const block_q2_K *b = w;
+    const block_q8_K *y = x_q8k;
+    const __m256i two_bits = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m128i packed = _mm_loadu_si128((const __m128i *)b[i].scales);
+        __m256i scales16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(15)));
+        __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(15)));
+        __m256i mins = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        float dy = y[i].d;
+        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[i].dmin) * dy), _mm256_cvtepi32_ps(mins), acc_min);
+        __m256i sum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i half_scales = h == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
+                                         : _mm256_permute2x128_si256(scales16, scales16, 0x11);
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), two_bits);
+                __m256i scale = _mm256_shuffle_epi8(half_scales, pick16(2 * j, 2 * j + 1));
+                sum = dot32(sum, q, y[i].qs + 128 * h + 32 * j, scale);
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[i].d) * dy), _mm256_cvtepi32_ps(sum), acc);
+    }
+    return hsum_ps(acc) - hsum_ps(acc_min);
+}
+
+/* Q3_K: q = u - 4 with u = low 2 bits | third bit << 2 in 0..7, unsigned as maddubs wants;
+ * sum q y = sum u y - 4 sum y, the second from bsums. The 6-bit scales are unpacked with
+ * 32-bit word arithmetic: word i holds scales 4i .. 4i + 3, their low nibbles from bytes 0-7
+ * (low nibbles for i < 2, high for i >= 2) and their high 2 bits from bits 2i, 2i + 1 of
+ * bytes 8-11. */
+AVX2 float q3_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
+{
+    const block_q3_K *b = w;
+    const block_q8_K *y = x_q8k;
+    const __m256i two_bits = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint32_t a[3], word[4];
+        memcpy(a, b[i].scales, sizeof a);
+        for (int k = 0; k < 4; k++)
+            word[k] = ((a[k % 2] >> (4 * (k / 2))) & 0x0f0f0f0f) | (((a[2] >> (2 * k)) & 0x03030303) << 4);
+        __m128i s8 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)word), _mm_set1_epi8(32));
+        __m256i scales16 = _mm256_cvtepi8_epi16(s8);
+        __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        __m256i sum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 2));
+        __m256i hmask = _mm256_loadu_si256((const __m256i *)b[i].hmask);
+        for (int h = 0; h < 2; h++) {
+            __m256i half_scales = h == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
+                                         : _mm256_permute2x128_si256(scales16, scales16, 0x11);
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i third = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + j), one);
+                __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), two_bits),
+                                            _mm256_slli_epi16(third, 2));
+                __m256i scale = _mm256_shuffle_epi8(half_scales, pick16(2 * j, 2 * j + 1));
+                sum = dot32(sum, u, y[i].qs + 128 * h + 32 * j, scale);
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[i].d) * y[i].d), _mm256_cvtepi32_ps(sum), acc);
+    }
+    return hsum_ps(acc);
+}
+
 #else   /* not x86-64: no AVX2; the names exist so callers link, and fall back to scalar */
 
 int kquants_avx2_supported(void) { return 0; }
+float q2_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q2_K_dot_q8_K(w, x, n); }
+float q3_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q3_K_dot_q8_K(w, x, n); }
 float q4_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q4_K_dot_q8_K(w, x, n); }
 float q5_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q5_K_dot_q8_K(w, x, n); }
 float q6_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q6_K_dot_q8_K(w, x, n); }
