@@ -306,27 +306,44 @@ void q6_K_from_float(const float *src, void *dst, int64_t n)
     }
 }
 
+/* q[l] = x[l] * inv rounded half away from zero, for finite x with |x| * inv <= 127. restrict
+ * tells the compiler the int8 stores do not alias x, and the rounding is branch-free, so the
+ * loop vectorizes (it runs once per activation row per matrix). */
+static void round_q8(const float *restrict x, float inv, int8_t *restrict q)
+{
+    for (int l = 0; l < QK_K; l++) {
+        float v = x[l] * inv;
+        int r = (int)(v + copysignf(0.5f, v));
+        q[l] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
+    }
+}
+
+/* d = max|x| / 127. The maximum is taken over the bit patterns of |x| (integer max, which
+ * vectorizes, and orders non-negative floats as their values); a pattern at or above
+ * infinity's means a NaN or an infinity, and then the block is d = NaN, q = 0, so the dots
+ * give NaN as float arithmetic would, with no undefined conversion. */
 void q8_K_from_float(const float *src, void *dst, int64_t n)
 {
     block_q8_K *b = dst;
     for (int64_t i = 0; i < n / QK_K; i++, b++, src += QK_K) {
-        float amax = 0;
+        uint32_t max_bits = 0;
         for (int l = 0; l < QK_K; l++) {
-            float a = fabsf(src[l]);
-            amax = a > amax ? a : amax;
+            uint32_t u;
+            memcpy(&u, &src[l], sizeof u);
+            u &= 0x7fffffff;
+            max_bits = u > max_bits ? u : max_bits;
         }
+        if (max_bits >= 0x7f800000) {
+            b->d = NAN;
+            memset(b->qs, 0, sizeof b->qs);
+            memset(b->bsums, 0, sizeof b->bsums);
+            continue;
+        }
+        float amax;
+        memcpy(&amax, &max_bits, sizeof amax);
         float d = amax / 127, inv = d > 0 ? 1 / d : 0;
         b->d = d;
-        /* Clamp in float first, so the conversion is defined for any input (a NaN becomes
-         * -127, an infinity makes d infinite and every q NaN, so -127 too: garbage in, but no
-         * undefined behaviour); then v + 0.5 * sign(v), truncated: round half away from zero
-         * like roundf, in straight-line code that vectorizes (this runs per activation row). */
-        for (int l = 0; l < QK_K; l++) {
-            float v = src[l] * inv;
-            v = v >= -127.0f ? v : -127.0f;
-            v = v <= 127.0f ? v : 127.0f;
-            b->qs[l] = (int8_t)(int)(v + (v < 0 ? -0.5f : 0.5f));
-        }
+        round_q8(src, inv, b->qs);
         for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int l = 0; l < 16; l++) sum += b->qs[16 * g + l];

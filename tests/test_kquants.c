@@ -237,23 +237,24 @@ static void test_kquants_quantize_edge_rows(void)
     free(x); free(y); free(blocks);
 }
 
-/* Activations are quantized at run time, so Q8_K takes anything: NaN and infinities give some
- * values (no undefined conversion, no crash), and the range is symmetric. */
+/* Activations are quantized at run time, so Q8_K takes anything: the range is symmetric, and a
+ * super-block with a NaN or an infinity becomes d = NaN (the dots then give NaN, as float
+ * arithmetic would) without touching the other super-blocks. */
 static void test_kquants_q8_K_takes_any_activation(void)
 {
-    float x[QK_K];
-    for (int i = 0; i < QK_K; i++) x[i] = (float)(i - 128) / 128;
+    float x[2 * QK_K];
+    for (int i = 0; i < 2 * QK_K; i++) x[i] = (float)(i % QK_K - 128) / 128;
     x[0] = -1.0f;       /* the largest magnitude is negative: still -127 .. 127 */
-    block_q8_K b;
-    q8_K_from_float(x, &b, QK_K);
-    CHECK(b.qs[0] == -127 && b.qs[255] == 126 && b.qs[128] == 0);
-    x[5] = NAN;
-    x[6] = INFINITY;
-    q8_K_from_float(x, &b, QK_K);
-    for (int i = 0; i < QK_K; i++) CHECK(b.qs[i] >= -127 && b.qs[i] <= 127);
-    x[6] = 0;
-    q8_K_from_float(x, &b, QK_K);
-    CHECK(b.qs[5] == -127 && b.qs[7] < 0);
+    block_q8_K b[2];
+    q8_K_from_float(x, b, 2 * QK_K);
+    CHECK(b[0].qs[0] == -127 && b[0].qs[255] == 126 && b[0].qs[128] == 0 && b[0].qs[129] == 1);
+    CHECK(b[0].qs[127] == -1 && b[0].d == 1.0f / 127);
+    for (int bad = 0; bad < 2; bad++) {
+        x[5] = bad ? INFINITY : NAN;
+        q8_K_from_float(x, b, 2 * QK_K);
+        CHECK(isnan(b[0].d) && b[0].qs[7] == 0 && b[0].bsums[3] == 0);
+        CHECK(b[1].d > 0 && b[1].qs[255] == 126);
+    }
 }
 
 /* ==== Dots ==== */
