@@ -427,6 +427,17 @@ DOT4_FROM_DOT(q4_K)
 DOT4_FROM_DOT(q5_K)
 DOT4_FROM_DOT(q6_K)
 
+#define VEC_DOT4_FROM_DOT(type)                                                                 \
+    void type##_vec_dot4_q8_K(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]) \
+    {                                                                                           \
+        for (int r = 0; r < 4; r++) out[r] = type##_dot_q8_K((const uint8_t *)w + r * row_bytes, x_q8k, n); \
+    }
+VEC_DOT4_FROM_DOT(q2_K)
+VEC_DOT4_FROM_DOT(q3_K)
+VEC_DOT4_FROM_DOT(q4_K)
+VEC_DOT4_FROM_DOT(q5_K)
+VEC_DOT4_FROM_DOT(q6_K)
+
 /* ==== Dots against float activations ==== */
 
 float kquant_dot_f32(void (*to_float)(const void *, float *, int64_t), size_t block_bytes,
@@ -456,3 +467,14 @@ float q6_K_dot_f32(const void *w, const float *x, int64_t n)
 {
     return kquant_dot_f32(q6_K_to_float, sizeof(block_q6_K), w, x, n);
 }
+
+#define DOT4_F32_FROM_DOT(type)                                                                 \
+    void type##_dot4_f32(const void *w, const float *x, int64_t stride, int64_t n, float out[4]) \
+    {                                                                                           \
+        for (int r = 0; r < 4; r++) out[r] = type##_dot_f32(w, x + r * stride, n);               \
+    }
+DOT4_F32_FROM_DOT(q2_K)
+DOT4_F32_FROM_DOT(q3_K)
+DOT4_F32_FROM_DOT(q4_K)
+DOT4_F32_FROM_DOT(q5_K)
+DOT4_F32_FROM_DOT(q6_K)

@@ -147,6 +147,15 @@ void q4_K_dot4_q8_K(const void *w, const void *x_q8k, int64_t stride, int64_t n,
 void q5_K_dot4_q8_K(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
 void q6_K_dot4_q8_K(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
 
+/* 4 weight rows (w, w + row_bytes, ...) against one Q8_K activation row: out[r] equals the
+ * dot of row r bit for bit (the shape of the kernel sets' vec_dot4, used by decode's matmul,
+ * so grouping rows never changes results). */
+void q2_K_vec_dot4_q8_K(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q3_K_vec_dot4_q8_K(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q4_K_vec_dot4_q8_K(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q5_K_vec_dot4_q8_K(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q6_K_vec_dot4_q8_K(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+
 /* The same with float activations (dequantize a super-block, then a float dot): the exact path,
  * for tests and for callers that do not quantize activations. */
 float q2_K_dot_f32(const void *w, const float *x, int64_t n);
@@ -154,6 +163,12 @@ float q3_K_dot_f32(const void *w, const float *x, int64_t n);
 float q4_K_dot_f32(const void *w, const float *x, int64_t n);
 float q5_K_dot_f32(const void *w, const float *x, int64_t n);
 float q6_K_dot_f32(const void *w, const float *x, int64_t n);
+/* ... for 4 float activation rows x, x + stride, ... (stride in floats): 4 float dots */
+void q2_K_dot4_f32(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q3_K_dot4_f32(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q4_K_dot4_f32(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q5_K_dot4_f32(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q6_K_dot4_f32(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
 
 /* ==== Helpers shared by kquants.c and kquants_q2q3.c ==== */
 
@@ -178,5 +193,10 @@ float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 void q4_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
 void q5_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
 void q6_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
+void q2_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q3_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q4_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q5_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+void q6_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
 
 #endif

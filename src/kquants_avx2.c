@@ -1,5 +1,6 @@
-/* kquants_avx2.c — AVX2 dots of k-quant weight rows with Q8_K activation rows: Q2_K .. Q6_K
- * one row at a time (decode), Q4_K .. Q6_K also four at a time (dot4, prefill).
+/* kquants_avx2.c — AVX2 dots of k-quant weight rows with Q8_K activation rows: one weight row
+ * and one activation row (dot), 4 weight rows and one activation row (vec_dot4, decode), and
+ * for Q4_K .. Q6_K one weight row and 4 activation rows (dot4, prefill).
  *
  * The weights' 4-6 bit integers are unpacked to bytes in registers and multiplied with the
  * activations' int8 by _mm256_maddubs_epi16 (unsigned x signed bytes, adjacent pairs summed
@@ -154,52 +155,103 @@ AVX2 void q5_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, 
     dot_q4_q5_rows(4, w, sizeof(block_q5_K), 1, x_q8k, stride, n, out);
 }
 
+/* 4 weight rows (w, w + row_bytes, ...) against one activation row: each row goes through
+ * exactly the single-row sequence of operations, so out[r] equals the row's dot bit for bit. */
+AVX2 INLINE void vec_dot4_q4_q5(const uint8_t *w, size_t row_bytes, size_t block_bytes, int is_q5,
+                                const void *x_q8k, int64_t n, float out[4])
+{
+    __m256 acc[4], acc_min[4];
+    for (int r = 0; r < 4; r++) acc[r] = acc_min[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const block_q8_K *y = (const block_q8_K *)x_q8k + i;
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *b = w + r * row_bytes + (size_t)i * block_bytes;
+            uint16_t d16, dmin16;
+            memcpy(&d16, b, 2);
+            memcpy(&dmin16, b + 2, 2);
+            block_q4_q5(1, b + 4, b + 16 + (is_q5 ? 32 : 0), is_q5 ? b + 16 : NULL, &y,
+                        fp16_to_fp32(d16), fp16_to_fp32(dmin16), &acc[r], &acc_min[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]) - hsum_ps(acc_min[r]);
+}
+
+AVX2 void q4_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4])
+{
+    vec_dot4_q4_q5(w, row_bytes, sizeof(block_q4_K), 0, x_q8k, n, out);
+}
+
+AVX2 void q5_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4])
+{
+    vec_dot4_q4_q5(w, row_bytes, sizeof(block_q5_K), 1, x_q8k, n, out);
+}
+
 /* ==== Q6_K ====
  * Each 32-byte vector of weights spans two groups of 16 with their own int8 scales, one per
  * 128-bit lane, which is exactly how madd_epi16 sees the 16 int16 pair sums. The -32 offset is
  * taken out per super-block as 32 * sum_g scale_g * bsums_g. */
+/* One Q6_K super-block against `rows` activation rows y[r]; row r's sum goes into acc[r]. */
+AVX2 INLINE void block_q6(int rows, const block_q6_K *b, const block_q8_K *const *y, __m256 *acc)
+{
+    const __m256i low4 = _mm256_set1_epi8(15), two_bits = _mm256_set1_epi8(3);
+    __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    __m256i sum[4];
+    for (int r = 0; r < rows; r++) {
+        __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)y[r]->bsums));
+        sum[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+    }
+    for (int h = 0; h < 2; h++) {
+        /* half h's 8 scales (int16) in both lanes; quarter k needs scale 2k in the low lane
+         * and 2k + 1 in the high lane */
+        __m256i half_scales = h == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
+                                     : _mm256_permute2x128_si256(scales16, scales16, 0x11);
+        const uint8_t *ql = b->ql + 64 * h;
+        __m256i ql0 = _mm256_loadu_si256((const __m256i *)ql);
+        __m256i ql1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        __m256i q[4] = {
+            _mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+        };
+        for (int k = 0; k < 4; k++) {     /* quarter k: bits 2k, 2k + 1 of qh */
+            __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two_bits);
+            __m256i qk = _mm256_or_si256(q[k], _mm256_slli_epi16(top, 4));
+            __m256i scale = _mm256_shuffle_epi8(half_scales, pick16(2 * k, 2 * k + 1));
+            for (int r = 0; r < rows; r++)
+                sum[r] = dot32(sum[r], qk, y[r]->qs + 128 * h + 32 * k, scale);
+        }
+    }
+    float d = fp16_to_fp32(b->d);
+    for (int r = 0; r < rows; r++)
+        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[r]->d), _mm256_cvtepi32_ps(sum[r]), acc[r]);
+}
+
+/* A Q6_K row against `rows` Q8_K rows stride bytes apart. */
 AVX2 INLINE void dot_q6_rows(int rows, const void *w, const void *x_q8k, int64_t stride, int64_t n, float *out)
 {
     const block_q6_K *b = w;
-    const __m256i low4 = _mm256_set1_epi8(15), two_bits = _mm256_set1_epi8(3);
     __m256 acc[4];
     for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const block_q8_K *y[4];
         for (int r = 0; r < rows; r++) y[r] = (const block_q8_K *)((const uint8_t *)x_q8k + r * stride) + i;
-        __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
-        __m256i sum[4];
-        for (int r = 0; r < rows; r++) {
-            __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)y[r]->bsums));
-            sum[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
-        }
-        for (int h = 0; h < 2; h++) {
-            /* half h's 8 scales (int16) in both lanes; quarter k needs scale 2k in the low lane
-             * and 2k + 1 in the high lane */
-            __m256i half_scales = h == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
-                                         : _mm256_permute2x128_si256(scales16, scales16, 0x11);
-            const uint8_t *ql = b[i].ql + 64 * h;
-            __m256i ql0 = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
-            __m256i q[4] = {
-                _mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-            };
-            for (int k = 0; k < 4; k++) {     /* quarter k: bits 2k, 2k + 1 of qh */
-                __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two_bits);
-                __m256i qk = _mm256_or_si256(q[k], _mm256_slli_epi16(top, 4));
-                __m256i scale = _mm256_shuffle_epi8(half_scales, pick16(2 * k, 2 * k + 1));
-                for (int r = 0; r < rows; r++)
-                    sum[r] = dot32(sum[r], qk, y[r]->qs + 128 * h + 32 * k, scale);
-            }
-        }
-        float d = fp16_to_fp32(b[i].d);
-        for (int r = 0; r < rows; r++)
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[r]->d), _mm256_cvtepi32_ps(sum[r]), acc[r]);
+        block_q6(rows, &b[i], y, acc);
     }
     for (int r = 0; r < rows; r++) out[r] = hsum_ps(acc[r]);
+}
+
+/* 4 weight rows against one activation row, each bit for bit as its single-row dot. */
+AVX2 void q6_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4])
+{
+    __m256 acc[4];
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const block_q8_K *y = (const block_q8_K *)x_q8k + i;
+        for (int r = 0; r < 4; r++)
+            block_q6(1, (const block_q6_K *)((const uint8_t *)w + r * row_bytes) + i, &y, &acc[r]);
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]);
 }
 
 AVX2 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
@@ -286,6 +338,17 @@ AVX2 float q3_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
     return hsum_ps(acc);
 }
 
+/* Q2_K and Q3_K: 4 weight rows as 4 single-row dots (bit for bit the same, by construction). */
+AVX2 void q2_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4])
+{
+    for (int r = 0; r < 4; r++) out[r] = q2_K_dot_q8_K_avx2((const uint8_t *)w + r * row_bytes, x_q8k, n);
+}
+
+AVX2 void q3_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4])
+{
+    for (int r = 0; r < 4; r++) out[r] = q3_K_dot_q8_K_avx2((const uint8_t *)w + r * row_bytes, x_q8k, n);
+}
+
 #else   /* not x86-64: no AVX2; the names exist so callers link, and fall back to scalar */
 
 int kquants_avx2_supported(void) { return 0; }
@@ -298,6 +361,16 @@ void q4_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n
 {
     q4_K_dot4_q8_K(w, x, stride, n, out);
 }
+#define VEC_DOT4_FALLBACK(type)                                                                  \
+    void type##_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x, int64_t n, float out[4]) \
+    {                                                                                            \
+        type##_vec_dot4_q8_K(w, row_bytes, x, n, out);                                           \
+    }
+VEC_DOT4_FALLBACK(q2_K)
+VEC_DOT4_FALLBACK(q3_K)
+VEC_DOT4_FALLBACK(q4_K)
+VEC_DOT4_FALLBACK(q5_K)
+VEC_DOT4_FALLBACK(q6_K)
 void q5_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n, float out[4])
 {
     q5_K_dot4_q8_K(w, x, stride, n, out);

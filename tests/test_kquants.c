@@ -41,6 +41,8 @@ typedef void (*from_float_fn)(const float *, void *, int64_t);
 typedef float (*dot_q8_fn)(const void *, const void *, int64_t);
 typedef float (*dot_f32_fn)(const void *, const float *, int64_t);
 typedef void (*dot4_fn)(const void *, const void *, int64_t, int64_t, float[4]);
+typedef void (*vec_dot4_fn)(const void *, size_t, const void *, int64_t, float[4]);
+typedef void (*dot4_f32_fn)(const void *, const float *, int64_t, int64_t, float[4]);
 
 typedef struct {
     const char *name;
@@ -50,18 +52,22 @@ typedef struct {
     dot_q8_fn dot_q8, dot_avx2;
     dot_f32_fn dot_f32;
     dot4_fn dot4, dot4_avx2;
+    vec_dot4_fn vec_dot4, vec_dot4_avx2;
+    dot4_f32_fn dot4_f32;
 } kquant;
 
-/* Q2_K and Q3_K have no dot4 (NULL). */
+/* Q2_K and Q3_K have no Q8_K dot4 (NULL). */
 static const kquant kquants[] = {
-    { "Q2_K", TYPE_Q2_K, q2_K_to_float, q2_K_from_float, q2_K_dot_q8_K, q2_K_dot_q8_K_avx2, q2_K_dot_f32, NULL, NULL },
-    { "Q3_K", TYPE_Q3_K, q3_K_to_float, q3_K_from_float, q3_K_dot_q8_K, q3_K_dot_q8_K_avx2, q3_K_dot_f32, NULL, NULL },
+    { "Q2_K", TYPE_Q2_K, q2_K_to_float, q2_K_from_float, q2_K_dot_q8_K, q2_K_dot_q8_K_avx2, q2_K_dot_f32, NULL, NULL,
+      q2_K_vec_dot4_q8_K, q2_K_vec_dot4_q8_K_avx2, q2_K_dot4_f32 },
+    { "Q3_K", TYPE_Q3_K, q3_K_to_float, q3_K_from_float, q3_K_dot_q8_K, q3_K_dot_q8_K_avx2, q3_K_dot_f32, NULL, NULL,
+      q3_K_vec_dot4_q8_K, q3_K_vec_dot4_q8_K_avx2, q3_K_dot4_f32 },
     { "Q4_K", TYPE_Q4_K, q4_K_to_float, q4_K_from_float, q4_K_dot_q8_K, q4_K_dot_q8_K_avx2, q4_K_dot_f32,
-      q4_K_dot4_q8_K, q4_K_dot4_q8_K_avx2 },
+      q4_K_dot4_q8_K, q4_K_dot4_q8_K_avx2, q4_K_vec_dot4_q8_K, q4_K_vec_dot4_q8_K_avx2, q4_K_dot4_f32 },
     { "Q5_K", TYPE_Q5_K, q5_K_to_float, q5_K_from_float, q5_K_dot_q8_K, q5_K_dot_q8_K_avx2, q5_K_dot_f32,
-      q5_K_dot4_q8_K, q5_K_dot4_q8_K_avx2 },
+      q5_K_dot4_q8_K, q5_K_dot4_q8_K_avx2, q5_K_vec_dot4_q8_K, q5_K_vec_dot4_q8_K_avx2, q5_K_dot4_f32 },
     { "Q6_K", TYPE_Q6_K, q6_K_to_float, q6_K_from_float, q6_K_dot_q8_K, q6_K_dot_q8_K_avx2, q6_K_dot_f32,
-      q6_K_dot4_q8_K, q6_K_dot4_q8_K_avx2 },
+      q6_K_dot4_q8_K, q6_K_dot4_q8_K_avx2, q6_K_vec_dot4_q8_K, q6_K_vec_dot4_q8_K_avx2, q6_K_dot4_f32 },
 };
 enum { N_KQUANTS = sizeof kquants / sizeof kquants[0] };
 
@@ -391,10 +397,47 @@ static void test_kquants_dot4_matches_four_dots(void)
     free(w); free(x); free(blocks); free(xs);
 }
 
+/* vec_dot4 (4 weight rows, one activation row) gives each row's dot bit for bit, scalar and
+ * AVX2 alike, so a matmul may group rows without changing any result; dot4_f32 likewise. */
+static void test_kquants_vec_dot4_equals_each_rows_dot(void)
+{
+    const int64_t n = 6 * QK_K;
+    float *w = gaussian_row(4 * n), *x = gaussian_row(4 * n);
+    void *xq = malloc(kquant_row_bytes(TYPE_Q8_K, n));
+    q8_K_from_float(x, xq, n);
+    for (int t = 0; t < N_KQUANTS; t++) {
+        size_t row_bytes = kquant_row_bytes(kquants[t].type, n) + 64;     /* rows with a gap */
+        uint8_t *rows = calloc(4, row_bytes);
+        for (int r = 0; r < 4; r++) kquants[t].from_float(w + r * n, rows + r * row_bytes, n);
+        float got[4];
+        kquants[t].vec_dot4(rows, row_bytes, xq, n, got);
+        for (int r = 0; r < 4; r++) {
+            float want = kquants[t].dot_q8(rows + r * row_bytes, xq, n);
+            CHECKF(memcmp(&got[r], &want, 4) == 0, "%s vec_dot4 row %d: %.9g, dot %.9g", kquants[t].name, r, got[r], want);
+        }
+        kquants[t].dot4_f32(rows, x, n, n, got);
+        for (int r = 0; r < 4; r++) {
+            float want = kquants[t].dot_f32(rows, x + r * n, n);
+            CHECKF(memcmp(&got[r], &want, 4) == 0, "%s dot4_f32 row %d", kquants[t].name, r);
+        }
+        if (kquants_avx2_supported()) {
+            kquants[t].vec_dot4_avx2(rows, row_bytes, xq, n, got);
+            for (int r = 0; r < 4; r++) {
+                float want = kquants[t].dot_avx2(rows + r * row_bytes, xq, n);
+                CHECKF(memcmp(&got[r], &want, 4) == 0, "%s avx2 vec_dot4 row %d: %.9g, dot %.9g",
+                       kquants[t].name, r, got[r], want);
+            }
+        }
+        free(rows);
+    }
+    free(w); free(x); free(xq);
+}
+
 /* ==== Helper modes for tests/test_kquants.sh ==== */
 
 /* The fixtures: every k-quant, then Q8_K. */
-static const kquant q8_K_entry = { "Q8_K", TYPE_Q8_K, q8_K_to_float, q8_K_from_float, NULL, NULL, NULL, NULL, NULL };
+static const kquant q8_K_entry = { "Q8_K", TYPE_Q8_K, q8_K_to_float, q8_K_from_float,
+                                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 enum { N_FIXTURES = N_KQUANTS + 1 };
 static const kquant *fixture(int i) { return i < N_KQUANTS ? &kquants[i] : &q8_K_entry; }
 
@@ -479,5 +522,6 @@ int main(int argc, char **argv)
     RUN(test_kquants_dot_q8_K_matches_float64);
     RUN(test_kquants_avx2_dots_match_scalar);
     RUN(test_kquants_dot4_matches_four_dots);
+    RUN(test_kquants_vec_dot4_equals_each_rows_dot);
     TEST_EXIT();
 }
