@@ -301,23 +301,23 @@ def load_model(path, tokenizer_path=None):
 
 
 def write_gguf(model, path, type_name="F32", name="attend", extra_kv=None):
-    """Write model as a llama GGUF. Matrices take type_name; 1-D norm weights stay F32, and so
-    does a matrix whose rows are not whole blocks of the chosen type."""
+    """Write model as a llama GGUF in file type type_name (see tensor_types): 1-D norm weights
+    stay F32, matrices take the type type_name gives them."""
     c, v = model.config, model.vocab
-    ttype = gguf.TYPE_IDS[type_name]
+    types = tensor_types(c, type_name)
     w = gguf.GGUFWriter()
-    add_llama_metadata(w, c, name, ttype)
+    add_llama_metadata(w, c, name, gguf.TYPE_IDS[FILE_TYPE_BASE.get(type_name, type_name)])
     if v is not None:
         add_vocab(w, v)
     for key, (vtype, value, array_type) in (extra_kv or {}).items():
         w.add(key, vtype, value, array_type)
     for tname, shape in tensor_shapes(c).items():
-        data = model.tensors[tname]
-        w.add_tensor(tname, shape, storage_type(shape, ttype), data)
+        w.add_tensor(tname, shape, types[tname], model.tensors[tname])
     w.write(path)
 
 
 def storage_type(shape, ttype):
+    """ttype for a matrix whose rows are whole blocks of it, else F32; F32 for 1-D tensors."""
     if len(shape) == 1:
         return gguf.F32
     if shape[-1] % gguf.BLOCK[ttype][0]:
@@ -325,8 +325,58 @@ def storage_type(shape, ttype):
     return ttype
 
 
-# llama.cpp's general.file_type numbers for an all-one-type model
-FILE_TYPE = {gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7, gguf.BF16: 32}
+# ==== file types: which storage type each tensor gets ========================================
+# A storage type's name (F32, F16, BF16, Q8_0, Q4_0, Q2_K .. Q6_K) stores every matrix in
+# that type, as llama.cpp's `llama-quantize --pure` does (its Q6_K file is all Q6_K anyway).
+# Q4_K_M and Q5_K_M mix types as llama.cpp's quantizer does for llama models (llama-quant.cpp,
+# llama_tensor_get_type), in the part of its rule that applies to our tensors:
+#   - output.weight is Q6_K; when the model has none (tied embeddings), token_embd.weight, which
+#     then serves as the output, is Q6_K;
+#   - otherwise token_embd.weight takes the base type (Q4_K / Q5_K);
+#   - blk.i.attn_v.weight and blk.i.ffn_down.weight are Q6_K in the layers that
+#     use_more_bits(i, n_layers) picks: the first eighth, the last eighth, and every third layer
+#     in between; the base type elsewhere;
+#   - every other matrix takes the base type.
+# Not reproduced: the 70B rule (attn_v of models llama.cpp classes as 70B goes Q4_K -> Q5_K) and
+# the mixture-of-experts rules (we have no experts). A matrix whose rows are not whole 256-weight
+# super-blocks falls back to Q8_0 (llama.cpp uses Q5_0 / Q5_1 / Q8_0, the first two of which
+# attend does not read), or to F32 when its rows are not whole 32-weight blocks either.
+FILE_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q4_K_M", "Q5_K_M"]
+FILE_TYPE_BASE = {"Q4_K_M": "Q4_K", "Q5_K_M": "Q5_K"}
+
+
+def use_more_bits(layer, n_layers):
+    """llama.cpp's choice of the layers whose attn_v / ffn_down get more bits in *_M files."""
+    return layer < n_layers // 8 or layer >= 7 * n_layers // 8 or (layer - n_layers // 8) % 3 == 2
+
+
+def tensor_types(c, file_type):
+    """{tensor name: storage type id} for a model with config c written as file_type."""
+    if file_type not in FILE_TYPES:
+        raise ValueError(f"unknown file type {file_type!r} (have: {', '.join(FILE_TYPES)})")
+    base = gguf.TYPE_IDS[FILE_TYPE_BASE.get(file_type, file_type)]
+    mixed = file_type in FILE_TYPE_BASE
+    types = {}
+    for tname, shape in tensor_shapes(c).items():
+        ttype = base
+        if mixed:
+            is_output = tname == "output.weight" or (c["tied"] and tname == "token_embd.weight")
+            layer = int(tname.split(".")[1]) if tname.startswith("blk.") else -1
+            more_bits = (tname.endswith(".attn_v.weight") or tname.endswith(".ffn_down.weight")) \
+                and use_more_bits(layer, c["n_layers"])
+            if is_output or more_bits:
+                ttype = gguf.Q6_K
+        if len(shape) > 1 and ttype in (gguf.Q2_K, gguf.Q3_K, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K) \
+                and shape[-1] % gguf.BLOCK[ttype][0]:
+            ttype = gguf.Q8_0       # the fallback described above; storage_type then may pick F32
+        types[tname] = storage_type(shape, ttype)
+    return types
+
+
+# llama.cpp's general.file_type numbers (LLAMA_FTYPE_*); a pure Q3_K / Q4_K / Q5_K file says
+# Q3_K_M / Q4_K_M / Q5_K_M, as llama-quantize --pure does
+FILE_TYPE = {gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7, gguf.BF16: 32,
+             gguf.Q2_K: 10, gguf.Q3_K: 12, gguf.Q4_K: 15, gguf.Q5_K: 17, gguf.Q6_K: 18}
 
 
 def add_llama_metadata(w, c, name, ttype):
@@ -359,7 +409,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Convert a llama2.c checkpoint, GGUF or trainer npz to GGUF.")
     ap.add_argument("model")
     ap.add_argument("--tokenizer", help="llama2.c tokenizer.bin for a llama2.c checkpoint")
-    ap.add_argument("--type", default="F32", choices=["F32", "F16", "BF16", "Q8_0", "Q4_0"])
+    ap.add_argument("--type", default="F32", choices=FILE_TYPES,
+                    help="storage type of the matrices, or a mix: Q4_K_M, Q5_K_M (see tensor_types)")
     ap.add_argument("--name", default=None, help="general.name (default: the input's file name)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)

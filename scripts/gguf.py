@@ -13,7 +13,10 @@ Storage types (ggml's block layouts, so files written here load in the C engine 
     F32, F16, BF16   one value per element
     Q8_0             blocks of 32: fp16 scale d, 32 int8 q;           w = q * d
     Q4_0             blocks of 32: fp16 scale d, 16 bytes of nibbles; w = (q - 8) * d
-Quantizers round exactly as ggml's reference (scalar) quantizers do, in float32 arithmetic.
+    Q2_K .. Q6_K     super-blocks of 256 with sub-block scales (kquants.py describes them)
+    Q8_K             super-blocks of 256 int8 for activations (tests only)
+Q8_0/Q4_0 quantizers round exactly as ggml's reference (scalar) quantizers do, in float32
+arithmetic; the k-quant quantizers are good but not ggml's bit for bit (decoding is).
 
 Used as a module by the other scripts; `python3 gguf.py FILE` prints a file's metadata and tensors.
 """
@@ -22,6 +25,8 @@ import struct
 import sys
 
 import numpy as np
+
+import kquants
 
 GGUF_MAGIC = 0x46554747          # "GGUF" read as a little-endian uint32
 GGUF_VERSION = 3
@@ -40,10 +45,12 @@ VALUE_TYPE_NAMES = ["UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOA
 
 # ---- tensor storage types (ggml type ids) ---------------------------------------------------
 F32, F16, Q4_0, Q8_0, BF16 = 0, 1, 2, 8, 30
-TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q8_0: "Q8_0", BF16: "BF16"}
+Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K = kquants.Q2_K, kquants.Q3_K, kquants.Q4_K, kquants.Q5_K, kquants.Q6_K, kquants.Q8_K
+TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q8_0: "Q8_0", BF16: "BF16", **kquants.NAMES}
 TYPE_IDS = {name: tid for tid, name in TYPE_NAMES.items()}
 # (elements per block, bytes per block)
-BLOCK = {F32: (1, 4), F16: (1, 2), BF16: (1, 2), Q8_0: (32, 34), Q4_0: (32, 18)}
+BLOCK = {F32: (1, 4), F16: (1, 2), BF16: (1, 2), Q8_0: (32, 34), Q4_0: (32, 18),
+         **{t: (kquants.QK_K, b) for t, b in kquants.BLOCK_BYTES.items()}}
 QK = 32   # elements in a Q8_0 / Q4_0 block
 
 
@@ -134,6 +141,8 @@ def quantize(x, ttype):
         return quantize_q8_0(x)
     if ttype == Q4_0:
         return quantize_q4_0(x)
+    if ttype in kquants.NAMES:
+        return kquants.quantize(x, ttype)
     raise ValueError(f"quantize: unsupported type {ttype}")
 
 
@@ -160,6 +169,8 @@ def dequantize(raw, ttype, n):
         nibbles = blocks[:, 2:]
         q = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=1).astype(np.float32) - 8
         return (q * d[:, None]).reshape(-1)
+    if ttype in kquants.NAMES:
+        return kquants.dequantize(raw, ttype, n)
     raise ValueError(f"dequantize: unsupported type {ttype}")
 
 

@@ -145,7 +145,8 @@ def main(argv=None):
     ap.add_argument("--rope-dim", type=int, help="dimensions of each head RoPE rotates (default head_dim)")
     ap.add_argument("--rope-base", type=float, default=convert.DEFAULT_ROPE_BASE)
     ap.add_argument("--eps", type=float, default=1e-5)
-    ap.add_argument("--type", default="F32", choices=["F32", "F16", "BF16", "Q8_0", "Q4_0"])
+    ap.add_argument("--type", default="F32", choices=convert.FILE_TYPES,
+                    help="storage type of the matrices, or a mix: Q4_K_M, Q5_K_M (see convert.tensor_types)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--vocab-from", help="copy the vocabulary of this GGUF file")
     ap.add_argument("--out")
