@@ -602,7 +602,7 @@ ATTEND_API int attend_token_to_piece(const attend_tokenizer *t, int id, char *bu
         text = (const char *)&info.byte;
         n = 1;
     }
-    if (n <= buflen) memcpy(buf, text, n);
+    if (n > 0 && n <= buflen) memcpy(buf, text, n);
     return (int)n;
 }
 
