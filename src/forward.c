@@ -212,7 +212,8 @@ static void forward_chunk(attend_context *ctx, const int *tokens, int n, int pos
                        sizeof(float) * head_dim);
             }
         }
-        PROFILE_END(prof, PROF_ROPE, tick, profile_cost_rope(n, c->n_heads, c->n_kv_heads, head_dim, c->rope_dim));
+        PROFILE_END(prof, PROF_ROPE, tick,
+                    profile_cost_rope(n, c->n_heads, c->n_kv_heads, head_dim, c->rope_dim));
 
         tick = profile_begin(prof);
         attention(ctx->pool, ctx->attn, ctx->query, cache, n, pos, c->n_heads, ctx->attn_scratch);
