@@ -66,12 +66,33 @@ if timeout 60 $RUN $MODEL --bench -t 2 -p 16 -n 8 -r 2 --profile > "$TMP/out" 2>
 else
     fail test_bench_profile_classes_sum_within_total "$(grep -A14 'op class' "$TMP/out" | head -c 800) $(tail -n 1 "$TMP/err")"
 fi
+# The profile's costs come from shapes: a decode token of this (tied) model multiplies by every
+# weight once, 2 FLOPs each, so the matmul FLOPs per token are 2 x parameters (less the norms').
+if timeout 60 $RUN $MODEL --bench -t 2 -p 0 -n 8 -r 2 --profile --json "$TMP/p.json" > /dev/null 2>&1 &&
+   why=$($PY - "$TMP/p.json" 2>&1 <<'PYEOF'
+import json, sys
+t = json.load(open(sys.argv[1]))[0]
+prof = t["profile"]
+mm = sum(c["flops"] for c in prof["classes"] if c["name"].startswith("matmul"))
+per_token = mm / (t["repetitions"] * t["n_tokens"])
+assert abs(per_token / (2 * t["params"]) - 1) < 0.01, (per_token, t["params"])
+assert sum(c["seconds"] for c in prof["classes"]) <= prof["forward_seconds"], prof
+assert prof["forward_calls"] == t["repetitions"] * t["n_tokens"], prof["forward_calls"]
+PYEOF
+   ); then pass test_bench_profile_matmul_flops_match_the_shapes
+else fail test_bench_profile_matmul_flops_match_the_shapes "$(echo "$why" | tail -n 1)"; fi
 if timeout 60 $RUN $MODEL -t 2 --temp 0 -n 12 -p "Once upon a time" --profile > "$TMP/out" 2> "$TMP/err" &&
    grep -q '^| matmul F32 ' "$TMP/err" && grep -q '^| sampling ' "$TMP/err" && sum_fits "$TMP/err"; then
     pass test_generation_profile_classes_sum_within_total
 else
     fail test_generation_profile_classes_sum_within_total "$(tail -n 5 "$TMP/err")"
 fi
+
+# Profiling reads clocks around the operations; it must not change what they compute.
+a=$(timeout 60 $RUN $MODEL -t 2 --temp 0 -n 30 -p "Once upon a time" 2>/dev/null)
+b=$(timeout 60 $RUN $MODEL -t 2 --temp 0 -n 30 -p "Once upon a time" --profile 2>/dev/null)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then pass test_profile_leaves_greedy_text_unchanged
+else fail test_profile_leaves_greedy_text_unchanged "without: '$a' with: '$b'"; fi
 
 # ---- --ignore-eos generates exactly -n tokens ---------------------------------------------------
 # A story ends with end-of-text well before 400 tokens; with --ignore-eos generation goes on.
