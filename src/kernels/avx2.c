@@ -323,24 +323,25 @@ INT8_KERNELS(q4_0, block_q4_0, q4_0_quants)
 /* ==== The GEMM tile: 16 rows x 6 tokens in 12 accumulators ==== */
 
 /* At each k, two loads bring 16 rows' weights and each token's x[k] is broadcast once: 12 FMAs
- * per 2 loads and 6 broadcasts; 12 + 2 + 1 of the 16 ymm registers. */
+ * per 2 loads and 6 broadcasts; 12 + 2 + 1 of the 16 ymm registers. The accumulators are named
+ * variables, not an array: GCC spilled the array to the stack at every k. */
 AVX2 static void gemm_tile_16x6(const float *panel, int kc, const float *const *x, float *tile)
 {
-    __m256 c[6][2];
-    for (int t = 0; t < 6; t++) c[t][0] = c[t][1] = _mm256_setzero_ps();
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int k = 0; k < kc; k++) {
         const __m256 w0 = _mm256_loadu_ps(panel + k * 16), w1 = _mm256_loadu_ps(panel + k * 16 + 8);
-#pragma GCC unroll 6
-        for (int t = 0; t < 6; t++) {
-            const __m256 xk = _mm256_broadcast_ss(x[t] + k);
-            c[t][0] = _mm256_fmadd_ps(xk, w0, c[t][0]);
-            c[t][1] = _mm256_fmadd_ps(xk, w1, c[t][1]);
-        }
+        __m256 xk;
+#define TOKEN(t) xk = _mm256_broadcast_ss(x##t + k);                                              \
+                 c##t##0 = _mm256_fmadd_ps(xk, w0, c##t##0);                                    \
+                 c##t##1 = _mm256_fmadd_ps(xk, w1, c##t##1);
+        TOKEN(0) TOKEN(1) TOKEN(2) TOKEN(3) TOKEN(4) TOKEN(5)
+#undef TOKEN
     }
-    for (int t = 0; t < 6; t++) {
-        _mm256_storeu_ps(tile + t * 16, c[t][0]);
-        _mm256_storeu_ps(tile + t * 16 + 8, c[t][1]);
-    }
+#define STORE(t) _mm256_storeu_ps(tile + t * 16, c##t##0); _mm256_storeu_ps(tile + t * 16 + 8, c##t##1);
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+#undef STORE
 }
 
 const kernel_set kernels_avx2 = {
