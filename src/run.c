@@ -52,6 +52,8 @@ static void usage(FILE *f)
           "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512 (or env ATTEND_SIMD)\n"
           "      --exact              float activations in every matmul (the reference path; slower for Q8_0/Q4_0)\n"
           "      --kv-type TYPE       KV cache element type: f32 (default) or f16\n"
+          "  -b, --batch-size N       tokens per forward pass for --dump-logits and --perplexity (default:\n"
+          "                           all at once; 1 runs them as decode steps)\n"
           "      --tokenize           print the prompt's token ids (BOS first) and exit\n"
           "      --dump-logits FILE   write float32 logits of every prompt position (n_tokens x vocab) and exit\n"
           "      --perplexity FILE    score FILE: perplexity and bits per byte over chunks of -c tokens\n"
@@ -107,7 +109,7 @@ static int is_flag(const char *arg, const char *short_name, const char *long_nam
 typedef struct {
     const char *model, *prompt, *prompt_file, *tokenizer, *dump_logits, *perplexity;
     const char *attn_map, *attn_map_text, *attn_dump;   /* attention maps: see attention_maps() */
-    int n_predict, threads, ctx_size, verbose, tokenize, seed_given;
+    int n_predict, threads, ctx_size, verbose, tokenize, seed_given, batch_size;
     const char *n_predict_text, *depths, *repetitions, *json, *csv;   /* --bench reads lists */
     int bench, profile, ignore_eos;
     attend_sampler_params sampling;
@@ -146,6 +148,7 @@ static options parse_args(int argc, char **argv)
         else if (IS("-v", "--verbose")) o.verbose = 1;
         else if (IS(NULL, "--kernels")) o.context.kernels = VALUE();
         else if (IS(NULL, "--exact")) o.context.exact = 1;
+        else if (IS("-b", "--batch-size")) o.batch_size = (int)parse_int(a, VALUE(), 1, 1 << 22);
         else if (IS(NULL, "--kv-type")) {
             const char *v = VALUE();
             if (strcmp(v, "f32") && strcmp(v, "f16"))
@@ -255,14 +258,25 @@ static void check_logits(const float *logits, int rows, int vocab, int first_pos
                 "or Inf values or overflow", logits[i], i % (size_t)vocab, first_pos + i / (size_t)vocab);
 }
 
-static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, const char *path)
+/* The logits of every one of n tokens from position 0, in forward passes of at most `batch` tokens
+ * (<= 0: one pass). Small batches run the decode kernels, whose fast path differs from prefill's. */
+static void forward_all(attend_context *ctx, const int *ids, int n, int vocab, float *logits, int batch)
+{
+    char err[256];
+    if (batch <= 0)
+        batch = n;
+    for (int done = 0; done < n; done += batch)
+        if (attend_forward(ctx, ids + done, n - done < batch ? n - done : batch, done,
+                           logits + (size_t)done * vocab, 1, err, sizeof err) != 0)
+            die("%s", err);
+}
+
+static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, const char *path, int batch)
 {
     float *logits = malloc(sizeof(float) * (size_t)n * vocab);
-    char err[256];
     if (!logits)
         die("out of memory for %d x %d logits", n, vocab);
-    if (attend_forward(ctx, ids, n, 0, logits, 1, err, sizeof err) != 0)
-        die("%s", err);
+    forward_all(ctx, ids, n, vocab, logits, batch);
     check_logits(logits, n, vocab, 0);
     FILE *f = fopen(path, "wb");
     int written = f && fwrite(logits, sizeof(float) * vocab, (size_t)n, f) == (size_t)n;
@@ -473,11 +487,10 @@ static char *read_file(const char *path, size_t *size)
  * token has at least n_ctx/2 tokens of context). Bits per byte divide the total negative
  * log2-likelihood by the bytes of text those tokens spell, which compares models with different
  * tokenizers. */
-static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab)
+static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab, int batch)
 {
     size_t size;
     char *text = read_file(path, &size);
-    char err[256];
     char what[300];
     snprintf(what, sizeof what, "'%s'", path);
     const int n_ctx = attend_context_size(ctx), first = n_ctx / 2;
@@ -501,8 +514,7 @@ static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const c
     for (int k = 0; k < n_chunks; k++) {
         memcpy(chunk, ids + (size_t)k * n_ctx, sizeof(int) * (size_t)n_ctx);
         chunk[0] = attend_tokenizer_bos(tok) >= 0 ? attend_tokenizer_bos(tok) : chunk[0];
-        if (attend_forward(ctx, chunk, n_ctx, 0, logits, 1, err, sizeof err) != 0)
-            die("%s", err);
+        forward_all(ctx, chunk, n_ctx, vocab, logits, batch);
         check_logits(logits, n_ctx, vocab, 0);
         for (int j = first; j < n_ctx - 1; j++) {
             const float *row = logits + (size_t)j * vocab;
@@ -589,7 +601,7 @@ int main(int argc, char **argv)
         print_summary(model, ctx);
 
     if (o.perplexity) {
-        perplexity(ctx, tok, o.perplexity, c->vocab_size);
+        perplexity(ctx, tok, o.perplexity, c->vocab_size, o.batch_size);
     } else {
         int n_prompt;
         int *prompt = encode(tok, o.prompt, strlen(o.prompt), 1, "the prompt", &n_prompt);
@@ -598,7 +610,7 @@ int main(int argc, char **argv)
         if (o.attn_map || o.attn_map_text || o.attn_dump)
             attention_maps(ctx, model, &o, prompt, n_prompt);
         else if (o.dump_logits)
-            dump_logits(ctx, prompt, n_prompt, c->vocab_size, o.dump_logits);
+            dump_logits(ctx, prompt, n_prompt, c->vocab_size, o.dump_logits, o.batch_size);
         else
             generate(ctx, tok, &o, prompt, n_prompt, c->vocab_size);
         free(prompt);

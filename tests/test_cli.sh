@@ -91,6 +91,8 @@ refuses test_cli_kernels_env_unknown "kernel set 'bogus' is unknown" "$M" $G -p 
 unset ATTEND_SIMD
 refuses test_cli_kv_type_unknown "--kv-type expects f32 or f16, got 'q8'" "$M" --kv-type q8
 refuses test_cli_kv_type_missing_value "--kv-type needs a value" "$M" --kv-type
+refuses test_cli_batch_size_0 "-b must be between 1 and" "$M" -b 0
+refuses test_cli_batch_size_not_a_number "--batch-size expects an integer, got 'all'" "$M" --batch-size all
 # a set this CPU cannot run is refused by name (only testable where one is missing: here avx512 or avx2)
 for k in avx2 avx512; do
     if ! ATTEND_SIMD= "$RUN" "$M" $G -n 1 -p hi --kernels $k > /dev/null 2> "$TMP/err_k"; then

@@ -449,7 +449,7 @@ static void test_kernels_never_read_past_the_row(void)
                     type_traits_of(TYPE_Q8_0)->from_float(src, xq, n);
                     variants[v].traits[TYPE_Q8_0].from_float(x + 3 * n, xq_out, n);
                     sink = k->vec_dot(row, xq, n);
-                    k->vec_dot4(row, 0, xq, n, sums);
+                    k->vec_dot4(row, xq, 0, n, sums);
                     munmap(xq_map, xq_len), munmap(xq_out_map, xq_out_len);
                 }
                 (void)sink;
@@ -526,7 +526,7 @@ static void test_every_variant_quantizes_activations_as_the_reference(void)
 
 /* vec_dot(w, quantize(x)) against float64 over the dequantized operands (the integer products
  * are exact, so only the float sums of block results may differ), and each set against scalar;
- * vec_dot4 gives each row's vec_dot bit for bit. */
+ * vec_dot4 gives each activation row's vec_dot bit for bit. */
 static void test_every_variant_vec_dot_matches_scalar_and_float64(void)
 {
     const int int8_types[] = {TYPE_Q8_0, TYPE_Q4_0};
@@ -534,30 +534,33 @@ static void test_every_variant_vec_dot_matches_scalar_and_float64(void)
         int type = int8_types[t];
         for (int n = 32; n <= 4096; n += n < 512 ? 32 : 1024) {
             size_t row_bytes = type_row_bytes(type, n);
-            uint8_t *w = malloc(4 * row_bytes), *xq = malloc(type_row_bytes(TYPE_Q8_0, n));
+            size_t x_bytes = type_row_bytes(TYPE_Q8_0, n) + 6;   /* an odd stride between tokens */
+            uint8_t *w = malloc(row_bytes), *xq = malloc(4 * x_bytes);
+            float *src = random_floats(n, 2.0f);
+            type_traits_of(type)->from_float(src, w, n);
+            free(src);
+            float *xd = malloc(sizeof(float) * n);
             for (int r = 0; r < 4; r++) {
-                float *src = random_floats(n, 2.0f);
-                type_traits_of(type)->from_float(src, w + r * row_bytes, n);
-                free(src);
+                float *x = random_floats(n, 1.0f);
+                type_traits_of(TYPE_Q8_0)->from_float(x, xq + r * x_bytes, n);
+                free(x);
             }
-            float *x = random_floats(n, 1.0f), *xd = malloc(sizeof(float) * n);
-            type_traits_of(TYPE_Q8_0)->from_float(x, xq, n);
-            type_traits_of(TYPE_Q8_0)->to_float(xq, xd, n);
             for (int r = 0; r < 4; r++) {
-                double magnitude, exact = reference_dot(type, w + r * row_bytes, xd, n, &magnitude);
-                float scalar = variants[0].traits[type].vec_dot(w + r * row_bytes, xq, n);
+                type_traits_of(TYPE_Q8_0)->to_float(xq + r * x_bytes, xd, n);
+                double magnitude, exact = reference_dot(type, w, xd, n, &magnitude);
+                float scalar = variants[0].traits[type].vec_dot(w, xq + r * x_bytes, n);
                 for (int v = 0; v < n_variants; v++) {
                     const kernel_row *k = &variants[v].traits[type];
-                    float got = k->vec_dot(w + r * row_bytes, xq, n), four[4];
-                    k->vec_dot4(w, row_bytes, xq, n, four);
+                    float got = k->vec_dot(w, xq + r * x_bytes, n), four[4];
+                    k->vec_dot4(w, xq, x_bytes, n, four);
                     CHECKF(close_to(got, exact, magnitude, 1e-5) && close_to(got, scalar, magnitude, 1e-5),
-                           "%s %s n=%d row %d: %.9g vs scalar %.9g, float64 %.9g", variants[v].name,
+                           "%s %s n=%d token %d: %.9g vs scalar %.9g, float64 %.9g", variants[v].name,
                            type_traits_of(type)->name, n, r, got, scalar, exact);
-                    CHECKF(four[r] == got, "%s %s n=%d row %d: vec_dot4 %.9g != vec_dot %.9g",
+                    CHECKF(four[r] == got, "%s %s n=%d token %d: vec_dot4 %.9g != vec_dot %.9g",
                            variants[v].name, type_traits_of(type)->name, n, r, four[r], got);
                 }
             }
-            free(w), free(xq), free(x), free(xd);
+            free(w), free(xq), free(xd);
         }
     }
 }
@@ -599,7 +602,8 @@ static void bench(int rows)
     printf("# single thread, %d x %d matrix times vector (dot) and times 4 vectors (dot4);\n"
            "# GB/s of weight bytes streamed per thread-CPU second, best of 8; 64-byte aligned\n",
            rows, cols);
-    printf("%-6s %-7s %9s %11s %12s\n", "type", "variant", "MB", "dot GB/s", "dot4 GB/s");
+    printf("%-6s %-7s %9s %11s %12s %14s\n", "type", "variant", "MB", "dot GB/s", "dot4 GB/s",
+           "int8 dot GB/s");
     float *x = aligned_alloc(64, 4 * cols * sizeof *x), *y = malloc((size_t)rows * 4 * sizeof *y);
     for (int i = 0; i < 4 * cols; i++) x[i] = uniform();
     for (int t = 0; t < N_TYPES; t++) {
@@ -611,17 +615,23 @@ static void bench(int rows)
         free(src);
         for (int v = 0; v < n_variants; v++) {
             const kernel_row *k = &variants[v].traits[type];
-            double best = 1e30, best4 = 1e30;
+            double best = 1e30, best4 = 1e30, best8 = 1e30;
+            uint8_t xq[4096 / 32 * 34];
             for (int rep = 0; rep < 8; rep++) {
                 double t0 = now();
                 for (int r = 0; r < rows; r++) y[r] = k->dot(w + r * row_bytes, x, cols);
                 double t1 = now();
                 for (int r = 0; r < rows; r++) k->dot4(w + r * row_bytes, x, cols, cols, y + 4 * r);
                 double t2 = now();
-                best = fmin(best, t1 - t0), best4 = fmin(best4, t2 - t1);
+                if (k->vec_dot) {   /* decode's fast path: quantize x once, then integer dots */
+                    variants[v].traits[TYPE_Q8_0].from_float(x, xq, cols);
+                    for (int r = 0; r < rows; r++) y[r] = k->vec_dot(w + r * row_bytes, xq, cols);
+                }
+                double t3 = now();
+                best = fmin(best, t1 - t0), best4 = fmin(best4, t2 - t1), best8 = fmin(best8, t3 - t2);
             }
-            printf("%-6s %-7s %9.1f %11.1f %12.1f\n", type_traits_of(type)->name, variants[v].name,
-                   bytes / 1e6, bytes / best / 1e9, bytes / best4 / 1e9);
+            printf("%-6s %-7s %9.1f %11.1f %12.1f %14.1f\n", type_traits_of(type)->name, variants[v].name,
+                   bytes / 1e6, bytes / best / 1e9, bytes / best4 / 1e9, k->vec_dot ? bytes / best8 / 1e9 : 0.0);
             fflush(stdout);
         }
         free(w);

@@ -20,8 +20,8 @@
 void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);
 float avx2_q8_0_vec_dot(const void *w, const void *xq, int64_t n);
 float avx2_q4_0_vec_dot(const void *w, const void *xq, int64_t n);
-void avx2_q8_0_vec_dot4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
-void avx2_q4_0_vec_dot4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+void avx2_q8_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
+void avx2_q4_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
 
 /* ==== Sixteen weights of a float-like row (F32, F16, BF16) as fp32 ==== */
 

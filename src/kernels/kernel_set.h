@@ -30,9 +30,9 @@ typedef struct {
     /* Activations already converted to the type's vec_dot_type (the fast path; NULL when the
      * vec_dot_type is F32). xq is a row of n values in that type. */
     float (*vec_dot)(const void *w, const void *xq, int64_t n);
-    /* 4 weight rows (w, w + row_bytes, ...) against one activation row, which is loaded once.
-     * out[i] must equal vec_dot(row i) bit for bit, so grouping rows never changes results. */
-    void (*vec_dot4)(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+    /* the same for 4 activation rows xq, xq + x_stride bytes, ...: each weight block is loaded
+     * once for four tokens. out[t] must equal vec_dot(w, row t) bit for bit. */
+    void (*vec_dot4)(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
 } kernel_row;
 
 /* The prefill GEMM's register tile: tile[t * rows + r] = sum_k panel[k * rows + r] * x[t][k] for

@@ -98,14 +98,14 @@ static float q4_0_vec_dot(const void *w, const void *xq, int64_t n)
     return sum;
 }
 
-static void q8_0_vec_dot4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4])
+static void q8_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4])
 {
-    for (int r = 0; r < 4; r++) out[r] = q8_0_vec_dot((const char *)w + r * row_bytes, xq, n);
+    for (int t = 0; t < 4; t++) out[t] = q8_0_vec_dot(w, (const char *)xq + t * x_stride, n);
 }
 
-static void q4_0_vec_dot4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4])
+static void q4_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4])
 {
-    for (int r = 0; r < 4; r++) out[r] = q4_0_vec_dot((const char *)w + r * row_bytes, xq, n);
+    for (int t = 0; t < 4; t++) out[t] = q4_0_vec_dot(w, (const char *)xq + t * x_stride, n);
 }
 
 /* ==== The GEMM tile: 32 rows x 8 tokens, left to the compiler ==== */
