@@ -9,8 +9,10 @@ MODEL=${ATTEND_DEFAULT_MODEL:-models/stories-attend.gguf}
 B="$MODEL --bench -t 2 -p 16,32 -n 8 -r 3"
 
 # ---- the table, JSON and CSV of one run -------------------------------------------------------
-if ! timeout 60 $RUN $B -d 0,16 --json "$TMP/b.json" --csv "$TMP/b.csv" > "$TMP/out" 2> "$TMP/err"; then
-    fail test_bench_runs "status $?: $(tail -n 1 "$TMP/err")"
+timeout 120 $RUN $B -d 0,16 --json "$TMP/b.json" --csv "$TMP/b.csv" > "$TMP/out" 2> "$TMP/err"
+rc=$?
+if [ $rc -ne 0 ]; then
+    fail test_bench_runs "status $rc: $(tail -n 1 "$TMP/err")"
 else
     pass test_bench_runs
     rows=$(grep -cE '^\| (pp16|pp32|tg8) +\| +(0|16) \|' "$TMP/out")

@@ -304,9 +304,6 @@ int bench_main(const bench_options *o)
     FILE *out = json == stdout || csv == stdout ? stderr : stdout;
 
     bench_info in = {.path = o->model};
-    int n_threads = o->context.n_threads > 0 ? o->context.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    probe_in_child(n_threads > 0 ? n_threads : 1, &in.probe);
-    cpu_name(in.cpu, sizeof in.cpu);
 
     /* Cold: the first mapping of the file in this process. Warm: a second load, its pages cached. */
     attend_model *m = load(o, &in.load_cold_ms);
@@ -321,6 +318,11 @@ int bench_main(const bench_options *o)
         fail("depth %d + %d tokens needs %d positions but the %s holds %d (see -d, -p, -n%s)", list_max(&depths),
              need - list_max(&depths), need, o->context.n_ctx > 0 ? "context (-c)" : "model's context",
              need > n_ctx ? n_ctx : c->max_seq_len, o->context.n_ctx > 0 ? ", -c" : "");
+    /* The probe after every check, so that a mistake is reported at once, and before the context's
+     * workers exist, so that it has the machine to itself. */
+    int n_threads = o->context.n_threads > 0 ? o->context.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    probe_in_child(n_threads > 0 ? n_threads : 1, &in.probe);
+    cpu_name(in.cpu, sizeof in.cpu);
     bench_state b = {.c = c};
     b.ctx = new_context(m, o->context, n_ctx, &in.kernels);
     b.sampler = attend_sampler_new(c->vocab_size, (attend_sampler_params){.temperature = 0, .top_p = 1,

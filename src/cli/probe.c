@@ -29,7 +29,14 @@
 #define PROBE_X86 0
 #endif
 
-enum { BUFFER_MIB = 512, READ_PASSES = 5, WINDOWS = 5 };
+/* Under a sanitizer the figures mean nothing and its shadow memory makes a large buffer slow to
+ * fill: a small one keeps the sanitizer test runs short. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+enum { BUFFER_MIB = 32 };
+#else
+enum { BUFFER_MIB = 512 };
+#endif
+enum { READ_PASSES = 5, WINDOWS = 5 };
 
 static double now(void)
 {
@@ -45,8 +52,12 @@ static double now(void)
 
 /* ==== streaming read ======================================================================== */
 
+/* Sanitizer builds (make asan, make tsan) would check every load of the read loops, turning a
+ * second of probing into a minute; the loops read only the probe's own buffer. */
+#define UNCHECKED __attribute__((no_sanitize("address", "thread", "undefined")))
+
 /* Sum of n floats (n a multiple of 128, p 64-byte aligned); the sum only keeps the loads alive. */
-static float read_scalar(const float *p, size_t n)
+UNCHECKED static float read_scalar(const float *p, size_t n)
 {
     float a[8] = {0};
     for (size_t i = 0; i < n; i += 8)
@@ -56,7 +67,7 @@ static float read_scalar(const float *p, size_t n)
 }
 
 #if PROBE_X86
-__attribute__((target("avx2")))
+UNCHECKED __attribute__((target("avx2")))
 static float read_avx2(const float *p, size_t n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -77,7 +88,7 @@ static float read_avx2(const float *p, size_t n)
     return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
 }
 
-__attribute__((target("avx512f")))
+UNCHECKED __attribute__((target("avx512f")))
 static float read_avx512(const float *p, size_t n)
 {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -106,6 +117,8 @@ struct reader {
     float *share;
     size_t n;          /* floats in the share */
     double *pass_seconds;   /* READ_PASSES, written by reader 0 */
+    atomic_int *passes;     /* passes done; reader 0 sets *stop when they are slow */
+    atomic_int *stop;
     volatile float sink;
 };
 
@@ -118,12 +131,18 @@ static void *reader_main(void *v)
     while (!atomic_load(r->go))
         sched_yield();
     for (int pass = 0; pass < READ_PASSES; pass++) {
-        pthread_barrier_wait(r->barrier);
+        pthread_barrier_wait(r->barrier);   /* reader 0's *stop, set before it came here, is seen */
+        if (atomic_load(r->stop))
+            break;
         double t0 = now();
         r->sink += r->read(r->share, r->n);
         pthread_barrier_wait(r->barrier);
-        if (r->pass_seconds)
+        if (r->pass_seconds) {
             r->pass_seconds[pass] = now() - t0;
+            atomic_store(r->passes, pass + 1);
+            if (r->pass_seconds[pass] > 0.25)
+                atomic_store(r->stop, 1);   /* a slow machine or build: no time for more passes */
+        }
     }
     return NULL;
 }
@@ -142,11 +161,12 @@ static int probe_read(int n_threads, read_fn read, probe_result *out)
     if (n_threads > 64)
         n_threads = 64;
     pthread_barrier_t barrier;
-    atomic_int go = 0;
+    atomic_int go = 0, passes = 0, stop = 0;
     double pass_seconds[READ_PASSES];
     const size_t floats = bytes / sizeof(float), per = floats / (size_t)n_threads / 128 * 128;
     for (int i = 0; i < n_threads; i++)
-        r[i] = (struct reader){&go, &barrier, read, buf + per * i, per, i == 0 ? pass_seconds : NULL, 0};
+        r[i] = (struct reader){&go, &barrier, read, buf + per * i, per, i == 0 ? pass_seconds : NULL,
+                               &passes, &stop, 0};
     /* Should a thread not start, the others read without it: the barrier counts those started. */
     int started = 1;
     while (started < n_threads && pthread_create(&th[started], NULL, reader_main, &r[started]) == 0)
@@ -159,7 +179,7 @@ static int probe_read(int n_threads, read_fn read, probe_result *out)
     pthread_barrier_destroy(&barrier);
     munmap(buf, bytes);
     double best = pass_seconds[0];
-    for (int k = 1; k < READ_PASSES; k++)
+    for (int k = 1; k < atomic_load(&passes); k++)
         best = pass_seconds[k] < best ? pass_seconds[k] : best;
     out->read_gbs = (double)per * started * sizeof(float) / best / 1e9;
     out->threads = started;
