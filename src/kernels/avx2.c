@@ -356,7 +356,7 @@ const kernel_set kernels_avx2 = {
         [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4,
                         .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4 },
     },
-    .gemm = { .rows = 16, .tokens = 6, .k_block = 256, .tile = gemm_tile_16x6 },
+    .gemm = { .rows = 16, .tokens = 6, .k_block = 1024, .tile = gemm_tile_16x6 },
 };
 
 #else

@@ -46,7 +46,7 @@ typedef struct {
     gemm_tile_fn tile;
 } gemm_kernel;
 
-enum { GEMM_MAX_ROWS = 32, GEMM_MAX_TOKENS = 8, GEMM_MAX_K = 512 };
+enum { GEMM_MAX_ROWS = 32, GEMM_MAX_TOKENS = 8, GEMM_MAX_K = 1024 };
 
 typedef struct {
     const char *name;               /* "scalar", "avx2", "avx512" */

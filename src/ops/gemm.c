@@ -19,17 +19,17 @@
 
 size_t gemm_scratch_floats(const gemm_kernel *g)
 {
-    /* one dequantized row, the panel, the tile */
-    return (size_t)g->k_block + (size_t)g->k_block * g->rows + (size_t)g->tokens * g->rows;
+    /* the dequantized rows, the panel, the tile */
+    return 2 * (size_t)g->k_block * g->rows + (size_t)g->tokens * g->rows;
 }
 
 void gemm_rows(const gemm_kernel *g, const kernel_row *row, const tensor *w, int64_t r0, int64_t r1,
                const float *x, int64_t ldx, int n_tokens, float *out, int64_t ldo, float *scratch)
 {
     const int tile_rows = g->rows, tile_tokens = g->tokens;
-    float *dequantized = scratch;                        /* [k_block] */
-    float *panel = dequantized + g->k_block;             /* [k_block][tile_rows] */
-    float *tile = panel + (size_t)g->k_block * tile_rows;   /* [tile_tokens][tile_rows] */
+    float *dequantized = scratch;                               /* [tile_rows][k_block] */
+    float *panel = dequantized + (size_t)g->k_block * tile_rows;  /* [k_block][tile_rows] */
+    float *tile = panel + (size_t)g->k_block * tile_rows;         /* [tile_tokens][tile_rows] */
     const type_traits *tt = type_traits_of(w->type);
     const int64_t cols = w->cols;
 
@@ -37,16 +37,20 @@ void gemm_rows(const gemm_kernel *g, const kernel_row *row, const tensor *w, int
         const int nr = (int)(r1 - rb < tile_rows ? r1 - rb : tile_rows);
         for (int64_t k0 = 0; k0 < cols; k0 += g->k_block) {
             const int kc = (int)(cols - k0 < g->k_block ? cols - k0 : g->k_block);
-            /* 1. pack; k0 is a multiple of every block size, so the row offset is whole blocks */
+            /* 1. pack; k0 is a multiple of every block size, so the row offset is whole blocks.
+             * Dequantize row by row, then transpose with k outer, so that the panel is written
+             * contiguously (a store per element into a different cache line measured 11 % of
+             * s110M prefill). */
             const size_t k0_bytes = (size_t)(k0 / tt->block_size) * tt->block_bytes;
-            for (int r = 0; r < nr; r++) {
-                row->to_float((const char *)tensor_row(w, rb + r) + k0_bytes, dequantized, kc);
-                for (int k = 0; k < kc; k++)
-                    panel[(size_t)k * tile_rows + r] = dequantized[k];
+            for (int r = 0; r < nr; r++)
+                row->to_float((const char *)tensor_row(w, rb + r) + k0_bytes, dequantized + (size_t)r * g->k_block, kc);
+            for (int k = 0; k < kc; k++) {
+                float *column = panel + (size_t)k * tile_rows;
+                for (int r = 0; r < nr; r++)
+                    column[r] = dequantized[(size_t)r * g->k_block + k];
+                for (int r = nr; r < tile_rows; r++)
+                    column[r] = 0.0f;
             }
-            for (int r = nr; r < tile_rows; r++)
-                for (int k = 0; k < kc; k++)
-                    panel[(size_t)k * tile_rows + r] = 0.0f;
             /* 2 and 3. multiply tile by tile, then add into the output */
             for (int t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
                 const int nt = n_tokens - t0 < tile_tokens ? n_tokens - t0 : tile_tokens;
