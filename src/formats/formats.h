@@ -2,7 +2,7 @@
  *
  * attend_model_load maps the file and asks each format in turn whether the bytes are its own;
  * the first that says yes loads them. A loader sees only the mapped bytes and the builder
- * (model_builder.h); it never calls back into model.c. Adding a format is adding a row. */
+ * (model_builder.h); it never calls back into model_load.c. Adding a format is adding a row. */
 #ifndef ATTEND_FORMATS_H
 #define ATTEND_FORMATS_H
 

@@ -1,4 +1,4 @@
-/* model.c — open a model file, map it, hand it to the format that recognises it, and describe
+/* model_load.c — open a model file, map it, hand it to the format that recognises it, and describe
  * the result.
  *
  * The file is mapped read-only and its tensors are used where they lie: loading a model costs a
