@@ -16,6 +16,7 @@
 #include "cli/bench.h"
 #include "cli/chat.h"
 #include "cli/escapes.h"
+#include "cli/stop.h"
 #include "fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -72,7 +73,8 @@ static void usage(FILE *f)
           "                           model's chat template; -n tokens per answer at most\n"
           "      --chat-template NAME llama2, mistral, zephyr, chatml or phi3 (default: the model's)\n"
           "      --system TEXT        --chat: the system message\n"
-          "      --stop, --reverse-prompt STRING  --chat: end an answer where it contains STRING (repeatable)\n"
+          "      --stop, --reverse-prompt STRING  end generation (a --chat answer) where the text contains\n"
+          "                           STRING, which is not printed (repeatable)\n"
           "      --profile            time per operation class (and % of this machine's ceilings) on stderr\n"
           "      --bench              measure speed, print no text; -p/-n/-d take comma lists of token counts:\n"
           "                           -p prompt tokens (default 512), -n generated tokens (default 128);\n"
@@ -209,6 +211,10 @@ static options parse_args(int argc, char **argv)
     }
     if (o.prompt_file && *o.prompt)
         die("give the prompt with -p or with -f, not both");
+    if (!o.chat_mode && (o.chat.template_name || o.chat.system))
+        die("--chat-template and --system belong to --chat");
+    if (o.bench && (o.prompt_file || o.tokenize || o.dump_logits || o.perplexity))
+        die("--bench measures speed alone: it does not take -f, --tokenize, --dump-logits or --perplexity");
     /* One mode per run: each reads the prompt (or a file) and exits in its own way. */
     const char *modes[] = {o.tokenize ? "--tokenize" : NULL, o.dump_logits ? "--dump-logits" : NULL,
                            o.perplexity ? "--perplexity" : NULL, o.chat_mode ? "--chat" : NULL,
@@ -220,10 +226,6 @@ static options parse_args(int argc, char **argv)
             die("%s and %s are different modes: choose one", mode, modes[k]);
         mode = modes[k] ? modes[k] : mode;
     }
-    if (!o.chat_mode && (o.chat.template_name || o.chat.system || o.chat.n_stops))
-        die("--chat-template, --system and --stop belong to --chat");
-    if (o.bench && (o.prompt_file || o.tokenize || o.dump_logits || o.perplexity))
-        die("--bench measures speed alone: it does not take -f, --tokenize, --dump-logits or --perplexity");
     if (!o.bench && (o.depths || o.repetitions || o.json || o.csv))
         die("-d, -r, --json and --csv belong to --bench");
     if (!o.bench && o.n_predict_text)
@@ -334,15 +336,24 @@ static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, c
 
 /* Print what one more token completes: whole UTF-8 characters only (the stream holds the rest).
  * A token not shown (--no-display-prompt) still goes through the stream, which decides from it
- * whether the next token's leading space is the dummy prefix. */
-static void write_token(attend_stream *stream, int id, int show)
+ * whether the next token's leading space is the dummy prefix. Generated text passes through the
+ * --stop filter (`stops`, NULL for the prompt), which holds back what may begin a stop string;
+ * returns 1 when one has completed. */
+static int write_token(attend_stream *stream, int id, int show, stop_filter *stops)
 {
     char text[256];
+    const char *out = text;
     int len = attend_stream_next(stream, id, text, sizeof text);
     if (len < 0)
         die("token id %d is outside the vocabulary", id);
+    int hit = stops ? stop_put(stops, text, (size_t)len) : 0;
+    if (hit < 0)
+        die("out of memory");
+    if (stops)
+        len = (int)stop_take(stops, &out, hit);
     if (show)
-        fwrite(text, 1, (size_t)len, stdout);
+        fwrite(out, 1, (size_t)len, stdout);
+    return hit;
 }
 
 static void generate(attend_context *ctx, const attend_tokenizer *tok, const options *o, int *prompt, int n_prompt,
@@ -370,10 +381,13 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     /* Echo the prompt as the tokenizer sees it (once it has run, so that a model refused for
      * non-finite logits prints nothing), then continue from there. */
     for (int i = 0; i < n_prompt; i++)
-        write_token(stream, prompt[i], !o->no_display_prompt);
+        write_token(stream, prompt[i], !o->no_display_prompt, NULL);
     fflush(stdout);
     int n = n_prompt, generated = 0;
     const char *stop = "the -n limit";
+    stop_filter stops = {0};
+    for (int i = 0; i < o->chat.n_stops; i++)
+        stop_add(&stops, o->chat.stops[i]);
     while (generated < o->n_predict) {
         t = now_seconds();
         int next = attend_sample(sampler, logits, history, n);
@@ -382,9 +396,13 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
             stop = "end of text";
             break;
         }
-        write_token(stream, next, 1);
+        int hit = write_token(stream, next, 1, &stops);
         fflush(stdout);
         generated++;
+        if (hit) {
+            stop = "a stop string (--stop)";
+            break;
+        }
         if (n == n_ctx) {
             stop = "a full context (-c)";
             break;
@@ -398,8 +416,12 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
         n++;
     }
     char rest[64];
-    for (int len; (len = attend_stream_flush(stream, rest, sizeof rest)) > 0;)
-        fwrite(rest, 1, (size_t)len, stdout);
+    const char *out;
+    for (int len; !stops.hit && (len = attend_stream_flush(stream, rest, sizeof rest)) > 0;)
+        stop_put(&stops, rest, (size_t)len);
+    size_t n_out = stop_take(&stops, &out, 1);
+    fwrite(out, 1, n_out, stdout);
+    stop_free(&stops);
     fputc('\n', stdout);
     fflush(stdout);
     double t2 = now_seconds();

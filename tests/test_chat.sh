@@ -123,7 +123,7 @@ else
 fi
 refuses test_chat_with_perplexity "--perplexity and --chat are different modes|--chat and --perplexity are different modes" \
     "$M" --chat --perplexity "$TMP/turns"
-refuses test_chat_flags_without_chat "--chat-template, --system and --stop belong to --chat" "$M" -p hi --stop x
+refuses test_chat_flags_without_chat "--chat-template and --system belong to --chat" "$M" -p hi --system x
 
 # ---- --special: special tokens written in a prompt become their ids ----------------------------------
 run "$M" --tokenize -p "user"; plain=$(cut -d' ' -f2- "$TMP/out")

@@ -214,6 +214,15 @@ run "$M" $G -n 6 -p "Once upon"; full=$(cat "$TMP/out")
 run "$M" $G -n 6 -p "Once upon" --no-display-prompt; rest=$(cat "$TMP/out")
 if [ $rc -eq 0 ] && [ -n "$rest" ] && [ "Once upon$rest" = "$full" ]; then pass test_cli_no_display_prompt_prints_only_the_continuation
 else fail test_cli_no_display_prompt_prints_only_the_continuation "full '$full', without the prompt '$rest'"; fi
+# --stop ends plain generation too, the stop string not printed
+word=$($PY -c 'import sys; print(sys.argv[1][11:13])' "$full")   # two characters of the continuation
+run "$M" $G -n 6 -p "Once upon" --stop "$word"
+want=$($PY -c 'import sys; print(sys.argv[1][:sys.argv[1].index(sys.argv[2], 9)])' "$full" "$word")
+if [ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = "$want" ] && grep -q "stopped at a stop string" "$TMP/err"; then
+    pass test_cli_stop_string_ends_generation
+else
+    fail test_cli_stop_string_ends_generation "--stop '$word': '$(cat "$TMP/out")', expected '$want'"
+fi
 refuses test_cli_tokenize_with_perplexity "--tokenize and --perplexity are different modes" "$M" --tokenize --perplexity "$TMP/empty"
 refuses test_cli_dump_logits_with_attn_map "--dump-logits and the attention maps are different modes" "$M" -p hi \
     --dump-logits "$TMP/l" --attn-map "$TMP/map"

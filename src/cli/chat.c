@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/chat_template.h"
+#include "cli/stop.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -64,7 +65,8 @@ typedef struct {
     size_t len, cap;
 } buffer;
 
-static int append(buffer *b, const char *s, size_t n)
+/* Room for n more bytes and a NUL. */
+static int reserve(buffer *b, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = 2 * (b->len + n + 1) + 64;
@@ -74,6 +76,13 @@ static int append(buffer *b, const char *s, size_t n)
         b->s = grown;
         b->cap = cap;
     }
+    return 0;
+}
+
+static int append(buffer *b, const char *s, size_t n)
+{
+    if (reserve(b, n) != 0)
+        return -1;
     memcpy(b->s + b->len, s, n);
     b->len += n;
     b->s[b->len] = '\0';
@@ -96,11 +105,9 @@ typedef struct {
     int ids_cap;
     float *logits;
     attend_sampler *sampler;
-    buffer formatted, answer;
+    buffer formatted;
+    stop_filter answer;       /* this turn's answer, held back from stdout while a stop string may begin */
     int end_of_turn;          /* the template's end-of-turn marker as one token, or -1 */
-    const char *stops[CHAT_MAX_STOPS + 1];
-    int n_stops;
-    size_t longest_stop;
 } chat;
 
 static int add_message(chat *c, const char *role, const char *content)
@@ -122,7 +129,7 @@ static int tokenize_conversation(chat *c, int *n, char *err, size_t errlen)
     long len = chat_format(c->tmpl, c->messages, c->n_messages, c->formatted.s, c->formatted.cap);
     if (len >= 0 && (size_t)len >= c->formatted.cap) {
         c->formatted.len = 0;
-        if (append(&c->formatted, "", (size_t)len) != 0)   /* room for len bytes and the NUL */
+        if (reserve(&c->formatted, (size_t)len) != 0)
             return fail(err, errlen, "out of memory for the conversation");
         len = chat_format(c->tmpl, c->messages, c->n_messages, c->formatted.s, c->formatted.cap);
     }
@@ -153,20 +160,6 @@ static int tokenize_conversation(chat *c, int *n, char *err, size_t errlen)
         }
         return 0;
     }
-}
-
-/* Where a stop string first occurs in the answer at or after byte `from`, or -1. */
-static long find_stop(const chat *c, size_t from, const char **which)
-{
-    long best = -1;
-    for (int i = 0; i < c->n_stops; i++) {
-        const char *hit = memmem(c->answer.s + from, c->answer.len - from, c->stops[i], strlen(c->stops[i]));
-        if (hit && (best < 0 || hit - c->answer.s < best)) {
-            best = hit - c->answer.s;
-            *which = c->stops[i];
-        }
-    }
-    return best;
 }
 
 static int check_logits(const float *logits, int vocab, int pos, char *err, size_t errlen)
@@ -209,11 +202,10 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
     /* Generate. The answer is the pieces' exact text (with the space a first "▁word" carries: the
      * same bytes the template will wrap next turn); what may still turn out to begin a stop string
      * is held back from stdout. */
-    c->answer.len = 0;
-    append(&c->answer, "", 0);
-    size_t printed = 0;
+    stop_reset(&c->answer);
     int generated = 0, context_full = 0;
-    const char *stopped = "the -n limit", *stop_string = NULL;
+    const char *stopped = "the -n limit";
+    const char *out;
     double t1 = now_seconds();
     while (generated < o->n_predict) {
         int next = attend_sample(c->sampler, c->logits, c->cached, c->n_cached);
@@ -228,22 +220,16 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
         generated++;
         char piece[256];
         int len = attend_token_to_piece(c->tok, next, piece, sizeof piece);
-        size_t before = c->answer.len;
-        if (len < 0 || len > (int)sizeof piece || append(&c->answer, piece, (size_t)len) != 0)
+        int hit = len >= 0 && len <= (int)sizeof piece ? stop_put(&c->answer, piece, (size_t)len) : -1;
+        if (hit < 0)
             return fail(err, errlen, "cannot decode token %d", next);
-        long at = find_stop(c, before >= c->longest_stop ? before - c->longest_stop + 1 : 0, &stop_string);
-        if (at >= 0) {
-            c->answer.len = (size_t)at;
-            c->answer.s[at] = '\0';
+        if (hit) {
             stopped = "a stop string";
             break;
         }
-        size_t safe = c->answer.len >= c->longest_stop ? c->answer.len - c->longest_stop + 1 : 0;
-        if (safe > printed) {
-            fwrite(c->answer.s + printed, 1, safe - printed, stdout);
-            fflush(stdout);
-            printed = safe;
-        }
+        size_t n_out = stop_take(&c->answer, &out, 0);
+        fwrite(out, 1, n_out, stdout);
+        fflush(stdout);
         if (generated == o->n_predict)
             break;   /* its keys and values are not needed: the answer is complete */
         if (c->n_cached == c->n_ctx) {
@@ -256,11 +242,12 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
         if (check_logits(c->logits, c->vocab, c->n_cached - 1, err, errlen) != 0)
             return -1;
     }
-    fwrite(c->answer.s + printed, 1, c->answer.len - printed, stdout);
+    size_t n_out = stop_take(&c->answer, &out, 1);
+    fwrite(out, 1, n_out, stdout);
     fputc('\n', stdout);
     fflush(stdout);
     double gen_s = now_seconds() - t1;
-    if (add_message(c, "assistant", c->answer.s) != 0)
+    if (add_message(c, "assistant", c->answer.text ? c->answer.text : "") != 0)
         return fail(err, errlen, "out of memory");
 
     /* What the cache saved: the reused positions at this turn's cost per processed token. */
@@ -268,8 +255,8 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
     fprintf(stderr, "chat turn %d: %d prompt tokens, %d reused from the cache, %d processed in %.1f ms "
             "(all %d: ~%.1f ms, saved ~%.1f ms); %d generated in %.1f ms, stopped at %s%s%s%s\n",
             ++c->turn, n, common, n - common, prompt_s * 1e3, n, per_token * n * 1e3, per_token * common * 1e3,
-            generated, gen_s * 1e3, context_full ? "a full context" : stopped, stop_string ? " '" : "",
-            stop_string ? stop_string : "", stop_string ? "'" : "");
+            generated, gen_s * 1e3, context_full ? "a full context" : stopped, c->answer.hit ? " '" : "",
+            c->answer.hit ? c->answer.hit : "", c->answer.hit ? "'" : "");
     if (context_full)
         return fail(err, errlen, "the context is full (%d tokens, see -c): the conversation cannot go on", c->n_ctx);
     return 0;
@@ -316,13 +303,9 @@ int chat_run(attend_context *ctx, const attend_model *m, const chat_options *o, 
     int eot_ids[2];
     if (attend_tokenize_special(c.tok, eot, strlen(eot), 0, eot_ids, 2, NULL, 0) == 1)
         c.end_of_turn = eot_ids[0];
-    c.stops[c.n_stops++] = eot;
+    stop_add(&c.answer, eot);
     for (int i = 0; i < o->n_stops; i++)
-        if (*o->stops[i])
-            c.stops[c.n_stops++] = o->stops[i];
-    for (int i = 0; i < c.n_stops; i++)
-        if (strlen(c.stops[i]) > c.longest_stop)
-            c.longest_stop = strlen(c.stops[i]);
+        stop_add(&c.answer, o->stops[i]);   /* (CHAT_MAX_STOPS < STOP_MAX_STRINGS) */
     if (o->verbose)
         fprintf(stderr, "chat: template %s, end of turn %s%s\n", chat_template_name(c.tmpl), eot,
                 c.end_of_turn >= 0 ? " (a token)" : " (text)");
@@ -345,7 +328,7 @@ done:
         free((char *)c.messages[i].content);
     free(c.messages);
     free(c.formatted.s);
-    free(c.answer.s);
+    stop_free(&c.answer);
     attend_sampler_free(c.sampler);
     free(c.logits);
     free(c.ids);
