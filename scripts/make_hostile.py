@@ -347,6 +347,10 @@ def gguf_cases(cases, tmp):
     add_gguf("gguf_score_nan", "piece 260 .* has a NaN score",
              edit=vocab_edit("tokenizer.ggml.scores", (gguf.ARRAY, scores, gguf.FLOAT32)))
     add("gguf_no_vocabulary", gguf_bytes(model, vocab=False, tmp=tmp), "carries no vocabulary")
+    add_gguf("gguf_tokenizer_model_gpt2", "tokenizer model 'gpt2' is not supported \\(only 'llama'",
+             edit=vocab_edit("tokenizer.ggml.model", (STR, "gpt2", None)))
+    add_gguf("gguf_tokenizer_model_not_a_string", "tokenizer.ggml.model is not a string",
+             edit=vocab_edit("tokenizer.ggml.model", (U32, 1, None)))
 
     # -- NaN and Inf weights: refused when the logits they produce are not finite --
     add("gguf_nan_in_attn_q", patch(b, q_at, "f", float("nan")), "non-finite logit")

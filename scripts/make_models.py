@@ -5,6 +5,8 @@
     make_models.py --dim 128 --hidden 256 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --out m.gguf
     make_models.py s110M --type F16 --vocab-from ../shared/models/vocab/ggml-vocab-llama-spm.gguf --out m.gguf
     make_models.py --list
+    make_models.py tiny-mha --no-byte-pieces --special-tokens '<|im_start|>,<|im_end|>' \
+        --chat-template '{{ "<|im_start|>" + message.role }}' --out chat.gguf
 
 A preset gives the shape; any flag overrides it. The weights are Gaussian with std 1/sqrt(fan_in),
 so every projection keeps unit-scale activations (queries, keys, logits ~ N(0, 1)) and attention is
@@ -12,7 +14,9 @@ neither uniform nor one-hot; norm weights are near 1. The same seed gives the sa
 
 Without --vocab-from the vocabulary is synthetic and self-contained: <unk>, <s>, </s>, the 256 byte
 pieces <0x00>..<0xFF>, then '▁', letters, digits, punctuation and English-like pieces with
-decreasing scores. Every multi-character piece is a single character added to a shorter piece, so
+decreasing scores (--no-byte-pieces: no byte pieces but a newline piece, so that every piece a
+random model picks is whole UTF-8 text; --special-tokens: user-defined pieces such as ChatML's
+markers, in place of the last ordinary pieces). Every multi-character piece is a single character added to a shorter piece, so
 it is a valid SentencePiece BPE vocabulary; with byte fallback it encodes any text.
 """
 import argparse
@@ -103,6 +107,26 @@ def synthetic_vocab(vocab_size):
     return pieces + normal, np.array(scores, np.float32), np.array(types + [1] * len(normal), np.int32)
 
 
+def chat_vocab(vocab_size, special_tokens, byte_pieces):
+    """synthetic_vocab, without its byte pieces (then with a newline piece) when not byte_pieces,
+    and with special_tokens as user-defined pieces (type 4) at its end."""
+    pieces, scores, types = synthetic_vocab(vocab_size if byte_pieces else vocab_size + 256)
+    pieces, scores, types = list(pieces), list(scores), list(types)
+    if not byte_pieces:
+        keep = [i for i, t in enumerate(types) if t != 6]
+        pieces, scores, types = [pieces[i] for i in keep], [scores[i] for i in keep], [types[i] for i in keep]
+        pieces[3:3] = ["\n"]
+        scores[3:3] = [0.0]
+        types[3:3] = [1]
+    for token in special_tokens:
+        if token in pieces:
+            raise ValueError(f"--special-tokens: {token!r} is already a piece")
+    n = vocab_size - len(special_tokens)
+    pieces, scores, types = pieces[:n] + special_tokens, scores[:n] + [0.0] * len(special_tokens), \
+        types[:n] + [4] * len(special_tokens)
+    return pieces, np.array(scores, np.float32), np.array(types, np.int32)
+
+
 def vocab_from_file(path):
     v = convert.vocab_from_gguf(gguf.read(path))
     if v is None:
@@ -149,6 +173,9 @@ def main(argv=None):
                     help="storage type of the matrices, or a mix: Q4_K_M, Q5_K_M (see convert.tensor_types)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--vocab-from", help="copy the vocabulary of this GGUF file")
+    ap.add_argument("--no-byte-pieces", action="store_true", help="synthetic vocabulary without <0xNN> pieces")
+    ap.add_argument("--special-tokens", default="", help="comma-separated user-defined pieces to add")
+    ap.add_argument("--chat-template", help="text stored as tokenizer.chat_template")
     ap.add_argument("--out")
     a = ap.parse_args(argv)
 
@@ -177,7 +204,8 @@ def main(argv=None):
         if missing:
             raise ValueError(f"no preset given and missing --{', --'.join(m.replace('_', '-') for m in missing)}")
         if vocab is None:
-            pieces, scores, types = synthetic_vocab(shape["vocab"])
+            specials = [t for t in a.special_tokens.split(",") if t]
+            pieces, scores, types = chat_vocab(shape["vocab"], specials, not a.no_byte_pieces)
             vocab = dict(pieces=pieces, scores=scores, types=types, bos=1, eos=2, unk=0)
         config = convert.make_config(shape["dim"], shape["hidden"], shape["layers"], shape["heads"],
                                      shape["kv_heads"], shape["vocab"], shape["ctx"], rope_base=a.rope_base,
@@ -185,7 +213,8 @@ def main(argv=None):
         if config["rope_dim"] % 2 or config["rope_dim"] > config["dim"] // config["n_heads"]:
             raise ValueError(f"--rope-dim {config['rope_dim']} must be even and at most head_dim")
         model = convert.Model(config, weight_producers(config, a.seed), vocab, "random")
-        convert.write_gguf(model, a.out, a.type, name=a.preset or "random")
+        extra = {"tokenizer.chat_template": (gguf.STRING, a.chat_template, None)} if a.chat_template else None
+        convert.write_gguf(model, a.out, a.type, name=a.preset or "random", extra_kv=extra)
     except ValueError as e:
         sys.exit(f"make_models.py: {e}")
 

@@ -86,6 +86,10 @@ ATTEND_API const char *attend_model_format(const attend_model *m);   /* "GGUF v3
 ATTEND_API size_t attend_model_param_count(const attend_model *m);
 ATTEND_API size_t attend_model_weight_bytes(const attend_model *m);
 ATTEND_API const char *attend_type_name(int type);   /* "F32", "Q8_0", ... ("unknown" otherwise) */
+/* The value of a string key of the file's metadata ("tokenizer.chat_template", "general.name"),
+ * NUL-terminated (cut at a NUL byte the value holds); NULL when the key is absent, is not a string,
+ * or the format has no metadata (llama2.c). */
+ATTEND_API const char *attend_model_meta_string(const attend_model *m, const char *key);
 
 /* ==== Context: one sequence ================================================================= */
 enum { ATTEND_KV_F32 = 0, ATTEND_KV_F16 = 1 };   /* KV cache element types (ggml's type ids) */
@@ -184,6 +188,15 @@ ATTEND_API int attend_tokenizer_eos(const attend_tokenizer *t);   /* -1 if the v
  * room; ids may be NULL when max_ids is 0), or -1 + err. */
 ATTEND_API int attend_tokenize(const attend_tokenizer *t, const char *text, size_t len, int add_bos,
                                int *ids, int max_ids, char *err, size_t errlen);
+
+/* attend_tokenize with special tokens parsed: a control, user-defined or unknown piece written in
+ * the text ("<s>", "</s>", "<|im_start|>", "<unk>") becomes its id (the longest such piece at each
+ * position) instead of being spelled out in pieces; the text between them is encoded as
+ * attend_tokenize does, each stretch with its own leading space (the dummy prefix), as llama.cpp
+ * does. For text a program wrote (a chat template's output), never for text a user typed. BOS is
+ * added when add_bos, even if the text starts with "<s>" (check ids[0] to avoid two). */
+ATTEND_API int attend_tokenize_special(const attend_tokenizer *t, const char *text, size_t len, int add_bos,
+                                       int *ids, int max_ids, char *err, size_t errlen);
 
 /* The text of one token on its own: '▁' as a space, a byte piece <0xNN> as its byte, control
  * tokens as nothing. Returns its length in bytes, copied into buf only when it fits (length <=

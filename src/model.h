@@ -33,6 +33,8 @@ struct attend_model {
 
     attend_tokenizer *tok;          /* NULL when the file has none and none was given */
     char format[32];
+    const char **meta;        /* the file's string metadata: key 2i, value 2i + 1, NUL-terminated */
+    int n_meta;               /* (pairs; both arrays are owned blocks) */
 
     void *map;                /* the file mapping */
     size_t map_size;

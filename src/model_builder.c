@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tensor.h"
 
@@ -86,6 +87,36 @@ int tensor_view(tensor *t, int type, int64_t rows, int64_t cols, const void *dat
     t->cols = cols;
     t->row_bytes = type_row_bytes(type, cols);
     t->data = data;
+    return 0;
+}
+
+int model_builder_set_meta(attend_model *m, int n, const char *const *keys, const size_t *keys_len,
+                           const char *const *values, const size_t *values_len, char *err, size_t errlen)
+{
+    /* One block for all the text and one for the index: a file with many keys costs two
+     * allocations, not one per key. */
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++)
+        bytes += keys_len[i] + values_len[i] + 2;
+    char *text = malloc(bytes ? bytes : 1);
+    if (!text || model_builder_own(m, text) != 0)   /* (which frees a block it cannot keep) */
+        return model_set_error(err, errlen, "out of memory for the metadata");
+    const char **index = malloc(sizeof *index * (size_t)(2 * n + 1));
+    if (!index || model_builder_own(m, (void *)index) != 0)
+        return model_set_error(err, errlen, "out of memory for the metadata");
+    char *at = text;
+    for (int i = 0; i < n; i++) {
+        const char *from[2] = {keys[i], values[i]};
+        const size_t len[2] = {keys_len[i], values_len[i]};
+        for (int k = 0; k < 2; k++) {
+            memcpy(at, from[k], len[k]);
+            at[len[k]] = '\0';
+            index[2 * i + k] = at;
+            at += len[k] + 1;
+        }
+    }
+    m->meta = index;
+    m->n_meta = n;
     return 0;
 }
 

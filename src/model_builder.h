@@ -22,6 +22,10 @@ int model_builder_own(attend_model *m, void *block);
 int tensor_view(tensor *t, int type, int64_t rows, int64_t cols, const void *data);
 /* The vocabulary that came with the file (the model frees it). */
 void model_builder_set_tokenizer(attend_model *m, attend_tokenizer *t);
+/* The string metadata attend_model_meta_string reads: n pairs (keys[i], keys_len[i]) ->
+ * (values[i], values_len[i]), copied NUL-terminated. -1 when memory runs out. */
+int model_builder_set_meta(attend_model *m, int n, const char *const *keys, const size_t *keys_len,
+                           const char *const *values, const size_t *values_len, char *err, size_t errlen);
 /* After the weights: an unset classifier is tied to the token embedding, weight_type is the
  * query projection's type, and every weight must have been set. */
 int model_builder_finish(attend_model *m, char *err, size_t errlen);

@@ -141,6 +141,14 @@ const char *attend_type_name(int type)
 const attend_tokenizer *attend_model_tokenizer(const attend_model *m) { return m->tok; }
 const char *attend_model_format(const attend_model *m) { return m->format; }
 
+const char *attend_model_meta_string(const attend_model *m, const char *key)
+{
+    for (int i = 0; key && i < m->n_meta; i++)
+        if (!strcmp(m->meta[2 * i], key))
+            return m->meta[2 * i + 1];
+    return NULL;
+}
+
 static size_t tensor_bytes(const tensor *t) { return t->row_bytes * (size_t)t->rows; }
 
 size_t attend_model_param_count(const attend_model *m)

@@ -9,10 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attend.h"
 #include "cli/attn_map.h"
 #include "cli/bench.h"
+#include "cli/chat.h"
+#include "cli/escapes.h"
+#include "cli/stop.h"
 #include "fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -34,9 +38,12 @@ static void die(const char *fmt, ...)
 static void usage(FILE *f)
 {
     fputs("usage: ./run MODEL [options]\n"
-          "  MODEL                    a GGUF file or a llama2.c checkpoint (version 0, 1 or 2)\n"
+          "  MODEL, -m, --model MODEL a GGUF file or a llama2.c checkpoint (version 0, 1 or 2)\n"
           "  -p, --prompt TEXT        text to continue (default: empty, start from BOS)\n"
-          "  -f, --file FILE          read the prompt from FILE instead\n"
+          "  -f, --file FILE          read the prompt from FILE instead (at most 64 bytes per context token)\n"
+          "  -e, --escape             turn \\n \\t \\\\ \\\" \\' in the prompt into the characters\n"
+          "      --special            parse special tokens written in the prompt (<s>, </s>, <|im_end|>, ...)\n"
+          "      --no-display-prompt  print only the generated text, not the prompt before it\n"
           "  -n, --n-predict N        tokens to generate (default 256; stops early at EOS or a full context)\n"
           "  -t, --threads N          worker threads (default: online CPUs)\n"
           "  -c, --ctx-size N         context length in tokens (default: the model's)\n"
@@ -46,7 +53,7 @@ static void usage(FILE *f)
           "      --min-p P            drop tokens below P x the top probability; 0 = off (default 0.05)\n"
           "      --repeat-penalty R   penalise the last --repeat-last-n tokens; 1 = off (default 1.0)\n"
           "      --repeat-last-n N    (default 64)\n"
-          "  -s, --seed S             random seed (default: from the clock); same seed, same text\n"
+          "  -s, --seed S             random seed (default: from the clock and the process; -v prints it)\n"
           "  -z, --tokenizer FILE     tokenizer.model or llama2.c tokenizer.bin (needed for llama2.c files)\n"
           "  -v, --verbose            print a model summary to stderr\n"
           "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512 (or env ATTEND_SIMD)\n"
@@ -64,6 +71,12 @@ static void usage(FILE *f)
           "      --attn-dump FILE     run the prompt, write its attention weights raw and exit: \"ATTN\", int32\n"
           "                           1, layers, heads, kv_heads, tokens, then float32 [layer][head][query][key]\n"
           "      --ignore-eos         keep generating past end-of-text (exactly -n tokens, context permitting)\n"
+          "      --chat, -cnv         chat: one user turn per line of stdin (or the one of -p), formatted with the\n"
+          "                           model's chat template; -n tokens per answer at most\n"
+          "      --chat-template NAME llama2, mistral, zephyr, chatml or phi3 (default: the model's)\n"
+          "      --system TEXT        --chat: the system message\n"
+          "      --stop, --reverse-prompt STRING  end generation (a --chat answer) where the text contains\n"
+          "                           STRING, which is not printed (repeatable)\n"
           "      --profile            time per operation class (and % of this machine's ceilings) on stderr\n"
           "      --bench              measure speed, print no text; -p/-n/-d take comma lists of token counts:\n"
           "                           -p prompt tokens (default 512), -n generated tokens (default 128);\n"
@@ -110,6 +123,8 @@ typedef struct {
     const char *model, *prompt, *prompt_file, *tokenizer, *dump_logits, *perplexity;
     const char *attn_map, *attn_map_text, *attn_dump;   /* attention maps: see attention_maps() */
     int n_predict, threads, ctx_size, verbose, tokenize, seed_given, batch_size;
+    int escape, special, no_display_prompt, chat_mode;
+    chat_options chat;   /* --chat's own settings (src/cli/chat.c) */
     const char *n_predict_text, *depths, *repetitions, *json, *csv;   /* --bench reads lists */
     int bench, profile, ignore_eos;
     attend_sampler_params sampling;
@@ -130,7 +145,23 @@ static options parse_args(int argc, char **argv)
         if (IS("-h", "--help")) {
             usage(stdout);
             exit(0);
+        } else if (IS("-m", "--model")) {
+            const char *v = VALUE();
+            if (o.model)
+                die("unexpected model '%s': the model is already '%s'", v, o.model);
+            o.model = v;
         } else if (IS("-p", "--prompt")) o.prompt = VALUE();
+        else if (IS("-e", "--escape")) o.escape = 1;
+        else if (IS(NULL, "--special")) o.special = 1;
+        else if (IS(NULL, "--no-display-prompt")) o.no_display_prompt = 1;
+        else if (IS("-cnv", "--chat")) o.chat_mode = 1;
+        else if (IS(NULL, "--chat-template")) o.chat.template_name = VALUE();
+        else if (IS(NULL, "--system")) o.chat.system = VALUE();
+        else if (IS(NULL, "--stop") || IS(NULL, "--reverse-prompt")) {
+            if (o.chat.n_stops == CHAT_MAX_STOPS)
+                die("at most %d stop strings", CHAT_MAX_STOPS);
+            o.chat.stops[o.chat.n_stops++] = VALUE();
+        }
         else if (IS("-f", "--file")) o.prompt_file = VALUE();
         else if (IS("-n", "--n-predict")) o.n_predict_text = VALUE();
         else if (IS("-t", "--threads")) o.threads = (int)parse_int(a, VALUE(), 1, 1024);
@@ -183,14 +214,35 @@ static options parse_args(int argc, char **argv)
     }
     if (o.prompt_file && *o.prompt)
         die("give the prompt with -p or with -f, not both");
+    if (!o.chat_mode && (o.chat.template_name || o.chat.system))
+        die("--chat-template and --system belong to --chat");
     if (o.bench && (o.prompt_file || o.tokenize || o.dump_logits || o.perplexity))
         die("--bench measures speed alone: it does not take -f, --tokenize, --dump-logits or --perplexity");
+    /* One mode per run: each reads the prompt (or a file) and exits in its own way. */
+    const char *modes[] = {o.tokenize ? "--tokenize" : NULL, o.dump_logits ? "--dump-logits" : NULL,
+                           o.perplexity ? "--perplexity" : NULL, o.chat_mode ? "--chat" : NULL,
+                           o.bench ? "--bench" : NULL,
+                           o.attn_map || o.attn_map_text || o.attn_dump ? "the attention maps" : NULL};
+    const char *mode = NULL;
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+        if (modes[k] && mode)
+            die("%s and %s are different modes: choose one", mode, modes[k]);
+        mode = modes[k] ? modes[k] : mode;
+    }
     if (!o.bench && (o.depths || o.repetitions || o.json || o.csv))
         die("-d, -r, --json and --csv belong to --bench");
     if (!o.bench && o.n_predict_text)
         o.n_predict = (int)parse_int("-n", o.n_predict_text, 0, INT_MAX);
-    if (!o.seed_given)
-        o.sampling.seed = (uint64_t)time(NULL);
+    if (!o.seed_given) {
+        /* Runs started in the same second (a script's loop) must still differ: the nanoseconds
+         * and the process id go in too, mixed by splitmix64's finaliser. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t z = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 40;
+        z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ z >> 27) * 0x94d049bb133111ebu;
+        o.sampling.seed = (z ^ z >> 31) >> 1;   /* within -s's range, so it can be given back */
+    }
     return o;
 }
 
@@ -201,30 +253,38 @@ static double now_seconds(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* `len` bytes of text as token ids (BOS first when add_bos); `what` names the text in errors.
- * The caller frees. Every token spells at least one byte (byte fallback), so len + 2 ids (BOS and
- * the dummy-prefix space) always suffice and SentencePiece runs once; were that ever wrong, the
- * count it returns sizes a second call. */
-static int *encode(const attend_tokenizer *tok, const char *text, size_t len, int add_bos, const char *what, int *n)
+/* `len` bytes of text as token ids (BOS first when add_bos), special tokens parsed when `special`
+ * (--special: then a text that starts with "<s>" gets no second BOS); `what` names the text in
+ * errors. The caller frees. Every token spells at least one byte (byte fallback), so len + 2 ids
+ * (BOS and the dummy-prefix space) almost always suffice and SentencePiece runs once; when not
+ * (special tokens give each stretch of text its own dummy prefix), the count it returns sizes a
+ * second call. */
+static int *encode(const attend_tokenizer *tok, const char *text, size_t len, int add_bos, int special,
+                   const char *what, int *n)
 {
     char err[256];
     if (len > INT_MAX / 2)
         die("%s is too long to tokenize (%zu bytes)", what, len);
-    int cap = (int)len + 2;
+    int (*tokenize)(const attend_tokenizer *, const char *, size_t, int, int *, int, char *, size_t) =
+        special ? attend_tokenize_special : attend_tokenize;
+    const int bos = add_bos ? attend_tokenizer_bos(tok) : -1;
+    int cap = (int)len + 2, count = -1;
     int *ids = malloc(sizeof(int) * (size_t)cap);
+    while (ids && (count = tokenize(tok, text, len, 0, ids + 1, cap - 1, err, sizeof err)) >= cap) {
+        int *grown = realloc(ids, sizeof(int) * (size_t)(count + 1));
+        if (!grown)
+            free(ids);
+        ids = grown;
+        cap = count + 1;
+    }
     if (!ids)
         die("out of memory for the tokens of %s", what);
-    int count = attend_tokenize(tok, text, len, add_bos, ids, cap, err, sizeof err);
-    if (count > cap) {
-        int *grown = realloc(ids, sizeof(int) * (size_t)count);
-        if (!grown)
-            die("out of memory for %d tokens of %s", count, what);
-        ids = grown;
-        if (attend_tokenize(tok, text, len, add_bos, ids, count, err, sizeof err) != count)
-            count = -1;
-    }
     if (count < 0)
         die("cannot tokenize %s: %s", what, err);
+    if (bos >= 0 && !(special && count > 0 && ids[1] == bos))
+        ids[0] = bos, count++;
+    else
+        memmove(ids, ids + 1, sizeof(int) * (size_t)count);
     *n = count;
     return ids;
 }
@@ -288,14 +348,26 @@ static void dump_logits(attend_context *ctx, const int *ids, int n, int vocab, c
         die("cannot write logits to '%s': %s", path, strerror(why));
 }
 
-/* Print what one more token completes: whole UTF-8 characters only (the stream holds the rest). */
-static void write_token(attend_stream *stream, int id)
+/* Print what one more token completes: whole UTF-8 characters only (the stream holds the rest).
+ * A token not shown (--no-display-prompt) still goes through the stream, which decides from it
+ * whether the next token's leading space is the dummy prefix. Generated text passes through the
+ * --stop filter (`stops`, NULL for the prompt), which holds back what may begin a stop string;
+ * returns 1 when one has completed. */
+static int write_token(attend_stream *stream, int id, int show, stop_filter *stops)
 {
     char text[256];
+    const char *out = text;
     int len = attend_stream_next(stream, id, text, sizeof text);
     if (len < 0)
         die("token id %d is outside the vocabulary", id);
-    fwrite(text, 1, (size_t)len, stdout);
+    int hit = stops ? stop_put(stops, text, (size_t)len) : 0;
+    if (hit < 0)
+        die("out of memory");
+    if (stops)
+        len = (int)stop_take(stops, &out, hit);
+    if (show)
+        fwrite(out, 1, (size_t)len, stdout);
+    return hit;
 }
 
 static void generate(attend_context *ctx, const attend_tokenizer *tok, const options *o, int *prompt, int n_prompt,
@@ -323,10 +395,13 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     /* Echo the prompt as the tokenizer sees it (once it has run, so that a model refused for
      * non-finite logits prints nothing), then continue from there. */
     for (int i = 0; i < n_prompt; i++)
-        write_token(stream, prompt[i]);
+        write_token(stream, prompt[i], !o->no_display_prompt, NULL);
     fflush(stdout);
     int n = n_prompt, generated = 0;
     const char *stop = "the -n limit";
+    stop_filter stops = {0};
+    for (int i = 0; i < o->chat.n_stops; i++)
+        stop_add(&stops, o->chat.stops[i]);
     while (generated < o->n_predict) {
         t = now_seconds();
         int next = attend_sample(sampler, logits, history, n);
@@ -335,9 +410,13 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
             stop = "end of text";
             break;
         }
-        write_token(stream, next);
+        int hit = write_token(stream, next, 1, &stops);
         fflush(stdout);
         generated++;
+        if (hit) {
+            stop = "a stop string (--stop)";
+            break;
+        }
         if (n == n_ctx) {
             stop = "a full context (-c)";
             break;
@@ -351,8 +430,12 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
         n++;
     }
     char rest[64];
-    for (int len; (len = attend_stream_flush(stream, rest, sizeof rest)) > 0;)
-        fwrite(rest, 1, (size_t)len, stdout);
+    const char *out;
+    for (int len; !stops.hit && (len = attend_stream_flush(stream, rest, sizeof rest)) > 0;)
+        stop_put(&stops, rest, (size_t)len);
+    size_t n_out = stop_take(&stops, &out, 1);
+    fwrite(out, 1, n_out, stdout);
+    stop_free(&stops);
     fputc('\n', stdout);
     fflush(stdout);
     double t2 = now_seconds();
@@ -489,6 +572,7 @@ static char *read_file(const char *path, size_t *size)
  * tokenizers. */
 static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab, int batch)
 {
+    const int tty = isatty(STDERR_FILENO);   /* a log gets a line per ~10 %, a terminal one updated line */
     size_t size;
     char *text = read_file(path, &size);
     char what[300];
@@ -497,7 +581,7 @@ static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const c
     if (n_ctx < 4)   /* the second half of a chunk must hold a prediction to score */
         die("perplexity needs a context of at least 4 tokens, got -c %d", n_ctx);
     int n_tokens;
-    int *ids = encode(tok, text, size, 1, what, &n_tokens);
+    int *ids = encode(tok, text, size, 1, 0, what, &n_tokens);
     const int n_bos = attend_tokenizer_bos(tok) >= 0, n_chunks = n_tokens / n_ctx;
     if (n_chunks < 1)
         die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path,
@@ -538,10 +622,12 @@ static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const c
             die("cannot decode the tokens of chunk %d", k);
         bytes += (double)(with - without);
         double mean = nll / scored;
-        fprintf(stderr, "\rperplexity: chunk %d/%d, running PPL %.4f, %.1f s", k + 1, n_chunks, exp(mean),
-                now_seconds() - t0);
+        if (tty || (k + 1) * 10 / n_chunks != k * 10 / n_chunks)
+            fprintf(stderr, "%sperplexity: chunk %d/%d, running PPL %.4f, %.1f s%s", tty ? "\r" : "", k + 1, n_chunks,
+                    exp(mean), now_seconds() - t0, tty ? "" : "\n");
     }
-    fputc('\n', stderr);
+    if (tty)
+        fputc('\n', stderr);
     double mean = nll / scored, var = nll2 / scored - mean * mean;
     double err_mean = scored > 1 && var > 0 ? sqrt(var / (scored - 1)) : 0;
     printf("perplexity: %s: %d chunks of %d tokens, %ld tokens scored, %.0f bytes\n", path, n_chunks, n_ctx,
@@ -567,9 +653,15 @@ int main(int argc, char **argv)
                                            o.repetitions, context, o.json, o.csv, o.profile});
     }
     char *prompt_text = NULL;   /* -f: the whole file is the prompt (up to its first NUL byte) */
-    if (o.prompt_file) {
-        size_t size;
-        o.prompt = prompt_text = read_file(o.prompt_file, &size);
+    size_t prompt_bytes = strlen(o.prompt);
+    if (o.prompt_file)
+        o.prompt = prompt_text = read_file(o.prompt_file, &prompt_bytes);
+    if (o.escape) {
+        char *copy = prompt_text ? prompt_text : strdup(o.prompt);
+        if (!copy)
+            die("out of memory");
+        unescape(copy);
+        o.prompt = prompt_text = copy;
     }
     attend_model *model = attend_model_load(o.model, o.tokenizer, err, sizeof err);
     if (!model)
@@ -581,7 +673,7 @@ int main(int argc, char **argv)
 
     if (o.tokenize) {
         int n;
-        int *ids = encode(tok, o.prompt, strlen(o.prompt), 1, "the prompt", &n);
+        int *ids = encode(tok, o.prompt, strlen(o.prompt), 1, o.special, "the prompt", &n);
         for (int i = 0; i < n; i++)
             printf(i ? " %d" : "%d", ids[i]);
         printf("\n");
@@ -597,14 +689,28 @@ int main(int argc, char **argv)
     attend_context *ctx = attend_context_new(model, &o.context, err, sizeof err);
     if (!ctx)
         die("%s", err);
-    if (o.verbose)
+    if (o.verbose) {
         print_summary(model, ctx);
+        fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sampling.seed);
+    }
+    /* A token spells a few bytes on average: a prompt file of far more bytes than the context has
+     * tokens cannot fit, and tokenizing all of it first (a log file given by mistake) is waste. */
+    if (o.prompt_file && !o.perplexity && prompt_bytes > 64 * (size_t)attend_context_size(ctx))
+        die("the prompt file '%s' is %zu bytes, far more than a context of %d tokens holds (at most 64 bytes "
+            "per token): shorten it or raise -c", o.prompt_file, prompt_bytes, attend_context_size(ctx));
 
     if (o.perplexity) {
         perplexity(ctx, tok, o.perplexity, c->vocab_size, o.batch_size);
+    } else if (o.chat_mode) {
+        o.chat.prompt = o.prompt_file || *o.prompt ? o.prompt : NULL;
+        o.chat.n_predict = o.n_predict;
+        o.chat.verbose = o.verbose;
+        o.chat.sampling = o.sampling;
+        if (chat_run(ctx, model, &o.chat, err, sizeof err) != 0)
+            die("%s", err);
     } else {
         int n_prompt;
-        int *prompt = encode(tok, o.prompt, strlen(o.prompt), 1, "the prompt", &n_prompt);
+        int *prompt = encode(tok, o.prompt, strlen(o.prompt), 1, o.special, "the prompt", &n_prompt);
         if (n_prompt > attend_context_size(ctx))
             die("the prompt is %d tokens but the context holds %d (see -c)", n_prompt, attend_context_size(ctx));
         if (o.attn_map || o.attn_map_text || o.attn_dump)

@@ -12,6 +12,7 @@
 
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdarg>
@@ -56,6 +57,10 @@ struct attend_tokenizer {
     std::vector<piece_info> pieces;
     std::string surfaces;
     size_t max_surface = 0;
+    /* The pieces written out in a text that attend_tokenize_special turns into their ids: control,
+     * user-defined and unknown pieces, longest first (ids), and which bytes can start one. */
+    std::vector<int> specials;
+    bool special_start[256] = {false};
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -248,6 +253,28 @@ static bool read_normalizer_flags(const std::string &proto, attend_tokenizer *t,
     return true;
 }
 
+/* Each piece's type (SentencePiece::Type, field 3 of ModelProto.pieces; absent: normal), read
+ * from a serialised ModelProto: the Debian library has no IsUserDefined. */
+static std::vector<int> read_piece_types(const std::string &proto)
+{
+    std::vector<int> types;
+    wire_reader r{(const uint8_t *)proto.data(), (const uint8_t *)proto.data() + proto.size()};
+    int field, wire;
+    uint64_t v = 0;
+    std::string_view b;
+    while (r.next(&field, &wire, &v, &b)) {
+        if (wire != WIRE_BYTES || field != 1) continue;
+        wire_reader piece{(const uint8_t *)b.data(), (const uint8_t *)b.data() + b.size()};
+        int f2, w2, type = PIECE_NORMAL;
+        uint64_t v2 = 0;
+        std::string_view b2;
+        while (piece.next(&f2, &w2, &v2, &b2))
+            if (f2 == 3 && w2 == WIRE_VARINT) type = (int)v2;
+        types.push_back(type);
+    }
+    return types;
+}
+
 /* ==== Loading ==== */
 
 /* After SentencePiece has loaded: record the special ids and each piece's decoded surface. */
@@ -310,6 +337,22 @@ static bool index_pieces(attend_tokenizer *t, char *err, size_t errlen, const ch
     return true;
 }
 
+/* The pieces attend_tokenize_special looks for in a text: those of type control (<s>, </s>,
+ * <|im_end|>), user-defined (<|user|>) and unknown (<unk>), as llama.cpp parses them with special
+ * tokens on. Longest first, so that a piece wins over a shorter one it starts with. */
+static void index_specials(attend_tokenizer *t, const std::vector<int> &types)
+{
+    for (int id = 0; id < t->n_vocab && (size_t)id < types.size(); id++)
+        if (types[(size_t)id] == PIECE_CONTROL || types[(size_t)id] == PIECE_USER_DEFINED ||
+            types[(size_t)id] == PIECE_UNKNOWN) {
+            t->specials.push_back(id);
+            t->special_start[(uint8_t)t->sp.IdToPiece(id)[0]] = true;
+        }
+    std::stable_sort(t->specials.begin(), t->specials.end(), [t](int a, int b) {
+        return t->sp.IdToPiece(a).size() > t->sp.IdToPiece(b).size();
+    });
+}
+
 /* The whole file; tokenizer files are a few MB, so anything past 1 GiB is a wrong path. Only a
  * regular file: a directory fails to read, and a FIFO would block the open until a writer came
  * (hence O_NONBLOCK, and the type checked before any read). */
@@ -354,6 +397,7 @@ static attend_tokenizer *load_serialized(const std::string &proto, const char *w
         return nullptr;
     }
     if (!index_pieces(t.get(), err, errlen, what)) return nullptr;
+    index_specials(t.get(), read_piece_types(proto));
     return t.release();
 }
 
@@ -563,16 +607,53 @@ ATTEND_API int attend_tokenizer_vocab_size(const attend_tokenizer *t) { return t
 ATTEND_API int attend_tokenizer_bos(const attend_tokenizer *t) { return t->bos; }
 ATTEND_API int attend_tokenizer_eos(const attend_tokenizer *t) { return t->eos; }
 
-ATTEND_API int attend_tokenize(const attend_tokenizer *t, const char *text, size_t len, int add_bos, int *ids,
-                               int max_ids, char *err, size_t errlen)
+/* SentencePiece's ids of `text`, appended to out. */
+static bool encode_plain(const attend_tokenizer *t, std::string_view text, std::vector<int> &out, char *err,
+                         size_t errlen)
+{
+    if (text.empty()) return true;
+    std::vector<int> ids;
+    auto status = t->sp.Encode(text, &ids);
+    if (!status.ok()) {
+        set_err(err, errlen, "tokenizer: encode: %s", status.ToString().c_str());
+        return false;
+    }
+    out.insert(out.end(), ids.begin(), ids.end());
+    return true;
+}
+
+/* The text cut at the special pieces written in it (at each position the longest that matches),
+ * each piece its id, the text between encoded by SentencePiece on its own. SentencePiece gives
+ * every such segment its dummy-prefix space, which is what llama.cpp does too (a space before
+ * the text that follows a special token) and what Hugging Face's Llama tokenizer does: Llama-2's
+ * "<s>[INST]" is 1, "▁[", "INST", "]". */
+static bool encode_special(const attend_tokenizer *t, std::string_view text, std::vector<int> &out, char *err,
+                           size_t errlen)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < text.size(); i++) {
+        if (!t->special_start[(uint8_t)text[i]]) continue;
+        for (int id : t->specials) {
+            std::string_view piece = t->sp.IdToPiece(id);
+            if (text.compare(i, piece.size(), piece) != 0) continue;
+            if (!encode_plain(t, text.substr(start, i - start), out, err, errlen)) return false;
+            out.push_back(id);
+            start = i + piece.size();
+            i = start - 1;
+            break;
+        }
+    }
+    return encode_plain(t, text.substr(start), out, err, errlen);
+}
+
+static int tokenize(const attend_tokenizer *t, const char *text, size_t len, int add_bos, bool special, int *ids,
+                    int max_ids, char *err, size_t errlen)
 {
     try {
         std::vector<int> out;
-        auto status = t->sp.Encode(std::string_view(len ? text : "", len), &out);
-        if (!status.ok()) {
-            set_err(err, errlen, "tokenizer: encode: %s", status.ToString().c_str());
+        std::string_view s(len ? text : "", len);
+        if (!(special ? encode_special(t, s, out, err, errlen) : encode_plain(t, s, out, err, errlen)))
             return -1;
-        }
         /* With no BOS in the vocabulary, add_bos adds nothing. */
         const int bos = add_bos && t->bos >= 0 ? 1 : 0;
         if (out.size() > (size_t)(INT32_MAX - 1)) {
@@ -588,6 +669,18 @@ ATTEND_API int attend_tokenize(const attend_tokenizer *t, const char *text, size
         set_err(err, errlen, "tokenizer: encode: unexpected C++ exception");
     }
     return -1;
+}
+
+ATTEND_API int attend_tokenize(const attend_tokenizer *t, const char *text, size_t len, int add_bos, int *ids,
+                               int max_ids, char *err, size_t errlen)
+{
+    return tokenize(t, text, len, add_bos, false, ids, max_ids, err, errlen);
+}
+
+ATTEND_API int attend_tokenize_special(const attend_tokenizer *t, const char *text, size_t len, int add_bos,
+                                       int *ids, int max_ids, char *err, size_t errlen)
+{
+    return tokenize(t, text, len, add_bos, true, ids, max_ids, err, errlen);
 }
 
 /* A token's text on its own: what the streaming decoder emits for it outside a byte run and

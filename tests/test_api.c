@@ -1,6 +1,7 @@
 /* test_api.c — the public face of attend.h: the version, the abort callback, and that the
  * model-owned objects behave as the header's contract says. Uses the default model in models/. */
 #include "test.h"
+#include <string.h>
 #include "attend.h"
 
 static const char *model_path(void)
@@ -90,10 +91,55 @@ static void test_api_token_to_piece_agrees_with_detokenize(void)
     attend_model_free(m);
 }
 
+/* String metadata by key: present keys NUL-terminated, absent or non-string keys NULL. */
+static void test_api_meta_string_reads_string_keys_only(void)
+{
+    attend_model *m = load();
+    if (!m)
+        return;
+    const char *arch = attend_model_meta_string(m, "general.architecture");
+    CHECKF(arch && !strcmp(arch, "llama"), "general.architecture: %s", arch ? arch : "(null)");
+    const char *tok = attend_model_meta_string(m, "tokenizer.ggml.model");
+    CHECKF(tok && !strcmp(tok, "llama"), "tokenizer.ggml.model: %s", tok ? tok : "(null)");
+    CHECK(attend_model_meta_string(m, "tokenizer.chat_template") == NULL);
+    CHECK(attend_model_meta_string(m, "llama.block_count") == NULL);   /* a number, not a string */
+    CHECK(attend_model_meta_string(m, "") == NULL && attend_model_meta_string(m, NULL) == NULL);
+    attend_model_free(m);
+}
+
+/* Special tokens parsed: <s> and </s> become their ids, the text between keeps its dummy prefix;
+ * unparsed, they are spelled out in pieces. */
+static void test_api_tokenize_special_turns_control_pieces_into_ids(void)
+{
+    attend_model *m = load();
+    if (!m)
+        return;
+    const attend_tokenizer *t = attend_model_tokenizer(m);
+    char err[256];
+    int special[16], plain[16], a[16], b[16];
+    int ns = attend_tokenize_special(t, "x</s>y", 6, 1, special, 16, err, sizeof err);
+    int np = attend_tokenize(t, "x</s>y", 6, 1, plain, 16, err, sizeof err);
+    int na = attend_tokenize(t, "x", 1, 0, a, 16, err, sizeof err);
+    int nb = attend_tokenize(t, "y", 1, 0, b, 16, err, sizeof err);
+    CHECKF(ns == 1 + na + 1 + nb, "%d ids, expected %d", ns, 2 + na + nb);
+    CHECK(special[0] == attend_tokenizer_bos(t) && special[1 + na] == attend_tokenizer_eos(t));
+    CHECK(!memcmp(special + 1, a, sizeof(int) * (size_t)na) && !memcmp(special + 2 + na, b, sizeof(int) * (size_t)nb));
+    int has_eos = 0;
+    for (int i = 0; i < np; i++)
+        has_eos |= plain[i] == attend_tokenizer_eos(t);
+    CHECKF(np > 4 && !has_eos, "plain: %d ids", np);
+    /* the longest special piece wins, and a text of only special pieces has no text pieces */
+    CHECK(attend_tokenize_special(t, "<s></s><s>", 10, 0, special, 16, err, sizeof err) == 3 &&
+          special[0] == 1 && special[1] == 2 && special[2] == 1);
+    attend_model_free(m);
+}
+
 int main(void)
 {
     RUN(test_api_version_matches_the_header);
     RUN(test_api_abort_stops_forward_between_layers);
     RUN(test_api_token_to_piece_agrees_with_detokenize);
+    RUN(test_api_meta_string_reads_string_keys_only);
+    RUN(test_api_tokenize_special_turns_control_pieces_into_ids);
     TEST_EXIT();
 }

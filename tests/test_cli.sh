@@ -201,6 +201,53 @@ else
     fail test_cli_attn_map_writes_png_html_dump_and_text "status $rc: $(head -n 1 "$TMP/out") $(tail -n 1 "$TMP/err")"
 fi
 
+# ---- llama.cpp's small conveniences: -m, -e, --no-display-prompt, one mode per run -----------------
+run -m "$M" $G -n 4 -p "Once"; cp "$TMP/out" "$TMP/dash_m"
+run "$M" $G -n 4 -p "Once"
+if [ $rc -eq 0 ] && cmp -s "$TMP/out" "$TMP/dash_m"; then pass test_cli_dash_m_names_the_model
+else fail test_cli_dash_m_names_the_model "status $rc: $(tail -n 1 "$TMP/err")"; fi
+refuses test_cli_dash_m_twice "unexpected model '.*': the model is already" "$M" -m "$M"
+refuses test_cli_dash_m_then_positional "unexpected argument" -m "$M" "$M"
+run "$M" --tokenize -e -p 'a\nb\t\\c\"d\'"'"'e\q'; cp "$TMP/out" "$TMP/esc"
+run "$M" --tokenize -p "$(printf 'a\nb\t\\c"d'"'"'e\\q')"
+if cmp -s "$TMP/out" "$TMP/esc"; then pass test_cli_escape_turns_backslash_sequences_into_characters
+else fail test_cli_escape_turns_backslash_sequences_into_characters "-e: $(cat "$TMP/esc"), literal: $(cat "$TMP/out")"; fi
+run "$M" $G -n 6 -p "Once upon"; full=$(cat "$TMP/out")
+run "$M" $G -n 6 -p "Once upon" --no-display-prompt; rest=$(cat "$TMP/out")
+if [ $rc -eq 0 ] && [ -n "$rest" ] && [ "Once upon$rest" = "$full" ]; then pass test_cli_no_display_prompt_prints_only_the_continuation
+else fail test_cli_no_display_prompt_prints_only_the_continuation "full '$full', without the prompt '$rest'"; fi
+# --stop ends plain generation too, the stop string not printed
+word=$($PY -c 'import sys; print(sys.argv[1][11:13])' "$full")   # two characters of the continuation
+run "$M" $G -n 6 -p "Once upon" --stop "$word"
+want=$($PY -c 'import sys; print(sys.argv[1][:sys.argv[1].index(sys.argv[2], 9)])' "$full" "$word")
+if [ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = "$want" ] && grep -q "stopped at a stop string" "$TMP/err"; then
+    pass test_cli_stop_string_ends_generation
+else
+    fail test_cli_stop_string_ends_generation "--stop '$word': '$(cat "$TMP/out")', expected '$want'"
+fi
+refuses test_cli_tokenize_with_perplexity "--tokenize and --perplexity are different modes" "$M" --tokenize --perplexity "$TMP/empty"
+refuses test_cli_dump_logits_with_attn_map "--dump-logits and the attention maps are different modes" "$M" -p hi \
+    --dump-logits "$TMP/l" --attn-map "$TMP/map"
+refuses test_cli_bench_with_chat "--chat and --bench are different modes" "$M" --bench --chat
+# The default seed differs between runs started in the same second (-v prints it).
+run "$M" $G -n 1 -p hi -v; s1=$(grep "^seed: " "$TMP/err")
+run "$M" $G -n 1 -p hi -v; s2=$(grep "^seed: " "$TMP/err")
+if [ -n "$s1" ] && [ -n "$s2" ] && [ "$s1" != "$s2" ]; then pass test_cli_default_seed_differs_between_runs
+else fail test_cli_default_seed_differs_between_runs "'$s1' then '$s2'"; fi
+# A prompt file far larger than the context (over 64 bytes per token) is refused before tokenizing.
+yes "the cat sat on the mat" | head -c 2000 > "$TMP/big_prompt.txt"
+refuses test_cli_prompt_file_far_larger_than_the_context "the prompt file '.*big_prompt.txt' is 2000 bytes, far more than a context of 16 tokens" \
+    "$M" $G -c 16 -f "$TMP/big_prompt.txt"
+# Perplexity progress: carriage returns only on a terminal; in a log, one line per ~10 %.
+yes "the cat sat on the mat and the dog ran in the park" | head -n 60 > "$TMP/corpus.txt"
+run "$M" $G -c 8 --perplexity "$TMP/corpus.txt"
+lines=$(grep -c "^perplexity: chunk" "$TMP/err")
+if [ $rc -eq 0 ] && ! grep -q "$(printf '\r')" "$TMP/err" && [ "$lines" -ge 5 ] && [ "$lines" -le 11 ]; then
+    pass test_cli_perplexity_progress_in_a_log_is_lines
+else
+    fail test_cli_perplexity_progress_in_a_log_is_lines "status $rc, $lines progress lines: $(head -c 200 "$TMP/err" | tr '\r\n' '|/')"
+fi
+
 # ---- sampling ---------------------------------------------------------------------------------------
 run "$M" -t 1 --temp 0.8 -s 42 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s42a"
 run "$M" -t 1 --temp 0.8 -s 42 -n 24 -p "Once"; cp "$TMP/out" "$TMP/s42b"

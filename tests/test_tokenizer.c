@@ -198,6 +198,39 @@ static void test_tokenizer_vocab_without_bytes_encodes_unknown_as_unk(void)
     tokenizer_free(t);
 }
 
+/* attend_tokenize_special: user-defined and control pieces written in the text become their ids,
+ * the longest at each position; each stretch of text between gets its own dummy prefix. */
+static void test_tokenizer_special_pieces_longest_first_with_dummy_prefix_after_each(void)
+{
+    const char *pieces[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "<|a|>", "<|a|>b",
+                            "x", "\xE2\x96\x81x"};
+    enum { N = 11 };
+    size_t lens[N];
+    float scores[N];
+    for (int i = 0; i < N; i++) {
+        lens[i] = strlen(pieces[i]);
+        scores[i] = -(float)i;
+    }
+    const int types[N] = {2, 3, 3, 1, 1, 1, 1, 4, 4, 1, 1};
+    attend_tokenizer *t = tokenizer_from_vocab(N, pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
+    CHECKF(t != NULL, "%s", err);
+    if (!t)
+        return;
+    int ids[16];
+    const char *text = "x<|a|>b<|a|>x</s>";
+    int n = attend_tokenize_special(t, text, strlen(text), 1, ids, 16, err, sizeof err);
+    const int want[] = {1, 10, 8, 7, 10, 2};
+    CHECKF(n == 6 && !memcmp(ids, want, sizeof want), "%d ids: %d %d %d %d %d %d", n, ids[0], ids[1], ids[2],
+           ids[3], ids[4], ids[5]);
+    /* without parsing, </s> is text (no EOS id), and a text of special pieces alone has no other ids */
+    n = attend_tokenize(t, text, strlen(text), 0, ids, 16, err, sizeof err);
+    for (int i = 0; i < n && i < 16; i++)
+        CHECKF(ids[i] != 2, "plain encoding has EOS at %d", i);
+    CHECK(attend_tokenize_special(t, "<s><|a|>", 8, 0, ids, 16, err, sizeof err) == 2 && ids[0] == 1 && ids[1] == 7);
+    CHECK(attend_tokenize_special(t, "<|a", 3, 0, ids, 16, err, sizeof err) >= 2);   /* no piece: text */
+    tokenizer_free(t);
+}
+
 static void test_tokenizer_encode_reports_the_room_it_needs(void)
 {
     attend_tokenizer *t = synth_tokenizer();
@@ -797,6 +830,7 @@ int main(void)
     snprintf(bin_path, sizeof bin_path, "/tmp/attend_test_tok_%d.bin", (int)getpid());
     RUN(test_tokenizer_synthetic_vocab_merges_and_falls_back_to_bytes);
     RUN(test_tokenizer_vocab_without_bytes_encodes_unknown_as_unk);
+    RUN(test_tokenizer_special_pieces_longest_first_with_dummy_prefix_after_each);
     RUN(test_tokenizer_encode_reports_the_room_it_needs);
     RUN(test_tokenizer_decode_rejects_out_of_range_id);
     RUN(test_tokenizer_stream_reassembles_emoji_from_byte_pieces);

@@ -125,11 +125,66 @@ static int gguf_vector(attend_model *m, const tensor_index *g, const char *name,
     return 0;
 }
 
+/* Every string-valued key, for attend_model_meta_string (the chat template, the model's name). */
+static int gguf_load_meta(attend_model *m, const gguf_file *g, char *err, size_t errlen)
+{
+    const char **keys = malloc(sizeof *keys * (size_t)(g->n_kv + 1));
+    const char **values = malloc(sizeof *values * (size_t)(g->n_kv + 1));
+    size_t *keys_len = malloc(sizeof *keys_len * (size_t)(g->n_kv + 1));
+    size_t *values_len = malloc(sizeof *values_len * (size_t)(g->n_kv + 1));
+    int n = 0, rc = -1;
+    if (!keys || !values || !keys_len || !values_len) {
+        model_set_error(err, errlen, "out of memory");
+        goto done;
+    }
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const gguf_kv *kv = &g->kv[i];
+        if (kv->type != GGUF_STRING)
+            continue;
+        uint64_t len = 0;   /* a string value: a little-endian uint64 length, then the bytes */
+        for (int b = 7; b >= 0; b--)
+            len = len << 8 | kv->value[b];
+        keys[n] = kv->key.ptr;
+        keys_len[n] = (size_t)kv->key.len;
+        values[n] = (const char *)kv->value + 8;
+        values_len[n] = (size_t)len;
+        n++;
+    }
+    rc = model_builder_set_meta(m, n, keys, keys_len, values, values_len, err, errlen);
+done:
+    free(keys);
+    free(values);
+    free(keys_len);
+    free(values_len);
+    return rc;
+}
+
+/* Shown on one line in an error: control and non-ASCII bytes as '?', at most 64 of them. */
+static void shown_name(char shown[72], gguf_str s)
+{
+    size_t n = s.len < 64 ? (size_t)s.len : 64;
+    for (size_t i = 0; i < n; i++)
+        shown[i] = s.ptr[i] >= 0x20 && s.ptr[i] < 0x7f ? s.ptr[i] : '?';
+    strcpy(shown + n, s.len > 64 ? "..." : "");
+}
+
 static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_t errlen)
 {
     const gguf_kv *tokens = gguf_find_kv(g, "tokenizer.ggml.tokens");
     if (!tokens)
         return 0;   /* no vocabulary: the caller may supply -z */
+    /* The pieces and scores mean SentencePiece's BPE only when the file says "llama" (or, in files
+     * older than the key, says nothing); GPT-2's byte-level BPE and the others cut text otherwise. */
+    gguf_str model;
+    if (gguf_find_kv(g, "tokenizer.ggml.model")) {
+        char shown[72];
+        if (gguf_get_str(g, "tokenizer.ggml.model", &model) != 0)
+            return model_set_error(err, errlen, "gguf: tokenizer.ggml.model is not a string");
+        shown_name(shown, model);
+        if (model.len != 5 || memcmp(model.ptr, "llama", 5) != 0)
+            return model_set_error(err, errlen, "gguf: tokenizer model '%s' is not supported (only 'llama', "
+                                   "SentencePiece; GPT-2-style BPE vocabularies are not)", shown);
+    }
     const gguf_kv *scores = gguf_find_kv(g, "tokenizer.ggml.scores");
     const gguf_kv *types = gguf_find_kv(g, "tokenizer.ggml.token_type");
     const uint64_t n = tokens->array_len;
@@ -211,14 +266,9 @@ static int gguf_llama_load(attend_model *m, const void *base, size_t size, char 
         goto done;
     }
     if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0) {
-        /* The name is the file's: shown on one line, control and non-ASCII bytes as '?'. */
-        char shown[65];
-        size_t n = arch.len < 64 ? (size_t)arch.len : 64;
-        for (size_t i = 0; i < n; i++)
-            shown[i] = arch.ptr[i] >= 0x20 && arch.ptr[i] < 0x7f ? arch.ptr[i] : '?';
-        shown[n] = '\0';
-        model_set_error(err, errlen, "gguf: architecture '%s%s' is not supported (only 'llama')", shown,
-                        arch.len > 64 ? "..." : "");
+        char shown[72];   /* the name is the file's */
+        shown_name(shown, arch);
+        model_set_error(err, errlen, "gguf: architecture '%s' is not supported (only 'llama')", shown);
         goto done;
     }
     char format[32];
@@ -295,7 +345,7 @@ static int gguf_llama_load(attend_model *m, const void *base, size_t size, char 
         goto done;
     if (model_builder_finish(m, err, errlen) != 0)
         goto done;
-    rc = gguf_load_vocab(m, &g, err, errlen);
+    rc = gguf_load_vocab(m, &g, err, errlen) || gguf_load_meta(m, &g, err, errlen) ? -1 : 0;
 done:
     free(ix.by_name);
     gguf_release(&g);
