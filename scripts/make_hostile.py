@@ -235,9 +235,14 @@ def gguf_cases(cases, tmp):
     add("gguf_tensor_dims_overflow", patch(patch(b, first_tensor["dims_at"], "Q", 1 << 33), first_tensor["dims_at"] + 8, "Q", 1 << 33),
         "more than 2\\^40 elements")
     add("gguf_tensor_type_unknown", patch(b, T["blk.0.attn_k.weight"]["type_at"], "I", 99),
-        "tensor 'blk.0.attn_k.weight' has unsupported type 99")
-    add("gguf_tensor_type_q4_k", patch(b, T["blk.0.attn_q.weight"]["type_at"], "I", 12),   # ggml's Q4_K: not ours
-        "tensor 'blk.0.attn_q.weight' has unsupported type 12")
+        "tensor 'blk.0.attn_k.weight' has unsupported type 99 \\(not a ggml type\\): .*llama-quantize")
+    add("gguf_tensor_type_q4_k", patch(b, T["blk.0.attn_q.weight"]["type_at"], "I", 12),   # ggml's Q4_K: not (yet) ours
+        "tensor 'blk.0.attn_q.weight' has unsupported type (Q4_K \\(ggml type 12\\): .*convert|Q4_K.*shape|Q4_K.*size)")
+    # named, with what to do: the types real downloads carry that attend does not run
+    for type_id, type_name in ((7, "Q5_1"), (23, "IQ4_XS"), (3, "Q4_1"), (39, "MXFP4")):
+        add(f"gguf_tensor_type_{type_name.lower()}", patch(b, T["blk.1.ffn_up.weight"]["type_at"], "I", type_id),
+            f"tensor 'blk.1.ffn_up.weight' has unsupported type {type_name} \\(ggml type {type_id}\\): attend runs "
+            f"F32, F16, BF16, Q8_0 and Q4_0; requantize .*llama-quantize.* or convert .*scripts/convert.py")
     add("gguf_tensor_offset_misaligned", patch(b, T["blk.0.attn_v.weight"]["offset_at"], "Q", T["blk.0.attn_v.weight"]["offset"] + 4),
         "offset .* is not a multiple of the alignment 32")
     add("gguf_tensor_offset_past_eof", patch(b, T["output.weight"]["offset_at"], "Q", 1 << 40), "puts its data past the end")

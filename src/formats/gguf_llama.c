@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "formats.h"
+#include "formats/ggml_types.h"
 #include "gguf.h"
 #include "tensor.h"
 #include "tokenizer.h"
@@ -101,8 +102,19 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
                                "gguf: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
                                (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
                                (long long)cols, (long long)rows);
-    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0)
-        return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %u", name, gt->type);
+    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0) {
+        /* Name the type and say what to do: most such files are llama.cpp quantizations. */
+        const char *type = ggml_type_name(gt->type);
+        char label[48];
+        if (type)
+            snprintf(label, sizeof label, "%s (ggml type %u)", type, gt->type);
+        else
+            snprintf(label, sizeof label, "%u (not a ggml type)", gt->type);
+        return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %s: attend runs F32, F16, "
+                               "BF16, Q8_0 and Q4_0; requantize the file with llama.cpp's llama-quantize (e.g. "
+                               "to Q8_0 or Q4_0) or convert the original weights with scripts/convert.py", name,
+                               label);
+    }
     return 0;
 }
 
