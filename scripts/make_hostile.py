@@ -286,6 +286,14 @@ def gguf_cases(cases, tmp):
     add_gguf("gguf_rope_dimension_odd", "rope dimension 7 must be even", edit=with_kv(llama__rope__dimension_count=(U32, 7, None)))
     add_gguf("gguf_rope_base_nan", "freq_base nan is out of range", edit=with_kv(llama__rope__freq_base=(F32, float("nan"), None)))
     add_gguf("gguf_rope_base_negative", "freq_base -1 is out of range", edit=with_kv(llama__rope__freq_base=(F32, -1.0, None)))
+    add_gguf("gguf_rope_scaling_yarn", "llama.rope.scaling.type 'yarn' is not supported",
+             edit=with_kv(llama__rope__scaling__type=(STR, "yarn", None), llama__rope__scaling__factor=(F32, 4.0, None)))
+    add_gguf("gguf_rope_scaling_longrope", "llama.rope.scaling.type 'longrope' is not supported",
+             edit=with_kv(llama__rope__scaling__type=(STR, "longrope", None)))
+    add_gguf("gguf_rope_scaling_factor_nan", "llama.rope.scaling.factor = nan is out of range",
+             edit=with_kv(llama__rope__scaling__type=(STR, "linear", None), llama__rope__scaling__factor=(F32, float("nan"), None)))
+    add_gguf("gguf_rope_scaling_type_is_number", "llama.rope.scaling.type is not a string",
+             edit=with_kv(llama__rope__scaling__type=(U32, 1, None)))
     add_gguf("gguf_rms_epsilon_zero", "epsilon 0 is out of range",
              edit=with_kv(llama__attention__layer_norm_rms_epsilon=(F32, 0.0, None)))
     add_gguf("gguf_rms_epsilon_is_string", "not a float",
