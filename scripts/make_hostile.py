@@ -543,6 +543,18 @@ def seeds(out, tmp):
         enc += bytes([int(ptype), int(max(-128, min(127, score))) & 0xFF, len(b)]) + b
     put("vocab", "tok260.vocab", enc)
     put("vocab", "tok20.vocab", enc[:3 + sum(3 + len(p.encode()) for p in v["pieces"][:20])])
+    # fuzz_kv_load: KV cache files (kv_cache.h's layout) for the default model's shape, zero keys and
+    # values; the last byte odd, so the target writes the model's fingerprint and checksum in
+    default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "stories-attend.gguf")
+    if os.path.exists(default):
+        m = gguf.read(default).metadata
+        n_layers, n_heads = m["llama.block_count"], m["llama.attention.head_count"]
+        kv_heads, head_dim = m.get("llama.attention.head_count_kv", n_heads), m["llama.embedding_length"] // n_heads
+        for n in (0, 3, 16):
+            data_bytes = n_layers * 2 * kv_heads * n * head_dim * 4
+            header = b"ATKV" + struct.pack("<IQIIIIIIQ", 1, 0, n_layers, kv_heads, head_dim, 0, n, 0, data_bytes)
+            body = header + bytes(16) + struct.pack(f"<{n}i", *range(1, n + 1)) + bytes(data_bytes)
+            put("kv_load", f"kv-{n}.kv", body + b"\0" * 7 + b"\1")
 
 
 def main(argv=None):

@@ -274,8 +274,8 @@ int kv_cache_load(kv_cache *c, uint64_t model_id, const char *path, int *tokens,
     uint64_t h = fnv_offset;
     int n = -1;
     if (size < sizeof hdr + 8 || get(f, &h, &hdr, sizeof hdr) != 0) {
-        kv_error(err, errlen, "'%s' is not a KV cache file: %llu bytes is shorter than its header", path,
-                 (unsigned long long)size);
+        kv_error(err, errlen, "'%s' is truncated or not a KV cache file: %llu bytes, fewer than a header and "
+                 "checksum (%d)", path, (unsigned long long)size, KV_FILE_HEADER + 8);
         goto done;
     }
     if (memcmp(hdr.magic, "ATKV", 4) != 0) {

@@ -222,9 +222,9 @@ static void test_kv_load_refuses_what_it_cannot_trust(void)
     path_of(path, sizeof path, "no-such-dir/x.kv");
     expect_refused(b, path, 64, "cannot open");
     path_of(path, sizeof path, "good.kv");
-    expect_refused(b, write_file("empty.kv", good, 0), 64, "shorter than its header");
+    expect_refused(b, write_file("empty.kv", good, 0), 64, "fewer than a header and checksum");
     expect_refused(b, write_file("trunc.kv", good, n - 1), 64, "truncated");
-    expect_refused(b, write_file("trunc-hdr.kv", good, 40), 64, "shorter than its header");
+    expect_refused(b, write_file("trunc-hdr.kv", good, 40), 64, "fewer than a header and checksum");
     memcpy(bad, good, n);
     bad[n] = 0;
     expect_refused(b, write_file("long.kv", bad, n + 1), 64, "longer than its contents");

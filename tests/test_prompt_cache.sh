@@ -77,7 +77,7 @@ size=$(wc -c < "$TMP/good.kv")
 head -c $((size - 100)) "$TMP/good.kv" > "$TMP/trunc.kv"
 refuses test_prompt_cache_refuses_a_truncated_file "is truncated" "$A" $G -p "$P1" --prompt-cache "$TMP/trunc.kv"
 head -c 30 "$TMP/good.kv" > "$TMP/short.kv"
-refuses test_prompt_cache_refuses_a_header_cut_short "shorter than its header" "$A" $G -p "$P1" --prompt-cache "$TMP/short.kv"
+refuses test_prompt_cache_refuses_a_header_cut_short "fewer than a header and checksum" "$A" $G -p "$P1" --prompt-cache "$TMP/short.kv"
 $PY - "$TMP/good.kv" "$TMP/flip.kv" <<'PYEOF'
 import sys
 b = bytearray(open(sys.argv[1], "rb").read())
