@@ -374,6 +374,8 @@ int attend_kv_truncate(attend_context *ctx, int n_keep)
 
 int attend_kv_copy(attend_context *dst, const attend_context *src)
 {
+    if (dst == src)
+        return 0;
     if (dst->model != src->model || !kv_cache_same_layout(&dst->cache, &src->cache) ||
         src->n_filled > dst->n_ctx)
         return -1;
