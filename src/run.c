@@ -337,12 +337,20 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
                     n_prompt);
         else
         {
-            /* An estimate: the reused tokens at the per-token speed of the ones run now (which is
-             * decode speed when only one was run, so it overstates what a batched prefill costs). */
-            const double run_s = reused * (t1 - t0) / (n_prompt - reused);
-            fprintf(stderr, "prompt cache: reused %d of %d prompt tokens from '%s': about %.2f ms saved (running "
-                    "them: ~%.2f ms at this prompt's speed; loading: %.2f ms)\n", reused, n_prompt,
-                    o->prompt_cache, (run_s - load_s) * 1e3, run_s * 1e3, load_s * 1e3);
+            /* The time saved is the prefill of the reused tokens, less the load. It is estimated at
+             * the speed of the tokens run now only when they are a batch (>= 16): a few tokens run
+             * at decode speed, which would overstate a batched prefill's cost several times. */
+            const int n_run = n_prompt - reused;
+            const double run_s = reused * (t1 - t0) / n_run;
+            char saved[160] = "";
+            if (n_run >= 16)
+                snprintf(saved, sizeof saved, ": about %.2f ms saved (running them: ~%.2f ms at this prompt's "
+                         "speed)", (run_s - load_s) * 1e3, run_s * 1e3);
+            else
+                snprintf(saved, sizeof saved, " instead of running them (the first run's \"prompt:\" line "
+                         "shows what that costs)");
+            fprintf(stderr, "prompt cache: reused %d of %d prompt tokens from '%s', loaded in %.2f ms%s\n", reused,
+                    n_prompt, o->prompt_cache, load_s * 1e3, saved);
         }
         t0 = now_seconds() - (t1 - t0);   /* the save is not prompt time */
         t1 = now_seconds();
