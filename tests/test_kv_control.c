@@ -13,7 +13,8 @@ static const char *model_path(void)
     return p ? p : "models/stories-attend.gguf";
 }
 
-static attend_model *model, *one_layer;   /* one_layer: made by make_models.py for the shift test */
+/* one_layer, one_layer_scaled (linear RoPE scaling, factor 2): made by make_models.py for the shift tests */
+static attend_model *model, *one_layer, *one_layer_scaled;
 static int vocab;
 static char tmpdir[] = "/tmp/attend-kv-XXXXXX";
 
@@ -113,13 +114,13 @@ static void test_kv_copy_continues_like_the_original(void)
  * one-layer model only, whose keys and values depend on the token and its position alone (deeper
  * layers' remember the dropped tokens: the shift's approximation), so the test model has one
  * layer, random weights and a GQA shape. F32 and F16 caches. */
-static void check_shift(int kv_type, float tol)
+static void check_shift(attend_model *m, int kv_type, float tol)
 {
     enum { N = 40, KEEP = 4, DISCARD = 18 };
-    if (!one_layer)
-        SKIP("no one-layer model (make_models.py failed, see above)");
-    const int v = attend_model_config(one_layer)->vocab_size;
-    attend_context *c = context_of(one_layer, 64, kv_type), *fresh = context_of(one_layer, 64, kv_type);
+    if (!m)
+        CHECKF(0, "no one-layer model (make_models.py failed, see above)");
+    const int v = attend_model_config(m)->vocab_size;
+    attend_context *c = context_of(m, 64, kv_type), *fresh = context_of(m, 64, kv_type);
     int t[N + 1], kept[N + 1];
     tokens_in(t, N + 1, v);
     char err[256];
@@ -149,9 +150,11 @@ static void check_shift(int kv_type, float tol)
     attend_context_free(fresh);
 }
 
-static void test_kv_shift_equals_recomputing_the_kept_tokens_f32(void) { check_shift(ATTEND_KV_F32, 1e-4f); }
+static void test_kv_shift_equals_recomputing_the_kept_tokens_f32(void) { check_shift(one_layer, ATTEND_KV_F32, 1e-4f); }
 /* F16 rounds the re-rotated keys once more than a fresh pass does. */
-static void test_kv_shift_equals_recomputing_the_kept_tokens_f16(void) { check_shift(ATTEND_KV_F16, 5e-3f); }
+static void test_kv_shift_equals_recomputing_the_kept_tokens_f16(void) { check_shift(one_layer, ATTEND_KV_F16, 5e-3f); }
+/* With linear RoPE scaling the shift rotates by -n_discard / factor positions' angle. */
+static void test_kv_shift_follows_linear_rope_scaling(void) { check_shift(one_layer_scaled, ATTEND_KV_F32, 1e-4f); }
 
 static void test_kv_save_load_roundtrip(void)
 {
@@ -273,14 +276,21 @@ int main(void)
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 scripts/make_models.py tiny-gqa --layers 1 --seed 9 --out '%s'", one);
     if (system(cmd) == 0)
         one_layer = attend_model_load(one, NULL, err, sizeof err);
+    snprintf(one, sizeof one, "%s/one-layer-scaled.gguf", tmpdir);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 scripts/make_models.py tiny-gqa --layers 1 --seed 9 --rope-scale 2 "
+             "--out '%s'", one);
+    if (system(cmd) == 0)
+        one_layer_scaled = attend_model_load(one, NULL, err, sizeof err);
     RUN(test_kv_size_follows_forward_and_truncate_rewinds);
     RUN(test_kv_copy_continues_like_the_original);
     RUN(test_kv_shift_equals_recomputing_the_kept_tokens_f32);
     RUN(test_kv_shift_equals_recomputing_the_kept_tokens_f16);
+    RUN(test_kv_shift_follows_linear_rope_scaling);
     RUN(test_kv_save_load_roundtrip);
     RUN(test_kv_load_refuses_what_it_cannot_trust);
     attend_model_free(model);
     attend_model_free(one_layer);
+    attend_model_free(one_layer_scaled);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         printf("FAIL test_kv_control_cleanup: %s\n", cmd);
