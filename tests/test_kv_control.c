@@ -85,6 +85,26 @@ static void test_kv_size_follows_forward_and_truncate_rewinds(void)
     attend_context_free(c);
 }
 
+static int abort_now(void *user) { (void)user; return 1; }
+
+/* An aborted forward leaves the cache as it was before the call: positions 0 .. pos-1. */
+static void test_kv_size_after_an_abort_is_the_start_position(void)
+{
+    attend_context *c = context(64, ATTEND_KV_F32);
+    int t[10];
+    tokens_of(t, 10);
+    char err[256];
+    CHECK(attend_forward(c, t, 6, 0, NULL, 0, err, sizeof err) == 0);
+    attend_context_set_abort(c, abort_now, NULL);
+    CHECK(attend_forward(c, t + 6, 4, 6, NULL, 0, err, sizeof err) == -1);
+    CHECKF(attend_kv_size(c) == 6, "size %d after an abort at position 6", attend_kv_size(c));
+    CHECK(attend_forward(c, t + 4, 2, 4, NULL, 0, err, sizeof err) == -1);   /* rewound to 4, then aborted */
+    CHECK(attend_kv_size(c) == 4);
+    attend_context_set_abort(c, NULL, NULL);
+    CHECK(attend_forward(c, t + 4, 6, 4, NULL, 0, err, sizeof err) == 0 && attend_kv_size(c) == 10);
+    attend_context_free(c);
+}
+
 static void test_kv_copy_continues_like_the_original(void)
 {
     attend_context *a = context(64, ATTEND_KV_F32), *b = context(32, ATTEND_KV_F32), *h = context(64, ATTEND_KV_F16);
@@ -282,6 +302,7 @@ int main(void)
     if (system(cmd) == 0)
         one_layer_scaled = attend_model_load(one, NULL, err, sizeof err);
     RUN(test_kv_size_follows_forward_and_truncate_rewinds);
+    RUN(test_kv_size_after_an_abort_is_the_start_position);
     RUN(test_kv_copy_continues_like_the_original);
     RUN(test_kv_shift_equals_recomputing_the_kept_tokens_f32);
     RUN(test_kv_shift_equals_recomputing_the_kept_tokens_f16);
