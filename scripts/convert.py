@@ -278,6 +278,7 @@ def load_gguf(path):
                     rope_dim=int(m.get("llama.rope.dimension_count", dim // n_heads)),
                     norm_eps=float(m.get("llama.attention.layer_norm_rms_epsilon", LLAMA2C_NORM_EPS)),
                     tied="output.weight" not in g.tensors)
+    c["rope_scale"] = rope_scale_of(m, path)
     tensors = {}
     for name, shape in tensor_shapes(c).items():
         t = g.tensors.get(name)
@@ -287,6 +288,19 @@ def load_gguf(path):
             raise ValueError(f"{path}: {name} has shape {t.shape}, expected {shape}")
         tensors[name] = t.to_float32()
     return Model(c, tensors, vocab_from_gguf(g), f"GGUF v{g.version}")
+
+
+def rope_scale_of(m, path):
+    """The linear RoPE scaling factor of GGUF metadata m (1.0: none), as llama.cpp reads it: type
+    "linear" (or no type, llama.cpp's default) with rope.scaling.factor (or the older
+    rope.scale_linear); type "none" is off; any other type is refused, never ignored."""
+    kind = m.get("llama.rope.scaling.type")
+    factor = float(m.get("llama.rope.scaling.factor", m.get("llama.rope.scale_linear", 1.0)) or 1.0)
+    if kind == "none":
+        return 1.0
+    if kind not in (None, "linear"):
+        raise ValueError(f"{path}: llama.rope.scaling.type {kind!r} is not supported (only 'linear' and 'none')")
+    return factor
 
 
 def load_model(path, tokenizer_path=None):
@@ -391,6 +405,9 @@ def add_llama_metadata(w, c, name, ttype):
     w.add("llama.attention.head_count_kv", gguf.UINT32, c["n_kv_heads"])
     w.add("llama.rope.dimension_count", gguf.UINT32, c["rope_dim"])
     w.add("llama.rope.freq_base", gguf.FLOAT32, c["rope_base"])
+    if c.get("rope_scale", 1.0) != 1.0:
+        w.add("llama.rope.scaling.type", gguf.STRING, "linear")
+        w.add("llama.rope.scaling.factor", gguf.FLOAT32, c["rope_scale"])
     w.add("llama.attention.layer_norm_rms_epsilon", gguf.FLOAT32, c["norm_eps"])
     w.add("llama.vocab_size", gguf.UINT32, c["vocab_size"])
 

@@ -169,6 +169,8 @@ def main(argv=None):
     ap.add_argument("--rope-dim", type=int, help="dimensions of each head RoPE rotates (default head_dim)")
     ap.add_argument("--rope-base", type=float, default=convert.DEFAULT_ROPE_BASE)
     ap.add_argument("--eps", type=float, default=1e-5)
+    ap.add_argument("--rope-scale", type=float, default=1.0,
+                    help="linear RoPE scaling factor (llama.rope.scaling.type linear); 1 = none")
     ap.add_argument("--type", default="F32", choices=convert.FILE_TYPES,
                     help="storage type of the matrices, or a mix: Q4_K_M, Q5_K_M (see convert.tensor_types)")
     ap.add_argument("--seed", type=int, default=1)
@@ -210,6 +212,7 @@ def main(argv=None):
         config = convert.make_config(shape["dim"], shape["hidden"], shape["layers"], shape["heads"],
                                      shape["kv_heads"], shape["vocab"], shape["ctx"], rope_base=a.rope_base,
                                      rope_dim=a.rope_dim, norm_eps=a.eps, tied=shape["tied"])
+        config["rope_scale"] = a.rope_scale
         if config["rope_dim"] % 2 or config["rope_dim"] > config["dim"] // config["n_heads"]:
             raise ValueError(f"--rope-dim {config['rope_dim']} must be even and at most head_dim")
         model = convert.Model(config, weight_producers(config, a.seed), vocab, "random")

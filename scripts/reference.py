@@ -18,7 +18,7 @@ then everything is float64. The math, step by step, is the definition attend imp
         h = rmsnorm(x) * attn_norm                  rmsnorm(x) = x / sqrt(mean(x^2) + eps)
         q, k, v = Wq h, Wk h, Wv h                  split into heads of head_dim
         RoPE on q and k: pairs (2i, 2i+1) of each head, i < rope_dim/2, rotated by
-                         pos * base^(-2i / rope_dim)
+                         pos / rope_scale * base^(-2i / rope_dim)   (rope_scale: linear scaling, 1 = none)
         query head j attends with kv head j // (n_heads / n_kv_heads) over positions <= pos,
                          softmax(q.k / sqrt(head_dim)) weighted sum of v
         x += Wo attn
@@ -56,6 +56,8 @@ class Reference:
         rope_dim = self.c["rope_dim"]
         i = np.arange(rope_dim // 2)
         inv_freq = self.c["rope_base"] ** (-2.0 * i / rope_dim)
+        # linear RoPE scaling (llama.rope.scaling.type "linear"): positions divided by the factor
+        positions = positions / self.c.get("rope_scale", 1.0)
         angle = positions[:, None] * inv_freq[None, :]              # (n, rope_dim/2)
         cos, sin = np.cos(angle)[:, None, :], np.sin(angle)[:, None, :]
         out = x.copy()

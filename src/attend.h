@@ -71,6 +71,8 @@ typedef struct {
     float norm_eps;     /* RMSNorm epsilon */
     int weight_type;    /* storage type of the largest matrices: see attend_type_name() */
     int tied_output;    /* 1: the classifier reuses the token embedding */
+    float rope_scale;   /* linear RoPE scaling (llama.rope.scaling.type "linear"): positions are
+                           divided by this factor in the rotation angles; 1 = none */
 } attend_config;
 
 /* ==== Model ================================================================================= */
@@ -115,11 +117,12 @@ ATTEND_API const char *attend_context_kernels(const attend_context *c);   /* the
 
 /* Run the transformer over `n` tokens placed at positions pos .. pos+n-1, appending their keys
  * and values to the cache (which must already hold positions 0 .. pos-1: to continue a sequence,
- * pass the next position; to start over, pass 0).
+ * pass the next position; to start over, pass 0; an earlier pos truncates the cache there, see
+ * attend_kv_size below).
  * logits: NULL, or room for the logits of the last token (all_logits == 0) or of all n tokens
  * (all_logits == 1, row-major n x vocab_size). Returns 0, or -1 + err when pos+n exceeds n_ctx,
- * a token is outside the vocabulary, or the abort callback asked to stop ("aborted"; the cache
- * then holds positions 0 .. pos-1 only). */
+ * pos exceeds attend_kv_size (a gap), a token is outside the vocabulary, or the abort callback
+ * asked to stop ("aborted"; the cache then holds positions 0 .. pos-1 only). */
 ATTEND_API int attend_forward(attend_context *c, const int *tokens, int n, int pos, float *logits,
                               int all_logits, char *err, size_t errlen);
 
@@ -174,8 +177,40 @@ ATTEND_API void attend_context_set_profiling(attend_context *c, int on);
 /* Copy the counters into *out; returns out->n_entries. */
 ATTEND_API int attend_context_profile(const attend_context *c, attend_profile *out);
 
-/* ---- KV cache control (attend_kv_truncate / copy / save / load) will go here: they belong to
- *      the context and follow its threading contract. ---- */
+/* ---- KV cache control: rewind, copy, shift, save and restore a context's cache ------------ */
+/* A context's cache holds the keys and values of positions 0 .. attend_kv_size() - 1. attend_forward
+ * at pos needs pos <= attend_kv_size(): pos == size appends; pos < size first truncates the cache
+ * to pos (so pos = 0 starts over), then appends; pos > size is an error (a gap). These calls belong
+ * to the context and follow its contract: one thread at a time, nothing kept after they return. */
+ATTEND_API int attend_kv_size(const attend_context *c);
+/* Forget every position from n_keep on: the cache holds 0 .. n_keep-1. -1 when n_keep < 0 or
+ * n_keep > attend_kv_size (nothing changes then). */
+ATTEND_API int attend_kv_truncate(attend_context *c, int n_keep);
+/* Make dst's cache a copy of src's filled positions (dst's own are dropped). Both contexts must
+ * come from the same model and have the same KV type, with dst's n_ctx >= attend_kv_size(src);
+ * else -1 and dst is unchanged. src must not be in use by another thread during the call. */
+ATTEND_API int attend_kv_copy(attend_context *dst, const attend_context *src);
+/* Context shift (for generation that fills the context): keep positions 0 .. keep-1, drop the
+ * n_discard positions after them, and move the rest down by n_discard; their keys are rotated by
+ * RoPE to their new positions (exactly, to float rounding: in a one-layer model the cache then
+ * equals one computed afresh over the kept tokens). In deeper layers the moved keys and values
+ * still carry what the dropped tokens contributed: llama.cpp's approximation, which keeps a long
+ * generation going without recomputing. attend_kv_size shrinks by n_discard. -1 (nothing changes) when
+ * keep < 0, n_discard < 0, keep + n_discard > attend_kv_size, or memory runs out. */
+ATTEND_API int attend_kv_shift(attend_context *c, int keep, int n_discard);
+/* Save the filled positions and the tokens that produced them (n_tokens must equal attend_kv_size;
+ * one token per position) to `path`, with the model's fingerprint and the cache layout, and a
+ * checksum. The file is written beside `path` and renamed over it. 0, or -1 + err. */
+ATTEND_API int attend_kv_save(const attend_context *c, const char *path, const int *tokens, int n_tokens,
+                              char *err, size_t errlen);
+/* Restore a file of attend_kv_save into this context: its tokens go to tokens[0 .. n) and its
+ * positions into the cache. Returns n (>= 0), or -1 + err when the file is missing, not a KV file,
+ * from another model (its fingerprint: the config and a few weights' bytes), of another layout or
+ * KV type, truncated or too long, fails its checksum, or holds more than max_tokens or n_ctx
+ * positions. The file is never trusted: each length is checked against its size first. On
+ * failure the cache is left empty (attend_kv_size 0). */
+ATTEND_API int attend_kv_load(attend_context *c, const char *path, int *tokens, int max_tokens, char *err,
+                              size_t errlen);
 
 /* ==== Tokenizer ============================================================================= */
 /* Token ids of SentencePiece's own encoding (the vocabulary of the model's file, or -z's). */

@@ -28,6 +28,7 @@ struct attend_context {
     threadpool *pool;
     ops_context ops;         /* the kernel set chosen for this CPU, scratch memory per worker */
     kv_cache cache;
+    int n_filled;            /* positions 0 .. n_filled-1 of the cache hold keys and values */
 
     /* Activations for up to MAX_BATCH tokens, one row per token. */
     float *x;        /* (batch, dim)        the residual stream */
@@ -226,6 +227,22 @@ static void add(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
+/* RoPE's cos and sin for one position. Linear RoPE scaling (rope_scale > 1) divides the position
+ * in the angle, pos / scale * base^(-2i / rope_dim): a model fine-tuned so, to stretch its trained
+ * context, sees positions at the spacing it learned. Unscaled models take ops' rope_angles as is. */
+static void position_angles(float *cos_out, float *sin_out, const attend_config *c, int pos)
+{
+    if (c->rope_scale == 1.0f) {
+        rope_angles(cos_out, sin_out, c->rope_dim, pos, c->rope_base);
+        return;
+    }
+    for (int i = 0; i < c->rope_dim / 2; i++) {
+        double angle = pos / (double)c->rope_scale * pow((double)c->rope_base, -2.0 * i / c->rope_dim);
+        cos_out[i] = (float)cos(angle);
+        sin_out[i] = (float)sin(angle);
+    }
+}
+
 /* One chunk of at most MAX_BATCH tokens at positions pos .. pos+n-1. Returns -1 when the abort
  * callback stopped it between two layers. */
 static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
@@ -240,8 +257,7 @@ static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
     /* The rotation angles depend on the position only: compute them once for every layer. */
     TIMED(PROF_ROPE, ((profile_cost){8.0 * n * n_pairs, 0}),
           for (int t = 0; t < n; t++)
-              rope_angles(ctx->rope_cos + t * n_pairs, ctx->rope_sin + t * n_pairs, c->rope_dim, pos + t,
-                          c->rope_base));
+              position_angles(ctx->rope_cos + t * n_pairs, ctx->rope_sin + t * n_pairs, c, pos + t));
 
     /* The residual stream starts as each token's embedding row. */
     TIMED(PROF_EMBED, profile_cost_embed(n, dim, m->token_embedding.row_bytes),
@@ -316,15 +332,22 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
     if (n <= 0 || pos < 0 || n > ctx->n_ctx - pos)
         return model_set_error(err, errlen, "cannot place %d tokens at position %d in a %d-token context",
                                n, pos, ctx->n_ctx);
+    if (pos > ctx->n_filled)
+        return model_set_error(err, errlen, "position %d would leave a gap: the cache holds positions 0 .. %d",
+                               pos, ctx->n_filled - 1);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return model_set_error(err, errlen, "token id %d is outside the vocabulary [0, %d)", tokens[i],
                                    c->vocab_size);
     const double start = profile_begin(&ctx->prof);
+    ctx->n_filled = pos;   /* an earlier position rewinds: what followed it is forgotten */
     for (int done = 0; done < n; done += MAX_BATCH) {
         int chunk = n - done < MAX_BATCH ? n - done : MAX_BATCH;
-        if (forward_chunk(ctx, tokens + done, chunk, pos + done) != 0)
+        if (forward_chunk(ctx, tokens + done, chunk, pos + done) != 0) {
+            ctx->n_filled = pos;   /* as attend.h promises, whatever chunks were done */
             return model_set_error(err, errlen, "aborted");
+        }
+        ctx->n_filled = pos + done + chunk;
         if (logits && all_logits)
             classify(ctx, 0, chunk, logits + (size_t)done * c->vocab_size);
         else if (logits && done + chunk == n)
@@ -335,4 +358,61 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
         ctx->prof.forward_seconds += profile_now() - start;
     }
     return 0;
+}
+
+/* ==== KV cache control: thin wrappers over kv_cache.c, which owns the layout ==== */
+
+int attend_kv_size(const attend_context *ctx) { return ctx->n_filled; }
+
+int attend_kv_truncate(attend_context *ctx, int n_keep)
+{
+    if (n_keep < 0 || n_keep > ctx->n_filled)
+        return -1;
+    ctx->n_filled = n_keep;
+    return 0;
+}
+
+int attend_kv_copy(attend_context *dst, const attend_context *src)
+{
+    if (dst == src)
+        return 0;
+    if (dst->model != src->model || !kv_cache_same_layout(&dst->cache, &src->cache) ||
+        src->n_filled > dst->n_ctx)
+        return -1;
+    kv_cache_copy(&dst->cache, &src->cache, src->n_filled);
+    dst->n_filled = src->n_filled;
+    return 0;
+}
+
+int attend_kv_shift(attend_context *ctx, int keep, int n_discard)
+{
+    const attend_config *c = &ctx->model->config;
+    if (keep < 0 || n_discard < 0 || n_discard > ctx->n_filled - keep)
+        return -1;
+    if (kv_cache_shift(&ctx->cache, ctx->n_filled, keep, n_discard, c->rope_dim, c->rope_base, c->rope_scale) != 0)
+        return -1;
+    ctx->n_filled -= n_discard;
+    return 0;
+}
+
+int attend_kv_save(const attend_context *ctx, const char *path, const int *tokens, int n_tokens, char *err,
+                   size_t errlen)
+{
+    if (n_tokens != ctx->n_filled || (n_tokens > 0 && !tokens))
+        return model_set_error(err, errlen, "%d tokens given for a cache of %d positions: save one token per "
+                               "position", n_tokens, ctx->n_filled);
+    return kv_cache_save(&ctx->cache, model_fingerprint(ctx->model), tokens, n_tokens, path, err, errlen);
+}
+
+int attend_kv_load(attend_context *ctx, const char *path, int *tokens, int max_tokens, char *err, size_t errlen)
+{
+    ctx->n_filled = 0;
+    int n = kv_cache_load(&ctx->cache, model_fingerprint(ctx->model), path, tokens, max_tokens, err, errlen);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= ctx->model->config.vocab_size)
+            return model_set_error(err, errlen, "'%s' holds token id %d, outside the vocabulary [0, %d)", path,
+                                   tokens[i], ctx->model->config.vocab_size);
+    if (n > 0)
+        ctx->n_filled = n;
+    return n;
 }

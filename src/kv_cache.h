@@ -45,4 +45,50 @@ static inline void *kv_value(const kv_cache_layer *c, int kv_head, int pos)
  * (n_tokens, n_kv_heads * head_dim) floats, converted to the cache's type. */
 void kv_cache_append(kv_cache_layer *c, int pos, int n_tokens, const float *key, const float *value);
 
+/* ==== Cache control: copy, shift, save and load (the context tracks how many positions are
+ * filled; these functions are told) ==== */
+
+/* 1 when a and b have the same layers, kv_heads, head_dim and element type (n_ctx may differ). */
+int kv_cache_same_layout(const kv_cache *a, const kv_cache *b);
+
+/* Copy positions 0 .. n-1 of every layer from src to dst (same layout, n <= both n_ctx). */
+void kv_cache_copy(kv_cache *dst, const kv_cache *src, int n);
+
+/* Context shift: of n_filled positions, keep 0 .. keep-1, drop the n_discard after them, and move
+ * the rest down by n_discard. The moved keys were rotated by RoPE for their old positions;
+ * rotating them by -n_discard (in float, stored back in the cache's type) places them exactly
+ * where a fresh forward pass at the new positions would have: RoPE is a rotation, and rotations
+ * compose by adding angles. The angle of pair i at position p is (p / rope_scale) *
+ * rope_base^(-2i / rope_dim), as in forward.c. Returns -1 when out of memory (nothing moved). */
+int kv_cache_shift(kv_cache *c, int n_filled, int keep, int n_discard, int rope_dim, float rope_base,
+                    float rope_scale);
+
+/* The prompt-cache file (little-endian, written by this machine's byte order):
+ *   offset  0  "ATKV"           magic
+ *           4  u32 version      KV_FILE_VERSION
+ *           8  u64 model_id     a fingerprint of the model (forward.c: config + weight bytes)
+ *          16  u32 n_layers, n_kv_heads, head_dim, kv_type (ggml's id: 0 F32, 1 F16)
+ *          32  u32 n_tokens     positions saved (= tokens)
+ *          36  u32 reserved (0)
+ *          40  u64 data_bytes   bytes of K/V that follow the tokens
+ *          48  16 bytes reserved (0)
+ *          64  i32 tokens[n_tokens]
+ *              then per layer: per kv_head the keys of positions 0 .. n_tokens-1 (head_dim each),
+ *              then the values the same way, in the cache's element type
+ *        end-8 u64 checksum     FNV-1a 64 of every byte before it
+ * Saving writes PATH.tmp and renames it over PATH, so a reader never sees half a file. */
+enum { KV_FILE_VERSION = 1, KV_FILE_HEADER = 64 };
+
+int kv_cache_save(const kv_cache *c, uint64_t model_id, const int *tokens, int n_tokens, const char *path,
+                  char *err, size_t errlen);
+
+/* Read a file written by kv_cache_save into positions 0 .. n-1 and its tokens into tokens[0 .. n).
+ * Returns n, or -1 + err (one line) when the file is not there, is not a KV file, was saved by
+ * another model (model_id) or with another layout, holds more than max_tokens or n_ctx
+ * positions, is truncated or has trailing bytes, or fails its checksum. Every length is checked
+ * against the file's size before it is used. On failure the cache's contents are unspecified
+ * (the caller treats it as empty). */
+int kv_cache_load(kv_cache *c, uint64_t model_id, const char *path, int *tokens, int max_tokens, char *err,
+                  size_t errlen);
+
 #endif

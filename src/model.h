@@ -42,6 +42,9 @@ struct attend_model {
     int n_owned;
 };
 
+/* A cheap identity of the model (model_fingerprint.c): the config and a few weights' edge bytes. */
+uint64_t model_fingerprint(const attend_model *m);
+
 /* Write a one-line reason into err (which may be NULL) and return -1: how every library call
  * reports a failure. */
 static inline int model_set_error(char *err, size_t errlen, const char *fmt, ...)

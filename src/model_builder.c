@@ -42,6 +42,10 @@ static int check_config(attend_config *c, char *err, size_t errlen)
                                c->rope_dim, c->head_dim);
     if (!(c->rope_base > 1.0f && c->rope_base < 1e12f))
         return model_set_error(err, errlen, "model: rope freq_base %g is out of range", c->rope_base);
+    if (c->rope_scale == 0.0f)
+        c->rope_scale = 1.0f;   /* loaders that know no scaling leave it 0 */
+    if (!(c->rope_scale >= 1.0f / 1024 && c->rope_scale <= 1024.0f))
+        return model_set_error(err, errlen, "model: rope scaling factor %g is out of range", c->rope_scale);
     if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
         return model_set_error(err, errlen, "model: rms norm epsilon %g is out of range", c->norm_eps);
 #undef BOUND

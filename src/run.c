@@ -17,6 +17,7 @@
 #include "cli/chat.h"
 #include "cli/escapes.h"
 #include "cli/stop.h"
+#include "cli/prompt_cache.h"
 #include "fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -77,6 +78,11 @@ static void usage(FILE *f)
           "      --system TEXT        --chat: the system message\n"
           "      --stop, --reverse-prompt STRING  end generation (a --chat answer) where the text contains\n"
           "                           STRING, which is not printed (repeatable)\n"
+          "      --prompt-cache FILE  reuse the KV cache FILE holds for the longest common prefix of its prompt and\n"
+          "                           this one (refused if from another model or damaged), then save this prompt's\n"
+          "      --context-shift      when generation fills the context, drop the oldest half of the tokens after\n"
+          "                           --keep and go on (the kept keys re-rotated to their new positions)\n"
+          "      --keep N             prompt tokens (after BOS) a context shift keeps; -1 = the whole prompt (default 0)\n"
           "      --profile            time per operation class (and % of this machine's ceilings) on stderr\n"
           "      --bench              measure speed, print no text; -p/-n/-d take comma lists of token counts:\n"
           "                           -p prompt tokens (default 512), -n generated tokens (default 128);\n"
@@ -127,6 +133,8 @@ typedef struct {
     chat_options chat;   /* --chat's own settings (src/cli/chat.c) */
     const char *n_predict_text, *depths, *repetitions, *json, *csv;   /* --bench reads lists */
     int bench, profile, ignore_eos;
+    const char *prompt_cache;      /* --prompt-cache FILE */
+    int context_shift, keep, keep_given;
     attend_sampler_params sampling;
     attend_context_params context;
 } options;
@@ -193,6 +201,12 @@ static options parse_args(int argc, char **argv)
         else if (IS(NULL, "--attn-map-text")) o.attn_map_text = VALUE();
         else if (IS(NULL, "--attn-dump")) o.attn_dump = VALUE();
         else if (IS(NULL, "--ignore-eos")) o.ignore_eos = 1;
+        else if (IS(NULL, "--prompt-cache")) o.prompt_cache = VALUE();
+        else if (IS(NULL, "--context-shift")) o.context_shift = 1;
+        else if (IS(NULL, "--keep")) {
+            o.keep = (int)parse_int(a, VALUE(), -1, INT_MAX);
+            o.keep_given = 1;
+        }
         else if (IS(NULL, "--profile")) o.profile = 1;
         else if (IS(NULL, "--bench")) o.bench = 1;
         else if (IS("-d", "--depth")) o.depths = VALUE();
@@ -231,6 +245,12 @@ static options parse_args(int argc, char **argv)
     }
     if (!o.bench && (o.depths || o.repetitions || o.json || o.csv))
         die("-d, -r, --json and --csv belong to --bench");
+    if ((o.prompt_cache || o.context_shift) &&
+        (o.bench || o.tokenize || o.dump_logits || o.perplexity || o.attn_map || o.attn_map_text || o.attn_dump))
+        die("--prompt-cache and --context-shift apply to generation, not to --bench, --tokenize, --dump-logits, "
+            "--perplexity or the attention maps");
+    if (o.keep_given && !o.context_shift)
+        die("--keep is what a context shift keeps: it needs --context-shift");
     if (!o.bench && o.n_predict_text)
         o.n_predict = (int)parse_int("-n", o.n_predict_text, 0, INT_MAX);
     if (!o.seed_given) {
@@ -385,10 +405,42 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
 
     if (o->profile)
         attend_context_set_profiling(ctx, 1);
+    /* --prompt-cache: the positions a saved prompt shares with this one are loaded, not run. */
+    int reused = 0;
+    double load_s = 0;
+    if (o->prompt_cache &&
+        (reused = prompt_cache_restore(ctx, o->prompt_cache, prompt, n_prompt, &load_s, err, sizeof err)) < 0)
+        die("%s", err);
     double t0 = now_seconds();
-    if (attend_forward(ctx, prompt, n_prompt, 0, logits, 0, err, sizeof err) != 0)
+    if (attend_forward(ctx, prompt + reused, n_prompt - reused, reused, logits, 0, err, sizeof err) != 0)
         die("%s", err);
     double t1 = now_seconds();
+    if (o->prompt_cache) {
+        if (prompt_cache_save(ctx, o->prompt_cache, prompt, n_prompt, err, sizeof err) != 0)
+            die("%s", err);
+        if (load_s < 0)
+            fprintf(stderr, "prompt cache: '%s' is new: saved the %d prompt tokens' cache\n", o->prompt_cache,
+                    n_prompt);
+        else
+        {
+            /* The time saved is the prefill of the reused tokens, less the load. It is estimated at
+             * the speed of the tokens run now only when they are a batch (>= 16): a few tokens run
+             * at decode speed, which would overstate a batched prefill's cost several times. */
+            const int n_run = n_prompt - reused;
+            const double run_s = reused * (t1 - t0) / n_run;
+            char saved[160] = "";
+            if (n_run >= 16)
+                snprintf(saved, sizeof saved, ": about %.2f ms saved (running them: ~%.2f ms at this prompt's "
+                         "speed)", (run_s - load_s) * 1e3, run_s * 1e3);
+            else
+                snprintf(saved, sizeof saved, " instead of running them (the first run's \"prompt:\" line "
+                         "shows what that costs)");
+            fprintf(stderr, "prompt cache: reused %d of %d prompt tokens from '%s', loaded in %.2f ms%s\n", reused,
+                    n_prompt, o->prompt_cache, load_s * 1e3, saved);
+        }
+        t0 = now_seconds() - (t1 - t0);   /* the save is not prompt time */
+        t1 = now_seconds();
+    }
     double forward_s = 0, sampling_s = 0, t;   /* of the generated tokens, apart from printing them */
     check_logits(logits, 1, vocab, n_prompt - 1);
 
@@ -397,7 +449,10 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     for (int i = 0; i < n_prompt; i++)
         write_token(stream, prompt[i], !o->no_display_prompt, NULL);
     fflush(stdout);
-    int n = n_prompt, generated = 0;
+    int n = n_prompt, generated = 0, shifts = 0;
+    /* A context shift keeps BOS and --keep prompt tokens (-1: all of them), as llama.cpp does. */
+    const int bos = n_prompt > 0 && prompt[0] == attend_tokenizer_bos(tok);
+    const int keep = o->keep < 0 || o->keep > n_prompt - bos ? n_prompt : o->keep + bos;
     const char *stop = "the -n limit";
     stop_filter stops = {0};
     for (int i = 0; i < o->chat.n_stops; i++)
@@ -418,8 +473,15 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
             break;
         }
         if (n == n_ctx) {
-            stop = "a full context (-c)";
-            break;
+            /* Context shift: drop the oldest half of what follows the kept tokens. */
+            const int discard = (n - keep) / 2;
+            if (!o->context_shift || discard == 0 || attend_kv_shift(ctx, keep, discard) != 0) {
+                stop = "a full context (-c)";
+                break;
+            }
+            memmove(history + keep, history + keep + discard, sizeof(int) * (size_t)(n - keep - discard));
+            n -= discard;
+            shifts++;
         }
         history[n] = next;
         t = now_seconds();
@@ -442,10 +504,12 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     /* A generated token costs a sampling step and (but for the last) a forward pass. */
     fprintf(stderr, "\nprompt: %d tokens in %.2f ms (%.1f tok/s); generated: %d tokens in %.2f ms "
             "(%.1f tok/s); forward %.2f ms + sampling %.2f ms (%.1f tok/s), output %.2f ms; stopped at %s\n",
-            n_prompt, (t1 - t0) * 1e3, n_prompt / (t1 - t0), generated, (t2 - t1) * 1e3,
+            n_prompt - reused, (t1 - t0) * 1e3, (n_prompt - reused) / (t1 - t0), generated, (t2 - t1) * 1e3,
             generated > 0 ? generated / (t2 - t1) : 0.0, forward_s * 1e3, sampling_s * 1e3,
             generated > 0 ? generated / (forward_s + sampling_s) : 0.0,
             (t2 - t1 - forward_s - sampling_s) * 1e3, stop);
+    if (shifts)
+        fprintf(stderr, "context shifts: %d (keeping %d tokens, each dropping half of the rest)\n", shifts, keep);
     if (o->profile)
         profile_report_context(stderr, ctx, sampling_s, generated);
     attend_stream_free(stream);

@@ -93,6 +93,13 @@ refuses test_cli_kv_type_unknown "--kv-type expects f32 or f16, got 'q8'" "$M" -
 refuses test_cli_kv_type_missing_value "--kv-type needs a value" "$M" --kv-type
 refuses test_cli_batch_size_0 "-b must be between 1 and" "$M" -b 0
 refuses test_cli_batch_size_not_a_number "--batch-size expects an integer, got 'all'" "$M" --batch-size all
+refuses test_cli_prompt_cache_missing_value "--prompt-cache needs a value" "$M" --prompt-cache
+refuses test_cli_prompt_cache_with_perplexity "--prompt-cache and --context-shift apply to generation" "$M" \
+    --prompt-cache "$TMP/pc.kv" --perplexity "$M"
+refuses test_cli_context_shift_with_dump_logits "apply to generation" "$M" --context-shift --dump-logits "$TMP/l.f32"
+refuses test_cli_keep_without_context_shift "--keep .* needs --context-shift" "$M" --keep 4
+refuses test_cli_keep_below_minus_1 "--keep must be between -1 and" "$M" --context-shift --keep -2
+refuses test_cli_prompt_cache_is_a_directory "--prompt-cache: '.*' is not a regular file" "$M" $G -p hi --prompt-cache "$TMP"
 # a set this CPU cannot run is refused by name (only testable where one is missing: here avx512 or avx2)
 for k in avx2 avx512; do
     if ! ATTEND_SIMD= "$RUN" "$M" $G -n 1 -p hi --kernels $k > /dev/null 2> "$TMP/err_k"; then

@@ -78,6 +78,62 @@ for bin in "$RUN" $ATTEND_RUN_ASAN; do
         refuses "${T}regression_$(basename "$f")" "$(expect_of "$f")" "$H/base.gguf" -z "$f"
     done
 done
+# Prompt-cache files (--prompt-cache, attend_kv_load): a valid one saved by ./run for base.gguf, then
+# variants that break one thing each, derived here (the loader checks the header before the
+# checksum, so a patched field meets its own check); plus the fuzzers' kv-* findings.
+if "$RUN" "$H/base.gguf" -t 1 --temp 0 -n 1 -p "Once upon a time" --prompt-cache "$H/good.kv" > /dev/null 2> "$TMP/err"; then
+    $PY - "$H" <<'PYEOF'
+import struct, sys
+d = sys.argv[1]
+good = open(f"{d}/good.kv", "rb").read()
+def put(name, b): open(f"{d}/{name}.kv", "wb").write(b)
+def patch(at, fmt, v):
+    b = bytearray(good); struct.pack_into(fmt, b, at, v); return bytes(b)
+put("kv_truncated", good[:-9])
+put("kv_header_only", good[:64])
+put("kv_trailing_bytes", good + b"\0")
+put("kv_bad_magic", b"GGUF" + good[4:])
+put("kv_version_9", patch(4, "<I", 9))
+put("kv_other_model", patch(8, "<Q", 0x0123456789abcdef))
+put("kv_layers_99", patch(16, "<I", 99))
+put("kv_head_dim_0", patch(24, "<I", 0))
+put("kv_type_q8_0", patch(28, "<I", 8))
+put("kv_n_tokens_huge", patch(32, "<I", 0xFFFFFFFF))
+put("kv_data_bytes_lie", patch(40, "<Q", 1 << 62))
+b = bytearray(good); b[len(b) // 2] ^= 1; put("kv_bit_flip", bytes(b))
+b = bytearray(good); b[-1] ^= 0x80; put("kv_checksum_flip", bytes(b))
+PYEOF
+    KV_CASES="kv_truncated:is truncated
+kv_header_only:is truncated or not a KV cache file
+kv_trailing_bytes:longer than its contents
+kv_bad_magic:no ATKV magic
+kv_version_9:version 9; this build reads version 1
+kv_other_model:was saved by another model
+kv_layers_99:holds a cache of 99 layers
+kv_head_dim_0:x 0 dims in F32, this context's is
+kv_type_q8_0:in an unknown type, this context's is
+kv_n_tokens_huge:holds 4294967295 positions, more than the
+kv_data_bytes_lie:declares 4611686018427387904 bytes of keys and values
+kv_bit_flip:is corrupt: its checksum does not match
+kv_checksum_flip:is corrupt: its checksum does not match"
+else
+    fail test_hostile_kv_valid_file_is_saved "$(tail -n 1 "$TMP/err")"
+    KV_CASES=
+fi
+for bin in "$RUN" $ATTEND_RUN_ASAN; do
+    T=test_hostile_
+    [ "$bin" = "$RUN" ] || T=test_hostile_asan_
+    while IFS=: read -r name expect; do
+        [ -z "$name" ] || refuses "$T$name" "$expect" "$H/base.gguf" --prompt-cache "$H/$name.kv"
+    done <<KVEOF
+$KV_CASES
+KVEOF
+    for f in tests/hostile/kv-*; do
+        [ -e "$f" ] || continue
+        refuses "${T}regression_$(basename "$f")" "$(expect_of "$f")" models/stories-attend.gguf --prompt-cache "$f"
+    done
+done
+
 # A NaN weight must not reach an attention map (a page of "nan"s) either.
 nan_model=$(awk -F "$tab" '$1 == "gguf_nan_in_attn_q" { print $2 }' "$H/cases.tsv")
 refuses test_hostile_nan_weights_refused_by_attn_map "non-finite attention weight" "$H/$nan_model" -p hi \

@@ -227,12 +227,14 @@ logits_within() {
 }
 
 # Random-weight models, made in one Python process: every preset shape in F32, every storage type
-# on a GQA shape, a quantized separate classifier, and RoPE over part of each head with another base.
+# on a GQA shape, a quantized separate classifier, RoPE over part of each head with another base, and
+# linear RoPE scaling (llama.rope.scaling.type linear, factor 2).
 RANDOM_MODELS="tiny-mha tiny-gqa tiny-mqa untied hd32 hd48 hd64 hd128 hidden-odd
-tiny-gqa_F16 tiny-gqa_BF16 tiny-gqa_Q8_0 tiny-gqa_Q4_0 untied_Q8_0 partial-rope-base-500000"
+tiny-gqa_F16 tiny-gqa_BF16 tiny-gqa_Q8_0 tiny-gqa_Q4_0 untied_Q8_0 partial-rope-base-500000 rope-scaling-linear-2"
 PYTHONPATH=scripts $PY - "$TMP" $RANDOM_MODELS > "$TMP/make.out" 2>&1 <<'EOF'
 import sys, make_models
-special = {"partial-rope-base-500000": ["tiny-gqa", "--rope-dim", "8", "--rope-base", "500000"]}
+special = {"partial-rope-base-500000": ["tiny-gqa", "--rope-dim", "8", "--rope-base", "500000"],
+           "rope-scaling-linear-2": ["tiny-gqa", "--rope-scale", "2"]}
 for seed, name in enumerate(sys.argv[2:]):
     preset, _, type_ = name.partition("_")
     args = special.get(name) or [preset] + (["--type", type_] if type_ else [])

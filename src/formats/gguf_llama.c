@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "formats.h"
+#include "formats/ggml_types.h"
 #include "gguf.h"
 #include "tensor.h"
 #include "tokenizer.h"
@@ -101,8 +102,19 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
                                "gguf: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
                                (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
                                (long long)cols, (long long)rows);
-    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0)
-        return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %u", name, gt->type);
+    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0) {
+        /* Name the type and say what to do: most such files are llama.cpp quantizations. */
+        const char *type = ggml_type_name(gt->type);
+        char label[48];
+        if (type)
+            snprintf(label, sizeof label, "%s (ggml type %u)", type, gt->type);
+        else
+            snprintf(label, sizeof label, "%u (not a ggml type)", gt->type);
+        return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %s: attend runs F32, F16, "
+                               "BF16, Q8_0 and Q4_0; requantize the file with llama.cpp's llama-quantize (e.g. "
+                               "to Q8_0 or Q4_0) or convert the original weights with scripts/convert.py", name,
+                               label);
+    }
     return 0;
 }
 
@@ -252,6 +264,48 @@ done:
     return rc;
 }
 
+/* The file's bytes of a name, shown on one line: control and non-ASCII bytes as '?'. */
+static void show_name(char *out, size_t cap, gguf_str s)
+{
+    size_t n = s.len < cap - 4 ? (size_t)s.len : cap - 4;
+    for (size_t i = 0; i < n; i++)
+        out[i] = s.ptr[i] >= 0x20 && s.ptr[i] < 0x7f ? s.ptr[i] : '?';
+    strcpy(out + n, s.len > n ? "..." : "");
+}
+
+/* RoPE scaling, as llama.cpp reads it: llama.rope.scaling.type "linear" (or absent, llama.cpp's
+ * default) with llama.rope.scaling.factor (or the older llama.rope.scale_linear) divides positions
+ * by the factor; "none" turns it off; any other type (yarn, longrope, ...) changes the rotation in
+ * ways attend does not implement, so the file is refused rather than run wrongly. */
+static int gguf_rope_scaling(const gguf_file *g, float *scale, char *err, size_t errlen)
+{
+    gguf_str type = {0};
+    const gguf_kv *kv = gguf_find_kv(g, "llama.rope.scaling.type");
+    if (kv && gguf_get_str(g, "llama.rope.scaling.type", &type) != 0)
+        return model_set_error(err, errlen, "gguf: llama.rope.scaling.type is not a string");
+    const char *factor_key = gguf_find_kv(g, "llama.rope.scaling.factor") ? "llama.rope.scaling.factor"
+                           : gguf_find_kv(g, "llama.rope.scale_linear") ? "llama.rope.scale_linear" : NULL;
+    float factor = 1.0f;
+    if (factor_key && gguf_get_f32(g, factor_key, &factor) != 0)
+        return model_set_error(err, errlen, "gguf: %s is not a float", factor_key);
+    if (kv && type.len == 4 && memcmp(type.ptr, "none", 4) == 0) {
+        *scale = 1.0f;
+        return 0;
+    }
+    if (kv && !(type.len == 6 && memcmp(type.ptr, "linear", 6) == 0)) {
+        char shown[68];
+        show_name(shown, sizeof shown, type);
+        return model_set_error(err, errlen, "gguf: llama.rope.scaling.type '%s' is not supported (attend "
+                               "implements 'linear' and 'none')", shown);
+    }
+    if (factor == 0.0f)   /* llama.cpp reads 0 as "not set" */
+        factor = 1.0f;
+    if (!(factor >= 1.0f / 1024 && factor <= 1024.0f))
+        return model_set_error(err, errlen, "gguf: %s = %g is out of range", factor_key, factor);
+    *scale = factor;
+    return 0;
+}
+
 static int gguf_llama_load(attend_model *m, const void *base, size_t size, char *err, size_t errlen)
 {
     gguf_file g;
@@ -292,6 +346,8 @@ static int gguf_llama_load(attend_model *m, const void *base, size_t size, char 
         model_set_error(err, errlen, "gguf: rope.freq_base or layer_norm_rms_epsilon is not a float");
         goto done;
     }
+    if (gguf_rope_scaling(&g, &c->rope_scale, err, errlen) != 0)
+        goto done;
     if (g.n_tensors == 0) {
         model_set_error(err, errlen, "gguf: the file has no tensors (a vocabulary-only GGUF has no model "
                         "to run)");
