@@ -1,0 +1,28 @@
+/* util.h — what every mode of the command line shares: one-line errors, the clock, reading and
+ * writing files, tokenizing a text, and running a whole token sequence for its logits. */
+#ifndef ATTEND_CLI_UTIL_H
+#define ATTEND_CLI_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include "attend.h"
+
+/* "error: ..." on stderr as one line (control bytes become '?'), then exit status 1. */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+double now_seconds(void);   /* a monotonic clock */
+
+/* `len` bytes of text as token ids (BOS first when add_bos; special tokens parsed when `special`);
+ * `what` names the text in errors. The caller frees; *n receives the count. */
+int *encode(const attend_tokenizer *tok, const char *text, size_t len, int add_bos, int special,
+            const char *what, int *n);
+/* die unless every logit of `rows` rows is finite (a corrupt model shows up here). */
+void check_logits(const float *logits, int rows, int vocab, int first_pos);
+/* The logits of n tokens from position 0, in forward passes of at most `batch` tokens (<= 0: one). */
+void forward_all(attend_context *ctx, const int *ids, int n, int vocab, float *logits, int batch);
+
+/* A whole regular file, NUL-terminated (never blocks on a FIFO); *size receives its length. */
+char *read_file(const char *path, size_t *size);
+FILE *create(const char *path);                    /* fopen for writing, or die naming the file */
+void finish(FILE *f, int status, const char *path); /* fclose; die naming the file on any error */
+
+#endif
