@@ -21,7 +21,9 @@ int main(int argc, char **argv)
 {
     if (argc < 2) { fprintf(stderr, "usage: %s MODEL [TOKENIZER]\n", argv[0]); return 1; }
     char err[256], line[4096], text[64];
-    attend_model *model = attend_model_load(argv[1], argc > 2 ? argv[2] : NULL, err, sizeof err);
+    attend_model_params mp = attend_model_default_params();
+    mp.tokenizer_path = argc > 2 ? argv[2] : NULL;
+    attend_model *model = attend_model_load(argv[1], &mp, err, sizeof err);
     attend_context *ctx = model ? attend_context_new(model, NULL, err, sizeof err) : NULL;
     const attend_tokenizer *tok = model ? attend_model_tokenizer(model) : NULL;
     if (!ctx || !tok) { fprintf(stderr, "error: %s\n", tok || !model ? err : "no vocabulary"); return 1; }

@@ -76,10 +76,17 @@ typedef struct {
 } attend_config;
 
 /* ==== Model ================================================================================= */
+typedef struct {
+    const char *tokenizer_path;  /* NULL: the file's own vocabulary (GGUF); else tokenizer.model or
+                                    llama2.c tokenizer.bin, which replaces it (llama2.c files need one) */
+    int preload;                 /* 1 (default): read the whole file into memory at load, so the first
+                                    prompt does not pay for page faults; 0: pages come in on first use */
+} attend_model_params;
+
+ATTEND_API attend_model_params attend_model_default_params(void);
 /* Load a GGUF file or a llama2.c checkpoint (version 0, 1 or 2), chosen by the file's contents.
- * `tokenizer_path` (tokenizer.model or llama2.c tokenizer.bin) may be NULL for GGUF files, which
- * carry their vocabulary; when given, it replaces the file's. Returns NULL + err on failure. */
-ATTEND_API attend_model *attend_model_load(const char *path, const char *tokenizer_path, char *err,
+ * params may be NULL (the defaults). Returns NULL + err on failure. */
+ATTEND_API attend_model *attend_model_load(const char *path, const attend_model_params *params, char *err,
                                            size_t errlen);
 ATTEND_API void attend_model_free(attend_model *m);
 ATTEND_API const attend_config *attend_model_config(const attend_model *m);

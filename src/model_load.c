@@ -43,8 +43,15 @@ static attend_tokenizer *load_tokenizer_file(const char *path, int vocab_size, c
 
 /* ---- the public entry points ---------------------------------------------------------------- */
 
-attend_model *attend_model_load(const char *path, const char *tokenizer_path, char *err, size_t errlen)
+attend_model_params attend_model_default_params(void)
 {
+    return (attend_model_params){.tokenizer_path = NULL, .preload = 1};
+}
+
+attend_model *attend_model_load(const char *path, const attend_model_params *params, char *err, size_t errlen)
+{
+    const attend_model_params p = params ? *params : attend_model_default_params();
+    const char *tokenizer_path = p.tokenizer_path;
     attend_model *m = calloc(1, sizeof *m);
     if (!m) {
         model_set_error(err, errlen, "out of memory");
@@ -67,10 +74,10 @@ attend_model *attend_model_load(const char *path, const char *tokenizer_path, ch
         goto fail;
     }
     m->map_size = (size_t)st.st_size;
-    /* MAP_POPULATE reads the file into the mapping now, in large batches, rather than a page at a
-     * time as the first forward pass touches each weight (on this VM a first touch costs as much as
-     * the arithmetic); load time shows up as load time, not as a slow first prompt. */
-    m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    /* MAP_POPULATE (params.preload) reads the file into the mapping now, in large batches, rather
+     * than a page at a time as the first forward pass touches each weight (on this VM a first touch
+     * costs as much as the arithmetic); load time shows up as load time, not as a slow first prompt. */
+    m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE | (p.preload ? MAP_POPULATE : 0), fd, 0);
     close(fd);
     if (m->map == MAP_FAILED) {
         m->map = NULL;

@@ -589,7 +589,9 @@ int main(int argc, char **argv)
         unescape(copy);
         o.prompt = prompt_text = copy;
     }
-    attend_model *model = attend_model_load(o.model, o.tokenizer, err, sizeof err);
+    attend_model_params mp = attend_model_default_params();
+    mp.tokenizer_path = o.tokenizer;
+    attend_model *model = attend_model_load(o.model, &mp, err, sizeof err);
     if (!model)
         die("%s", err);
     const attend_config *c = attend_model_config(model);

@@ -134,6 +134,37 @@ static void test_api_tokenize_special_turns_control_pieces_into_ids(void)
     attend_model_free(m);
 }
 
+/* Reading the file at load (preload, the default) or page by page on first use changes when the
+ * bytes arrive, not what is computed; a tokenizer file given in the params replaces the file's. */
+static void test_api_model_params_preload_and_tokenizer(void)
+{
+    char err[256] = "";
+    attend_model_params p = attend_model_default_params();
+    CHECK(p.preload == 1 && p.tokenizer_path == NULL);
+    p.preload = 0;
+    attend_model *lazy = attend_model_load(model_path(), &p, err, sizeof err);
+    CHECKF(lazy != NULL, "%s", err);
+    attend_model *eager = load();
+    const int vocab = attend_model_config(eager)->vocab_size, tokens[3] = {1, 50, 60};
+    float *a = malloc(sizeof(float) * (size_t)vocab), *b = malloc(sizeof(float) * (size_t)vocab);
+    attend_context *ca = attend_context_new(lazy, NULL, err, sizeof err);
+    attend_context *cb = attend_context_new(eager, NULL, err, sizeof err);
+    CHECKF(ca && cb, "%s", err);
+    CHECK(attend_forward(ca, tokens, 3, 0, a, 0, err, sizeof err) == 0);
+    CHECK(attend_forward(cb, tokens, 3, 0, b, 0, err, sizeof err) == 0);
+    CHECK(memcmp(a, b, sizeof(float) * (size_t)vocab) == 0);
+    p = attend_model_default_params();
+    p.tokenizer_path = "/nonexistent/tokenizer.model";
+    CHECK(attend_model_load(model_path(), &p, err, sizeof err) == NULL);
+    CHECKF(strstr(err, "nonexistent"), "error names the tokenizer: %s", err);
+    attend_context_free(ca);
+    attend_context_free(cb);
+    attend_model_free(lazy);
+    attend_model_free(eager);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     RUN(test_api_version_matches_the_header);
@@ -141,5 +172,6 @@ int main(void)
     RUN(test_api_token_to_piece_agrees_with_detokenize);
     RUN(test_api_meta_string_reads_string_keys_only);
     RUN(test_api_tokenize_special_turns_control_pieces_into_ids);
+    RUN(test_api_model_params_preload_and_tokenizer);
     TEST_EXIT();
 }

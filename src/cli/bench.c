@@ -282,7 +282,9 @@ static attend_model *load(const bench_options *o, double *ms)
 {
     char err[512];
     double t0 = now();
-    attend_model *m = attend_model_load(o->model, o->tokenizer, err, sizeof err);
+    attend_model_params mp = attend_model_default_params();
+    mp.tokenizer_path = o->tokenizer;
+    attend_model *m = attend_model_load(o->model, &mp, err, sizeof err);
     if (!m)
         fail("%s", err);
     *ms = (now() - t0) * 1e3;
