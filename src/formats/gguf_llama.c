@@ -101,8 +101,13 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
                                "gguf: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
                                (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
                                (long long)cols, (long long)rows);
-    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0)
+    if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0) {
+        const type_traits *tt = type_traits_of((int)gt->type);
+        if (tt)     /* a type we know but no weight takes (Q8_K) */
+            return model_set_error(err, errlen, "gguf: tensor '%s' has type %s, which only activations take",
+                                   name, tt->name);
         return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %u", name, gt->type);
+    }
     return 0;
 }
 
