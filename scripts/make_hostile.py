@@ -236,13 +236,13 @@ def gguf_cases(cases, tmp):
         "more than 2\\^40 elements")
     add("gguf_tensor_type_unknown", patch(b, T["blk.0.attn_k.weight"]["type_at"], "I", 99),
         "tensor 'blk.0.attn_k.weight' has unsupported type 99 \\(not a ggml type\\): .*llama-quantize")
-    add("gguf_tensor_type_q4_k", patch(b, T["blk.0.attn_q.weight"]["type_at"], "I", 12),   # ggml's Q4_K: not (yet) ours
-        "tensor 'blk.0.attn_q.weight' has unsupported type (Q4_K \\(ggml type 12\\): .*convert|Q4_K.*shape|Q4_K.*size)")
+    add("gguf_tensor_q4_k_rows_of_32", patch(b, T["blk.0.attn_q.weight"]["type_at"], "I", 12),   # Q4_K: 256 per block
+        "tensor 'blk.0.attn_q.weight': row length 32 is not a multiple of the Q4_K block size 256")
     # named, with what to do: the types real downloads carry that attend does not run
-    for type_id, type_name in ((7, "Q5_1"), (23, "IQ4_XS"), (3, "Q4_1"), (39, "MXFP4")):
+    for type_id, type_name in ((6, "Q5_0"), (7, "Q5_1"), (23, "IQ4_XS"), (3, "Q4_1"), (39, "MXFP4")):
         add(f"gguf_tensor_type_{type_name.lower()}", patch(b, T["blk.1.ffn_up.weight"]["type_at"], "I", type_id),
             f"tensor 'blk.1.ffn_up.weight' has unsupported type {type_name} \\(ggml type {type_id}\\): attend runs "
-            f"F32, F16, BF16, Q8_0 and Q4_0; requantize .*llama-quantize.* or convert .*scripts/convert.py")
+            f"F32, F16, BF16, Q8_0, Q4_0 and the k-quants Q2_K..Q6_K; requantize .*llama-quantize.* or convert .*scripts/convert.py")
     add("gguf_tensor_offset_misaligned", patch(b, T["blk.0.attn_v.weight"]["offset_at"], "Q", T["blk.0.attn_v.weight"]["offset"] + 4),
         "offset .* is not a multiple of the alignment 32")
     add("gguf_tensor_offset_past_eof", patch(b, T["output.weight"]["offset_at"], "Q", 1 << 40), "puts its data past the end")
@@ -378,6 +378,17 @@ def gguf_cases(cases, tmp):
         "non-finite logit")
     add("gguf_q8_0_inf_scale", patch(bq, Lq["data_at"] + Lq["tensors"]["blk.0.attn_v.weight"]["offset"], "H", 0x7C00),
         "non-finite logit")
+    # k-quants need rows of whole 256-weight super-blocks: a model that wide
+    wide = base_model(dim=256, hidden=256, layers=1, heads=4, kv_heads=2)
+    bk = gguf_bytes(wide, "Q4_K", tmp=tmp)
+    Lk = gguf_layout(bk)
+    add("gguf_q4_k_nan_scale", patch(bk, Lk["data_at"] + Lk["tensors"]["blk.0.attn_v.weight"]["offset"], "H", 0x7E00),
+        "non-finite logit")
+    add("gguf_q4_k_nan_min_scale", patch(bk, Lk["data_at"] + Lk["tensors"]["blk.0.ffn_up.weight"]["offset"] + 2, "H", 0x7E00),
+        "non-finite logit")
+    bf = gguf_bytes(wide, tmp=tmp)      # F32, so a Q8_K matrix (292 bytes per 256) fits in its place
+    add("gguf_tensor_type_q8_k", patch(bf, gguf_layout(bf)["tensors"]["blk.0.attn_q.weight"]["type_at"], "I", 15),
+        "tensor 'blk.0.attn_q.weight' has type Q8_K, which only activations take")   # activations only
 
     # -- a cost that grows with the file, not faster: many tensors of an unknown type (which need
     #    no data) beside a 200-layer model make the loader's name lookups quadratic if they scan

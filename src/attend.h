@@ -109,7 +109,7 @@ typedef struct {
     const char *kernels;  /* NULL or "auto": the best set this CPU runs; or "scalar", "avx2", "avx512" */
     int kv_type;          /* ATTEND_KV_F32 (default) or ATTEND_KV_F16 */
     int exact;            /* 1: float activations in every matmul (the reference path);
-                             0 (default): int8 activations for Q8_0/Q4_0 weights */
+                             0 (default): int8 activations for quantized weights */
 } attend_context_params;
 
 ATTEND_API attend_context_params attend_context_default_params(void);

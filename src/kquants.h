@@ -9,20 +9,15 @@
  *
  * Q2_K and Q3_K (kquants_q2q3.c) have the same kernels except dot4.
  *
- * The functions have the shapes of the type-traits table in quant.h (to_float, from_float, dot),
- * so wiring them in is adding rows. The integer dots take the activation row already quantized
+ * The functions have the shapes of the type-traits table in tensor.h (to_float, from_float) and
+ * of the kernel sets' rows (kernels/kquant_rows.c wires them in). The integer dots take the activation row already quantized
  * to Q8_K (quantize it once per row with q8_K_from_float, reuse it for every weight row). */
 #ifndef ATTEND_KQUANTS_H
 #define ATTEND_KQUANTS_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* ggml's type ids, as stored in GGUF tensor infos. When these are wired into the table they
- * belong in quant.h's enum beside TYPE_Q4_0. */
-enum {
-    TYPE_Q2_K = 10, TYPE_Q3_K = 11, TYPE_Q4_K = 12, TYPE_Q5_K = 13, TYPE_Q6_K = 14, TYPE_Q8_K = 15
-};
+#include "tensor.h"     /* the type ids TYPE_Q2_K .. TYPE_Q8_K */
 
 enum { QK_K = 256 };    /* weights per super-block */
 
@@ -198,5 +193,8 @@ void q3_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k,
 void q4_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
 void q5_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
 void q6_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
+/* dst[0..n) = the weights, the same floats as q4_K_to_float / q6_K_to_float bit for bit */
+void q4_K_to_float_avx2(const void *src, float *dst, int64_t n);
+void q6_K_to_float_avx2(const void *src, float *dst, int64_t n);
 
 #endif

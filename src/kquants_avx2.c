@@ -1,6 +1,7 @@
 /* kquants_avx2.c — AVX2 dots of k-quant weight rows with Q8_K activation rows: one weight row
  * and one activation row (dot), 4 weight rows and one activation row (vec_dot4, decode), and
- * for Q4_K .. Q6_K one weight row and 4 activation rows (dot4, prefill).
+ * for Q4_K .. Q6_K one weight row and 4 activation rows (dot4, prefill); and the Q4_K / Q6_K
+ * decoders to float (prefill's GEMM panels).
  *
  * The weights' 4-6 bit integers are unpacked to bytes in registers and multiplied with the
  * activations' int8 by _mm256_maddubs_epi16 (unsigned x signed bytes, adjacent pairs summed
@@ -266,6 +267,72 @@ AVX2 void q6_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, 
     dot_q6_rows(4, w, x_q8k, stride, n, out);
 }
 
+/* ==== Dequantizing (the GEMM's panels in prefill) ====
+ * The same float operations as the reference decoders, in the same order (a product, then for
+ * Q4_K a difference; no fused multiply-add), so the floats are the reference's bit for bit. */
+
+/* 8 bytes of p (unsigned or signed), as 8 floats */
+AVX2 INLINE __m256 bytes_u8_ps(__m128i p) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(p)); }
+AVX2 INLINE __m256 bytes_i8_ps(__m128i p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(p)); }
+
+/* w = (d * sc_j) * q - (dmin * m_j) over sub-block j of 32 weights */
+AVX2 void q4_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q4_K *b = src;
+    const __m256i low4 = _mm256_set1_epi8(15);
+    for (int64_t i = 0; i < n / QK_K; i++, b++, dst += QK_K) {
+        uint64_t sc_word, m_word;
+        scales_mins_words(b->scales, &sc_word, &m_word);
+        const float d = fp16_to_fp32(b->d), dmin = fp16_to_fp32(b->dmin);
+        for (int c = 0; c < 4; c++) {
+            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+            for (int high = 0; high < 2; high++) {      /* low nibbles: sub-block 2c, high: 2c + 1 */
+                const int j = 2 * c + high;
+                const __m256 scale = _mm256_set1_ps(d * (uint8_t)(sc_word >> (8 * j)));
+                const __m256 min = _mm256_set1_ps(dmin * (uint8_t)(m_word >> (8 * j)));
+                __m256i q = _mm256_and_si256(high ? _mm256_srli_epi16(bytes, 4) : bytes, low4);
+                __m128i q_lo = _mm256_castsi256_si128(q), q_hi = _mm256_extracti128_si256(q, 1);
+                float *o = dst + 32 * j;
+                _mm256_storeu_ps(o, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(q_lo)), min));
+                _mm256_storeu_ps(o + 8, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(_mm_srli_si128(q_lo, 8))), min));
+                _mm256_storeu_ps(o + 16, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(q_hi)), min));
+                _mm256_storeu_ps(o + 24, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(_mm_srli_si128(q_hi, 8))), min));
+            }
+        }
+    }
+}
+
+/* w = (d * scale_g) * (q - 32) over group g of 16 weights */
+AVX2 void q6_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q6_K *b = src;
+    const __m256i low4 = _mm256_set1_epi8(15), two_bits = _mm256_set1_epi8(3), offset = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < n / QK_K; i++, b++, dst += QK_K) {
+        const float d = fp16_to_fp32(b->d);
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+            const __m256i low[4] = {
+                _mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+            };
+            for (int k = 0; k < 4; k++) {       /* quarter k: weights 128h + 32k .. + 32 */
+                __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two_bits);
+                __m256i q = _mm256_sub_epi8(_mm256_or_si256(low[k], _mm256_slli_epi16(top, 4)), offset);
+                __m128i q_lo = _mm256_castsi256_si128(q), q_hi = _mm256_extracti128_si256(q, 1);
+                const int e = 128 * h + 32 * k;
+                const __m256 s0 = _mm256_set1_ps(d * b->scales[e / 16]), s1 = _mm256_set1_ps(d * b->scales[e / 16 + 1]);
+                _mm256_storeu_ps(dst + e, _mm256_mul_ps(s0, bytes_i8_ps(q_lo)));
+                _mm256_storeu_ps(dst + e + 8, _mm256_mul_ps(s0, bytes_i8_ps(_mm_srli_si128(q_lo, 8))));
+                _mm256_storeu_ps(dst + e + 16, _mm256_mul_ps(s1, bytes_i8_ps(q_hi)));
+                _mm256_storeu_ps(dst + e + 24, _mm256_mul_ps(s1, bytes_i8_ps(_mm_srli_si128(q_hi, 8))));
+            }
+        }
+    }
+}
+
 /* ==== Q2_K and Q3_K ====
  * 16 sub-blocks of 16 like Q6_K, so the same per-lane scales; the low 2 bits of quarter j of
  * half h are bits 2j, 2j + 1 of the half's 32 qs bytes. */
@@ -379,5 +446,7 @@ void q6_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n
 {
     q6_K_dot4_q8_K(w, x, stride, n, out);
 }
+void q4_K_to_float_avx2(const void *src, float *dst, int64_t n) { q4_K_to_float(src, dst, n); }
+void q6_K_to_float_avx2(const void *src, float *dst, int64_t n) { q6_K_to_float(src, dst, n); }
 
 #endif

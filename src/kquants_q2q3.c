@@ -37,11 +37,13 @@ static void unpack_q3(const block_q3_K *b, int8_t q[QK_K])
 {
     uint8_t low[QK_K];
     unpack_low2(b->qs, low);
-    for (int e = 0; e < QK_K; e++) {
-        int h = e / 128, j = (e % 128) / 32, l = e % 32;
-        int third = (b->hmask[l] >> (4 * h + j)) & 1;
-        q[e] = (int8_t)(low[e] - (third ? 0 : 4));
-    }
+    /* weight 128h + 32j + l: loops in that shape (not divisions of one index) vectorize */
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 32; l++) {
+                int third = (b->hmask[l] >> (4 * h + j)) & 1;
+                q[128 * h + 32 * j + l] = (int8_t)(low[128 * h + 32 * j + l] - 4 + 4 * third);
+            }
 }
 
 /* Q3_K's 16 scales, s - 32 in -32..31. */

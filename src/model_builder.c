@@ -84,7 +84,9 @@ int model_builder_own(attend_model *m, void *block)
 
 int tensor_view(tensor *t, int type, int64_t rows, int64_t cols, const void *data)
 {
-    if (!type_traits_of(type))
+    /* Q8_K is how activations are quantized for k-quant weights, not a weight type: no kernel
+     * multiplies by a Q8_K matrix */
+    if (!type_traits_of(type) || type == TYPE_Q8_K)
         return -1;
     t->type = type;
     t->rows = rows;

@@ -6,6 +6,8 @@
 
 #include "tensor.h"
 
+#include "kquants.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -163,6 +165,14 @@ static const type_traits table[TYPE_COUNT] = {
     [TYPE_BF16] = { "BF16", 1,  2,                  0, bf16_to_float, bf16_from_float, TYPE_F32 },
     [TYPE_Q8_0] = { "Q8_0", 32, sizeof(block_q8_0), 1, q8_0_to_float, q8_0_from_float, TYPE_Q8_0 },
     [TYPE_Q4_0] = { "Q4_0", 32, sizeof(block_q4_0), 1, q4_0_to_float, q4_0_from_float, TYPE_Q8_0 },
+    /* k-quants (kquants.c, kquants_q2q3.c): their integer dots take Q8_K activations */
+    [TYPE_Q2_K] = { "Q2_K", QK_K, sizeof(block_q2_K), 1, q2_K_to_float, q2_K_from_float, TYPE_Q8_K },
+    [TYPE_Q3_K] = { "Q3_K", QK_K, sizeof(block_q3_K), 1, q3_K_to_float, q3_K_from_float, TYPE_Q8_K },
+    [TYPE_Q4_K] = { "Q4_K", QK_K, sizeof(block_q4_K), 1, q4_K_to_float, q4_K_from_float, TYPE_Q8_K },
+    [TYPE_Q5_K] = { "Q5_K", QK_K, sizeof(block_q5_K), 1, q5_K_to_float, q5_K_from_float, TYPE_Q8_K },
+    [TYPE_Q6_K] = { "Q6_K", QK_K, sizeof(block_q6_K), 1, q6_K_to_float, q6_K_from_float, TYPE_Q8_K },
+    /* activations only (model loaders refuse it as a weight); quantized once per token */
+    [TYPE_Q8_K] = { "Q8_K", QK_K, sizeof(block_q8_K), 1, q8_K_to_float, q8_K_from_float, TYPE_F32 },
 };
 
 const type_traits *type_traits_of(int type)

@@ -17,6 +17,13 @@ enum {
     TYPE_F16 = 1,
     TYPE_Q4_0 = 2,    /* 32 weights: fp16 scale d, 16 bytes of nibbles; w = (q - 8) * d */
     TYPE_Q8_0 = 8,    /* 32 weights: fp16 scale d, 32 int8; w = q * d */
+    /* k-quants: super-blocks of 256 weights with two levels of scales (layouts in kquants.h) */
+    TYPE_Q2_K = 10,
+    TYPE_Q3_K = 11,
+    TYPE_Q4_K = 12,
+    TYPE_Q5_K = 13,
+    TYPE_Q6_K = 14,
+    TYPE_Q8_K = 15,   /* activations only: what k-quant rows are multiplied with; never a weight */
     TYPE_BF16 = 30,
     TYPE_COUNT = 31
 };
@@ -49,8 +56,9 @@ typedef struct {
     /* the inverse, rounding as ggml's reference quantizers do */
     void (*from_float)(const float *src, void *dst, int64_t n);
     /* The type activations are converted to before a dot product with a row of this type, on
-     * the fast path: TYPE_F32 (float activations) or TYPE_Q8_0 (int8 blocks, for Q8_0/Q4_0
-     * weights, so the products are integer). The exact path always uses TYPE_F32. */
+     * the fast path: TYPE_F32 (float activations), TYPE_Q8_0 (int8 blocks, for Q8_0/Q4_0
+     * weights) or TYPE_Q8_K (int8 super-blocks, for the k-quants), so the products are integer.
+     * The exact path always uses TYPE_F32. */
     int vec_dot_type;
 } type_traits;
 

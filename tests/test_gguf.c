@@ -248,14 +248,14 @@ static void test_gguf_keeps_unknown_tensor_type_without_data(void)
     buf b = { 0 };
     uint64_t dims[1] = { 256 };
     put_header(&b, 3, 2, 0);
-    put_tensor_info(&b, "k.weight", 1, dims, 12 /* ggml Q4_K */, 0);
+    put_tensor_info(&b, "k.weight", 1, dims, 6 /* ggml Q5_0 */, 0);
     put_tensor_info(&b, "f.weight", 1, dims, TYPE_F32, 1024);
     pad_to(&b, 32);
     for (int i = 0; i < 2048; i++) put_u8(&b, 0);
     gguf_file g;
     CHECKF(gguf_parse(&g, b.p, b.n, err, sizeof err) == 0, "%s", err);
     const gguf_tensor *t = gguf_find_tensor(&g, "k.weight");
-    CHECK(t && t->type == 12 && t->data == NULL && t->n_bytes == 0 && t->n_elements == 256);
+    CHECK(t && t->type == 6 && t->data == NULL && t->n_bytes == 0 && t->n_elements == 256);
     CHECK(gguf_find_tensor(&g, "f.weight")->data != NULL);
     gguf_release(&g);
     free(b.p);

@@ -103,6 +103,10 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
                                (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
                                (long long)cols, (long long)rows);
     if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0) {
+        const type_traits *tt = type_traits_of((int)gt->type);
+        if (tt)     /* a type we know but no weight takes (Q8_K) */
+            return model_set_error(err, errlen, "gguf: tensor '%s' has type %s, which only activations take",
+                                   name, tt->name);
         /* Name the type and say what to do: most such files are llama.cpp quantizations. */
         const char *type = ggml_type_name(gt->type);
         char label[48];
@@ -111,9 +115,9 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
         else
             snprintf(label, sizeof label, "%u (not a ggml type)", gt->type);
         return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %s: attend runs F32, F16, "
-                               "BF16, Q8_0 and Q4_0; requantize the file with llama.cpp's llama-quantize (e.g. "
-                               "to Q8_0 or Q4_0) or convert the original weights with scripts/convert.py", name,
-                               label);
+                               "BF16, Q8_0, Q4_0 and the k-quants Q2_K..Q6_K; requantize the file with llama.cpp's "
+                               "llama-quantize (e.g. to Q8_0 or Q4_K_M) or convert the original weights with "
+                               "scripts/convert.py", name, label);
     }
     return 0;
 }

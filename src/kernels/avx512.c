@@ -10,6 +10,7 @@
 #if defined(__x86_64__)
 
 #include "kernels/kernel_set.h"
+#include "kernels/kquant_rows.h"
 
 #include <immintrin.h>
 
@@ -275,6 +276,7 @@ const kernel_set kernels_avx512 = {
                         .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4 },
         [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4,
                         .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4 },
+        KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
     .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },
 };

@@ -6,6 +6,7 @@
  * kernels multiply int8 quants exactly in integers, one block at a time, and scale each block's
  * sum by the product of the two scales. */
 #include "kernels/kernel_set.h"
+#include "kernels/kquant_rows.h"
 
 #include <string.h>
 
@@ -132,6 +133,7 @@ const kernel_set kernels_scalar = {
                         .vec_dot = q8_0_vec_dot, .vec_dot4 = q8_0_vec_dot4 },
         [TYPE_Q4_0] = { .dot = q4_0_dot, .dot4 = q4_0_dot4,
                         .vec_dot = q4_0_vec_dot, .vec_dot4 = q4_0_vec_dot4 },
+        KQUANT_ROWS_SCALAR,     /* kernels/kquant_rows.h */
     },
     .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },
 };

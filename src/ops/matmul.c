@@ -3,9 +3,10 @@
  *
  * Three paths, chosen per call from the batch size and the weight type:
  *   - prefill (n_tokens >= GEMM_TOKENS): the register-blocked GEMM of gemm.c, float activations;
- *   - decode, fast path (Q8_0/Q4_0 weights, !exact): x is quantized once per call to the type's
- *     vec_dot_type (Q8_0 blocks) and each weight row is multiplied in integers (vec_dot4: one
- *     weight load for four tokens of a short batch);
+ *   - decode, fast path (quantized weights, !exact): x is quantized once per call to the type's
+ *     vec_dot_type (Q8_0 blocks for Q8_0/Q4_0, Q8_K super-blocks for the k-quants) and each
+ *     weight row is multiplied in integers (vec_dot4: one weight load for four tokens of a short
+ *     batch);
  *   - decode, exact path: float dot products, one weight row against up to 4 tokens at a time.
  * Each output element is computed the same way whatever share of rows it falls in, so results
  * do not depend on the thread count. */
@@ -27,7 +28,8 @@ struct matmul_job {
     int64_t total_rows;
     kernel_row rows[MAX_MATS];   /* each matrix's kernels */
     int int8[MAX_MATS];          /* 1: multiply against the quantized x */
-    size_t quantized_row_bytes;  /* one token of ops->quantized */
+    const void *quantized[MAX_MATS];   /* x in the matrix's vec_dot_type (in ops->quantized) */
+    size_t quantized_row_bytes[MAX_MATS];   /* one token of it */
 };
 
 /* Rows outer, tokens inner: each weight row streams from memory once (one sequential stream;
@@ -36,20 +38,20 @@ static void matmul_int8(const struct matmul_job *job, int m, int64_t r0, int64_t
 {
     const tensor *w = job->w[m];
     const kernel_row *k = &job->rows[m];
-    const size_t stride = job->quantized_row_bytes;
+    const size_t stride = job->quantized_row_bytes[m];
+    const char *xq = job->quantized[m];
     float *out = job->out[m];
     for (int64_t r = r0; r < r1; r++) {
         const void *row = tensor_row(w, r);
         int t = 0;
         for (; t + 4 <= job->n_tokens; t += 4) {
             float o[4];
-            k->vec_dot4(row, (const char *)job->ops->quantized + (size_t)t * stride, stride, w->cols, o);
+            k->vec_dot4(row, xq + (size_t)t * stride, stride, w->cols, o);
             for (int j = 0; j < 4; j++)
                 out[(size_t)(t + j) * w->rows + r] = o[j];
         }
         for (; t < job->n_tokens; t++)
-            out[(size_t)t * w->rows + r] = k->vec_dot(row, (const char *)job->ops->quantized + (size_t)t * stride,
-                                                      w->cols);
+            out[(size_t)t * w->rows + r] = k->vec_dot(row, xq + (size_t)t * stride, w->cols);
     }
 }
 
@@ -104,23 +106,35 @@ static void matmul_task(void *arg, int task, int n_tasks, int worker)
 void matmul(const ops_context *ops, const float *x, int n_tokens, int n_mats, const tensor *const *w,
             float *const *out)
 {
-    struct matmul_job job = {ops, x, n_tokens, n_mats, w, out, 0, {{0}}, {0}, 0};
-    int any_int8 = 0;
+    struct matmul_job job = {ops, x, n_tokens, n_mats, w, out, 0, {{0}}, {0}, {0}, {0}};
+    size_t quantized_used = 0;
     for (int m = 0; m < n_mats && m < MAX_MATS; m++) {
         job.total_rows += w[m]->rows;
         job.rows[m] = kernel_row_of(ops->kernels, w[m]->type);
-        job.int8[m] = !ops->exact && n_tokens < GEMM_TOKENS && job.rows[m].vec_dot &&
-                      type_traits_of(w[m]->type)->vec_dot_type == TYPE_Q8_0;
-        any_int8 |= job.int8[m];
-    }
-    /* Quantize the activations once for every row of every matrix (they share x and cols). */
-    if (any_int8) {
-        const int64_t cols = w[0]->cols;
-        const kernel_row q8 = kernel_row_of(ops->kernels, TYPE_Q8_0);
-        job.quantized_row_bytes = type_row_bytes(TYPE_Q8_0, cols);
+        const int vec_dot_type = type_traits_of(w[m]->type)->vec_dot_type;
+        job.int8[m] = !ops->exact && n_tokens < GEMM_TOKENS && job.rows[m].vec_dot && vec_dot_type != TYPE_F32;
+        if (!job.int8[m])
+            continue;
+        /* Quantize the activations once per vec_dot_type for every row of every matrix that
+         * takes it (they share x and cols); a call mixing Q4_0 and Q6_K matrices, as in a
+         * llama.cpp "Q4_0" file, quantizes twice, one after the other in ops->quantized. */
+        int same = -1;
+        for (int e = 0; e < m && same < 0; e++)
+            if (job.int8[e] && type_traits_of(w[e]->type)->vec_dot_type == vec_dot_type)
+                same = e;
+        if (same >= 0) {
+            job.quantized[m] = job.quantized[same];
+            job.quantized_row_bytes[m] = job.quantized_row_bytes[same];
+            continue;
+        }
+        const int64_t cols = w[m]->cols;
+        const kernel_row q = kernel_row_of(ops->kernels, vec_dot_type);
+        char *dst = (char *)ops->quantized + quantized_used;
+        job.quantized[m] = dst;
+        job.quantized_row_bytes[m] = type_row_bytes(vec_dot_type, cols);
         for (int t = 0; t < n_tokens; t++)
-            q8.from_float(x + (size_t)t * cols, (char *)ops->quantized + (size_t)t * job.quantized_row_bytes,
-                          cols);
+            q.from_float(x + (size_t)t * cols, dst + (size_t)t * job.quantized_row_bytes[m], cols);
+        quantized_used += (size_t)n_tokens * job.quantized_row_bytes[m];
     }
     /* A few tasks per thread let a fast thread take over from a slow one; at least 16 rows each
      * keeps the claiming cheap and the output writes of two tasks off one cache line. */
@@ -134,7 +148,14 @@ size_t matmul_scratch_floats(const kernel_set *k) { return gemm_scratch_floats(&
 
 size_t matmul_quantized_bytes(int64_t max_cols, int max_tokens)
 {
-    /* Q8_0 rows (the only vec_dot_type besides F32); only batches below GEMM_TOKENS use them */
+    /* Room for x as Q8_0 blocks and as Q8_K super-blocks (the vec_dot_types besides F32; a call
+     * may need both); only batches below GEMM_TOKENS use them */
     int tokens = max_tokens < GEMM_TOKENS ? max_tokens : GEMM_TOKENS;
-    return (size_t)tokens * (size_t)((max_cols + 31) / 32) * sizeof(block_q8_0);
+    const int types[] = {TYPE_Q8_0, TYPE_Q8_K};
+    size_t row_bytes = 0;
+    for (int i = 0; i < 2; i++) {
+        const int64_t block = type_traits_of(types[i])->block_size;
+        row_bytes += type_row_bytes(types[i], (max_cols + block - 1) / block * block);
+    }
+    return (size_t)tokens * row_bytes;
 }

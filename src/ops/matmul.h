@@ -11,8 +11,8 @@
  *     out[t][r] = W[r] . x[t]         W (rows, cols) @ x (n_tokens, cols) -> out (n_tokens, rows)
  * Several matrices that read the same input (Q, K and V; gate and up) go in one call, so the
  * thread pool synchronises once for all of them; they have the same cols. Rows are split across
- * the pool's workers. Unless ops->exact, a short batch against Q8_0/Q4_0 weights converts x to
- * int8 blocks once (in ops->quantized) and multiplies in integers. */
+ * the pool's workers. Unless ops->exact, a short batch against quantized weights converts x to
+ * their vec_dot_type (int8 blocks) once (in ops->quantized) and multiplies in integers. */
 void matmul(const ops_context *ops, const float *x, int n_tokens, int n_mats, const tensor *const *w,
             float *const *out);
 
