@@ -71,6 +71,7 @@ typedef struct {
     float norm_eps;     /* RMSNorm epsilon */
     int weight_type;    /* storage type of the largest matrices: see attend_type_name() */
     int tied_output;    /* 1: the classifier reuses the token embedding */
+    int sliding_window; /* 0, or the window the model was trained with (llama.attention.sliding_window) */
 } attend_config;
 
 /* ==== Model ================================================================================= */
@@ -97,6 +98,11 @@ typedef struct {
     int kv_type;          /* ATTEND_KV_F32 (default) or ATTEND_KV_F16 */
     int exact;            /* 1: float activations in every matmul (the reference path);
                              0 (default): int8 activations for Q8_0/Q4_0 weights */
+    int window;           /* 0 (default): full causal attention; W > 0: each query sees the last W
+                             positions (a sliding window), and the KV cache is a ring of sinks + W
+                             slots, so positions may run past n_ctx (see attend_forward) */
+    int sinks;            /* with a window: the first S positions stay visible too (attention sinks);
+                             sinks + window <= n_ctx */
 } attend_context_params;
 
 ATTEND_API attend_context_params attend_context_default_params(void);
@@ -113,7 +119,9 @@ ATTEND_API const char *attend_context_kernels(const attend_context *c);   /* the
  * and values to the cache (which must already hold positions 0 .. pos-1: to continue a sequence,
  * pass the next position; to start over, pass 0).
  * logits: NULL, or room for the logits of the last token (all_logits == 0) or of all n tokens
- * (all_logits == 1, row-major n x vocab_size). Returns 0, or -1 + err when pos+n exceeds n_ctx,
+ * (all_logits == 1, row-major n x vocab_size). With a window, positions are unbounded: the ring
+ * forgets what left the window, and n_ctx only bounds the window and what an observer sees.
+ * Returns 0, or -1 + err when pos+n exceeds n_ctx (no window),
  * a token is outside the vocabulary, or the abort callback asked to stop ("aborted"; the cache
  * then holds positions 0 .. pos-1 only). */
 ATTEND_API int attend_forward(attend_context *c, const int *tokens, int n, int pos, float *logits,
@@ -134,7 +142,8 @@ ATTEND_API void attend_context_set_abort(attend_context *c, int (*should_abort)(
  * fast kernel never stores them) and stay valid until the callback returns. */
 typedef void (*attend_attention_observer)(void *user, int layer, int n_tokens, int pos0, int n_heads,
                                           int n_keys, const float *weights);
-/* Set the observer (fn NULL: remove it). Its memory, min(n_ctx, 512) x n_heads x n_ctx floats, is
+/* With a window, keys that left it are masked (weight 0) like future ones, and only chunks within
+ * the first n_ctx positions are observed. Set the observer (fn NULL: remove it). Its memory, min(n_ctx, 512) x n_heads x n_ctx floats, is
  * allocated here, not per token. Returns 0, or -1 when that memory cannot be had. */
 ATTEND_API int attend_context_set_observer(attend_context *c, attend_attention_observer fn, void *user,
                                            char *err, size_t errlen);

@@ -2,6 +2,7 @@
  *
  * One call runs a batch of consecutive tokens through every layer. A batch of one is a decode
  * step; a longer batch is prefill, where each weight row is read once for several tokens. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ enum { MAX_BATCH = 512 };
 struct attend_context {
     const attend_model *model;
     int n_ctx;
+    int window, sinks;       /* a sliding window over a ring cache, or 0 (attend_context_params) */
     threadpool *pool;
     ops_context ops;         /* the kernel set chosen for this CPU, scratch memory per worker */
     kv_cache cache;
@@ -98,6 +100,12 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
         model_set_error(err, errlen, "KV cache type %d is not ATTEND_KV_F32 or ATTEND_KV_F16", p.kv_type);
         return NULL;
     }
+    if (p.window < 0 || p.sinks < 0 || (p.sinks > 0 && p.window == 0) ||
+        (p.window > 0 && p.sinks > n_ctx - p.window)) {
+        model_set_error(err, errlen, "window %d with %d sinks does not fit: need window >= 1 (or 0 for none), "
+                        "sinks >= 0 and sinks + window <= the %d-token context", p.window, p.sinks, n_ctx);
+        return NULL;
+    }
     const kernel_set *kernels = choose_kernels(p.kernels, err, errlen);
     if (!kernels)
         return NULL;
@@ -108,6 +116,8 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     }
     ctx->model = m;
     ctx->n_ctx = n_ctx;
+    ctx->window = p.window;
+    ctx->sinks = p.sinks;
     ctx->pool = threadpool_new(n_threads);
 
     const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
@@ -119,8 +129,11 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     int ops_ok = ctx->pool &&
                  ops_context_init(&ctx->ops, ctx->pool, kernels, p.exact != 0, scratch,
                                   matmul_quantized_bytes((int64_t)widest, MAX_BATCH)) == 0;
-    int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, n_ctx, c->n_kv_heads, c->head_dim,
-                              p.kv_type == ATTEND_KV_F16 ? TYPE_F16 : TYPE_F32) == 0;
+    /* With a window the cache holds sinks + window slots, however long the sequence grows. */
+    int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, p.window ? p.sinks + p.window : n_ctx, c->n_kv_heads,
+                              c->head_dim, p.kv_type == ATTEND_KV_F16 ? TYPE_F16 : TYPE_F32) == 0;
+    if (kv_ok && p.window)
+        kv_cache_make_ring(&ctx->cache, p.window, p.sinks);
     ctx->x = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->xn = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->query = malloc(sizeof(float) * MAX_BATCH * q_dim);
@@ -271,12 +284,22 @@ static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
                   const float *cos = ctx->rope_cos + t * n_pairs, *sin = ctx->rope_sin + t * n_pairs;
                   rope(ctx->query + t * q_dim, c->n_heads, head_dim, c->rope_dim, cos, sin);
                   rope(ctx->key + t * kv_dim, c->n_kv_heads, head_dim, c->rope_dim, cos, sin);
-              }
-              kv_cache_append(cache, pos, n, ctx->key, ctx->value));
+              });
 
-        TIMED(PROF_ATTENTION, profile_cost_attention(n, pos, c->n_heads, c->n_kv_heads, head_dim),
-              attention(&ctx->ops, ctx->attn, ctx->query, cache, n, pos, c->n_heads));
-        attention_observer_call(&ctx->observer, l, ctx->query, cache, n, pos, c->n_heads);
+        /* A chunk that wraps a full ring would overwrite keys its own first queries still see: there,
+         * each token's key goes in just before its query attends (overwriting the one key that has
+         * left its window). Otherwise all the chunk's keys go in at once. */
+        const int one_by_one = ctx->window && pos + n > ctx->sinks + ctx->window;
+        for (int t0 = 0, step = one_by_one ? 1 : n; t0 < n; t0 += step) {
+            const int p = pos + t0;
+            TIMED(PROF_ROPE, ((profile_cost){0, 0}),
+                  kv_cache_append(cache, p, step, ctx->key + t0 * kv_dim, ctx->value + t0 * kv_dim));
+            TIMED(PROF_ATTENTION, profile_cost_attention(step, p, c->n_heads, c->n_kv_heads, head_dim),
+                  attention(&ctx->ops, ctx->attn + t0 * q_dim, ctx->query + t0 * q_dim, cache, step, p,
+                            c->n_heads));
+            if (p + step <= ctx->n_ctx)   /* the observer's memory covers the first n_ctx positions */
+                attention_observer_call(&ctx->observer, l, ctx->query + t0 * q_dim, cache, step, p, c->n_heads);
+        }
         project(ctx, ctx->attn, n, &w->wo, ctx->proj);
         TIMED(PROF_RESIDUAL, profile_cost_residual(n, dim),
               add(ctx->x, ctx->proj, (size_t)n * dim));   /* residual connection */
@@ -313,7 +336,7 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
                    char *err, size_t errlen)
 {
     const attend_config *c = &ctx->model->config;
-    if (n <= 0 || pos < 0 || n > ctx->n_ctx - pos)
+    if (n <= 0 || pos < 0 || n > (ctx->window ? INT_MAX : ctx->n_ctx) - pos)
         return model_set_error(err, errlen, "cannot place %d tokens at position %d in a %d-token context",
                                n, pos, ctx->n_ctx);
     for (int i = 0; i < n; i++)

@@ -16,7 +16,7 @@ int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head
     for (int l = 0; l < n_layers; l++) {
         char *layer = (char *)c->memory + (size_t)l * per_tensor * 2;
         c->layers[l] = (kv_cache_layer){layer, layer + per_tensor, type, elem_bytes, n_ctx, n_kv_heads,
-                                        head_dim};
+                                        head_dim, 0, 0};
     }
     return 0;
 }
@@ -27,6 +27,14 @@ void kv_cache_free(kv_cache *c)
     free(c->layers);
     c->memory = NULL;
     c->layers = NULL;
+}
+
+void kv_cache_make_ring(kv_cache *c, int window, int sinks)
+{
+    for (int l = 0; l < c->n_layers; l++) {
+        c->layers[l].window = window;
+        c->layers[l].sinks = sinks;
+    }
 }
 
 static void store(const kv_cache_layer *c, void *dst, const float *src)
