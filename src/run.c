@@ -13,6 +13,7 @@
 #include "attend.h"
 #include "cli/attn_map.h"
 #include "cli/bench.h"
+#include "cli/streaming_ppl.h"
 #include "fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -52,6 +53,10 @@ static void usage(FILE *f)
           "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512 (or env ATTEND_SIMD)\n"
           "      --exact              float activations in every matmul (the reference path; slower for Q8_0/Q4_0)\n"
           "      --kv-type TYPE       KV cache element type: f32 (default) or f16\n"
+          "      --window W           sliding-window attention: each token sees the last W (default: the\n"
+          "                           model's sliding_window, else all); the KV cache becomes a ring, so\n"
+          "                           generation runs past -c, and --perplexity streams the whole text\n"
+          "      --sinks S            with --window: the first S tokens stay visible (attention sinks)\n"
           "  -b, --batch-size N       tokens per forward pass for --dump-logits and --perplexity (default:\n"
           "                           all at once; 1 runs them as decode steps)\n"
           "      --tokenize           print the prompt's token ids (BOS first) and exit\n"
@@ -111,7 +116,7 @@ typedef struct {
     const char *attn_map, *attn_map_text, *attn_dump;   /* attention maps: see attention_maps() */
     int n_predict, threads, ctx_size, verbose, tokenize, seed_given, batch_size;
     const char *n_predict_text, *depths, *repetitions, *json, *csv;   /* --bench reads lists */
-    int bench, profile, ignore_eos;
+    int bench, profile, ignore_eos, window_given;
     attend_sampler_params sampling;
     attend_context_params context;
 } options;
@@ -155,6 +160,10 @@ static options parse_args(int argc, char **argv)
                 die("--kv-type expects f32 or f16, got '%s'", v);
             o.context.kv_type = strcmp(v, "f16") ? ATTEND_KV_F32 : ATTEND_KV_F16;
         }
+        else if (IS(NULL, "--window")) {
+            o.context.window = (int)parse_int(a, VALUE(), 1, 1 << 22);
+            o.window_given = 1;
+        } else if (IS(NULL, "--sinks")) o.context.sinks = (int)parse_int(a, VALUE(), 0, 1 << 22);
         else if (IS(NULL, "--tokenize")) o.tokenize = 1;
         else if (IS(NULL, "--dump-logits")) o.dump_logits = VALUE();
         else if (IS(NULL, "--perplexity")) o.perplexity = VALUE();
@@ -325,11 +334,11 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     for (int i = 0; i < n_prompt; i++)
         write_token(stream, prompt[i]);
     fflush(stdout);
-    int n = n_prompt, generated = 0;
+    int n = n_prompt, n_history = n_prompt, generated = 0;
     const char *stop = "the -n limit";
     while (generated < o->n_predict) {
         t = now_seconds();
-        int next = attend_sample(sampler, logits, history, n);
+        int next = attend_sample(sampler, logits, history, n_history);
         sampling_s += now_seconds() - t;
         if (next == attend_tokenizer_eos(tok) && !o->ignore_eos) {
             stop = "end of text";
@@ -338,11 +347,15 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
         write_token(stream, next);
         fflush(stdout);
         generated++;
-        if (n == n_ctx) {
+        if (n == n_ctx && !o->context.window) {
             stop = "a full context (-c)";
             break;
         }
-        history[n] = next;
+        if (n_history == n_ctx) {   /* a window runs on: the sampler keeps the last half of history */
+            memmove(history, history + n_ctx / 2, sizeof(int) * (size_t)(n_ctx - n_ctx / 2));
+            n_history -= n_ctx / 2;
+        }
+        history[n_history++] = next;
         t = now_seconds();
         if (attend_forward(ctx, &next, 1, n, logits, 0, err, sizeof err) != 0)
             die("%s", err);
@@ -487,7 +500,8 @@ static char *read_file(const char *path, size_t *size)
  * token has at least n_ctx/2 tokens of context). Bits per byte divide the total negative
  * log2-likelihood by the bytes of text those tokens spell, which compares models with different
  * tokenizers. */
-static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab, int batch)
+static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab, int batch,
+                       int window)
 {
     size_t size;
     char *text = read_file(path, &size);
@@ -498,6 +512,14 @@ static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const c
         die("perplexity needs a context of at least 4 tokens, got -c %d", n_ctx);
     int n_tokens;
     int *ids = encode(tok, text, size, 1, what, &n_tokens);
+    if (window) {   /* one pass through the ring, far past the context: see streaming_ppl.c */
+        char err[256];
+        if (streaming_perplexity(ctx, tok, ids, n_tokens, vocab, window, batch, path, err, sizeof err) != 0)
+            die("%s", err);
+        free(ids);
+        free(text);
+        return;
+    }
     const int n_bos = attend_tokenizer_bos(tok) >= 0, n_chunks = n_tokens / n_ctx;
     if (n_chunks < 1)
         die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path,
@@ -594,6 +616,10 @@ int main(int argc, char **argv)
         o.ctx_size = c->max_seq_len < 512 ? c->max_seq_len : 512;
     o.context.n_ctx = o.ctx_size;
     o.context.n_threads = o.threads;
+    /* A model trained with a sliding window gets it by default, when it is shorter than the context. */
+    const int n_ctx = o.ctx_size > 0 ? o.ctx_size : c->max_seq_len;
+    if (!o.window_given && c->sliding_window > 0 && c->sliding_window < n_ctx)
+        o.context.window = c->sliding_window;
     attend_context *ctx = attend_context_new(model, &o.context, err, sizeof err);
     if (!ctx)
         die("%s", err);
@@ -601,7 +627,7 @@ int main(int argc, char **argv)
         print_summary(model, ctx);
 
     if (o.perplexity) {
-        perplexity(ctx, tok, o.perplexity, c->vocab_size, o.batch_size);
+        perplexity(ctx, tok, o.perplexity, c->vocab_size, o.batch_size, o.context.window);
     } else {
         int n_prompt;
         int *prompt = encode(tok, o.prompt, strlen(o.prompt), 1, "the prompt", &n_prompt);
