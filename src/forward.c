@@ -22,6 +22,8 @@
 /* Tokens per forward step: longer inputs are processed in chunks of this size. Activation
  * buffers are sized for it once, at context creation. */
 enum { MAX_BATCH = 512 };
+/* RoPE pairs of a head that the sinks' re-rotation holds on the stack (rope_dim / 2 <= this). */
+enum { MAX_ROPE_PAIRS = 512 };
 
 struct attend_context {
     const attend_model *model;
@@ -106,6 +108,11 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
                         "sinks >= 0 and sinks + window <= the %d-token context", p.window, p.sinks, n_ctx);
         return NULL;
     }
+    if (p.sinks > 0 && c->rope_dim / 2 > MAX_ROPE_PAIRS) {
+        model_set_error(err, errlen, "attention sinks support heads of up to %d rotated dimensions, not %d",
+                        2 * MAX_ROPE_PAIRS, c->rope_dim);
+        return NULL;
+    }
     const kernel_set *kernels = choose_kernels(p.kernels, err, errlen);
     if (!kernels)
         return NULL;
@@ -133,7 +140,7 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, p.window ? p.sinks + p.window : n_ctx, c->n_kv_heads,
                               c->head_dim, p.kv_type == ATTEND_KV_F16 ? TYPE_F16 : TYPE_F32) == 0;
     if (kv_ok && p.window)
-        kv_cache_make_ring(&ctx->cache, p.window, p.sinks);
+        kv_ok = kv_cache_make_ring(&ctx->cache, p.window, p.sinks) == 0;
     ctx->x = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->xn = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->query = malloc(sizeof(float) * MAX_BATCH * q_dim);
@@ -293,7 +300,12 @@ static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
         for (int t0 = 0, step = one_by_one ? 1 : n; t0 < n; t0 += step) {
             const int p = pos + t0;
             TIMED(PROF_ROPE, ((profile_cost){0, 0}),
-                  kv_cache_append(cache, p, step, ctx->key + t0 * kv_dim, ctx->value + t0 * kv_dim));
+                  kv_cache_append(cache, p, step, ctx->key + t0 * kv_dim, ctx->value + t0 * kv_dim);
+                  if (kv_sink_shift(cache, p) > 0) {   /* StreamingLLM positions: see kv_cache.h */
+                      float cos[MAX_ROPE_PAIRS], sin[MAX_ROPE_PAIRS];
+                      rope_angles(cos, sin, c->rope_dim, kv_sink_shift(cache, p), c->rope_base);
+                      kv_cache_place_sinks(cache, cos, sin, c->rope_dim);
+                  });
             TIMED(PROF_ATTENTION, profile_cost_attention(step, p, c->n_heads, c->n_kv_heads, head_dim),
                   attention(&ctx->ops, ctx->attn + t0 * q_dim, ctx->query + t0 * q_dim, cache, step, p,
                             c->n_heads));

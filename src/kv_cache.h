@@ -25,6 +25,7 @@ typedef struct {
     int head_dim;
     int window;         /* W > 0: a ring (see above); 0: slot = position */
     int sinks;          /* S: the first positions, kept for good */
+    float *sink_keys;   /* ring: the S sink keys as appended, [kv_head][S][head_dim], + one spare row */
 } kv_cache_layer;
 
 typedef struct {
@@ -32,13 +33,31 @@ typedef struct {
     int n_layers;
     void *memory;
     size_t bytes;
+    float *sink_memory;   /* every layer's sink_keys */
 } kv_cache;
 
 /* Allocates and zeroes the cache; -1 when out of memory (kv_cache_free is then still safe). */
 int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head_dim, int type);
 void kv_cache_free(kv_cache *c);
-/* Turn a cache allocated with window + sinks slots into the ring described above. */
-void kv_cache_make_ring(kv_cache *c, int window, int sinks);
+/* Turn a cache allocated with window + sinks slots into the ring described above. Returns 0, or -1
+ * when out of memory for the copies of the sink keys. */
+int kv_cache_make_ring(kv_cache *c, int window, int sinks);
+
+/* RoPE positions in a ring, as StreamingLLM assigns them: positions within the cache. Keys are
+ * cached rotated by their absolute positions, which inside the window gives exactly the distances
+ * StreamingLLM's cache positions give (a query at p and a key at j are p - j apart either way).
+ * Only the sinks differ: once the ring is full, the query sits at cache position S + W - 1 and sink
+ * j at j, S + W - 1 - j apart, not p - j (which grows past anything the model was trained on). So
+ * before each query at p, the sink keys are set to their saved rotations moved on by
+ * kv_sink_shift() positions: rotated by j + shift, they sit S + W - 1 - j before p. */
+static inline int kv_sink_shift(const kv_cache_layer *c, int p)
+{
+    const int last = c->sinks + c->window - 1;   /* the query's cache position once the ring is full */
+    return c->window && c->sinks && p > last ? p - last : 0;
+}
+/* Rewrite the sink keys of the cache as their saved copies rotated further by the angles cos/sin
+ * of kv_sink_shift() positions (rope_angles), over the first rope_dim dimensions of each head. */
+void kv_cache_place_sinks(kv_cache_layer *c, const float *cos, const float *sin, int rope_dim);
 
 /* The slot of a position: the identity, except in a ring past its sinks. */
 static inline int kv_slot(const kv_cache_layer *c, int pos)

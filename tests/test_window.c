@@ -10,6 +10,7 @@
 #include "kernels/kernel_set.h"
 #include "kv_cache.h"
 #include "ops/attention.h"
+#include "ops/elementwise.h"
 #include "ops/threadpool.h"
 
 static const kernel_set *sets[3];
@@ -74,7 +75,8 @@ static double compare(const kernel_set *k, int threads, int n_heads, int n_kv_he
     if (kv_cache_init(&full, 1, n_pos, n_kv_heads, head_dim, TYPE_F32) ||
         kv_cache_init(&ring, 1, sinks + window, n_kv_heads, head_dim, TYPE_F32))
         abort();
-    kv_cache_make_ring(&ring, window, sinks);
+    if (kv_cache_make_ring(&ring, window, sinks))
+        abort();
     float *query = malloc(sizeof(float) * (size_t)n_pos * q_dim), *key = malloc(sizeof(float) * (size_t)n_pos * kv_dim);
     float *value = malloc(sizeof(float) * (size_t)n_pos * kv_dim);
     float *got = malloc(sizeof(float) * (size_t)n_pos * q_dim), *want = malloc(sizeof(float) * q_dim);
@@ -146,7 +148,8 @@ static void test_attention_weights_mask_what_left_the_window(void)
     kv_cache full, ring;
     CHECK(kv_cache_init(&full, 1, n_pos, n_kv, hd, TYPE_F32) == 0);
     CHECK(kv_cache_init(&ring, 1, sinks + window, n_kv, hd, TYPE_F32) == 0);
-    kv_cache_make_ring(&ring, window, sinks);
+    if (kv_cache_make_ring(&ring, window, sinks))
+        abort();
     unsigned state = 5;
     float key[2 * 8], value[2 * 8], query[4 * 8], weights[4 * 40], out[4 * 8], k1[8];
     double row[40], want[4 * 40];
@@ -239,12 +242,95 @@ static void test_context_rejects_bad_windows(void)
     attend_model_free(m);
 }
 
+/* RoPE by hand in double: pair (2i, 2i+1) turned by pos * 10000^(-2i/d). */
+static void rotate(double *out, const float *in, int d, int pos)
+{
+    for (int i = 0; i < d / 2; i++) {
+        const double angle = pos * pow(10000.0, -2.0 * i / d);
+        out[2 * i] = in[2 * i] * cos(angle) - in[2 * i + 1] * sin(angle);
+        out[2 * i + 1] = in[2 * i] * sin(angle) + in[2 * i + 1] * cos(angle);
+    }
+}
+
+/* StreamingLLM's positions: what is in the cache at step p — the sinks, then the window — is
+ * numbered 0, 1, 2, ... in cache order, query included. The oracle rotates unrotated queries and
+ * keys by those positions; the engine's way (keys rotated by absolute position when appended, the
+ * sinks re-rotated by kv_cache_place_sinks before each step) must give the same attention. */
+static void test_sinks_sit_at_cache_positions_as_in_streamingllm(void)
+{
+    enum { N_HEADS = 4, N_KV = 2, HD = 8, N_POS = 90 };
+    const int windows_sinks[][2] = {{5, 2}, {16, 4}, {7, 1}};
+    for (int c = 0; c < 3; c++) {
+        const int window = windows_sinks[c][0], sinks = windows_sinks[c][1];
+        kv_cache ring;
+        CHECK(kv_cache_init(&ring, 1, sinks + window, N_KV, HD, TYPE_F32) == 0);
+        CHECK(kv_cache_make_ring(&ring, window, sinks) == 0);
+        ops_context ops;
+        CHECK(ops_context_init(&ops, threadpool_new(1), sets[0], 0, attention_scratch_floats(N_HEADS, N_KV, HD), 0) == 0);
+        static float query[N_POS][N_HEADS * HD], key[N_POS][N_KV * HD], value[N_POS][N_KV * HD];
+        unsigned state = 11u + (unsigned)c;
+        for (int p = 0; p < N_POS; p++) {
+            for (int i = 0; i < N_HEADS * HD; i++)
+                query[p][i] = noise(&state);
+            for (int i = 0; i < N_KV * HD; i++)
+                key[p][i] = noise(&state), value[p][i] = noise(&state);
+        }
+        double worst = 0;
+        for (int p = 0; p < N_POS; p++) {
+            float cs[HD / 2], sn[HD / 2], q[N_HEADS * HD], k[N_KV * HD], out[N_HEADS * HD];
+            memcpy(q, query[p], sizeof q);
+            memcpy(k, key[p], sizeof k);
+            rope_angles(cs, sn, HD, p, 10000.0f);
+            rope(q, N_HEADS, HD, HD, cs, sn);
+            rope(k, N_KV, HD, HD, cs, sn);
+            kv_cache_append(&ring.layers[0], p, 1, k, value[p]);
+            if (kv_sink_shift(&ring.layers[0], p) > 0) {
+                rope_angles(cs, sn, HD, kv_sink_shift(&ring.layers[0], p), 10000.0f);
+                kv_cache_place_sinks(&ring.layers[0], cs, sn, HD);
+            }
+            attention(&ops, out, q, &ring.layers[0], 1, p, N_HEADS);
+
+            const int first = p - window + 1 > sinks ? p - window + 1 : sinks;   /* oldest window key */
+            for (int h = 0; h < N_HEADS; h++) {
+                const int g = h / (N_HEADS / N_KV);
+                double qr[HD], kr[HD], score[N_POS], max = -INFINITY, sum = 0;
+                rotate(qr, query[p] + h * HD, HD, p < sinks ? p : sinks + (p - first));
+                for (int j = 0; j <= p; j++) {
+                    if (!visible(p, j, window, sinks))
+                        continue;
+                    rotate(kr, key[j] + g * HD, HD, j < sinks ? j : sinks + (j - first));
+                    double dot = 0;
+                    for (int d = 0; d < HD; d++)
+                        dot += qr[d] * kr[d];
+                    score[j] = dot / sqrt((double)HD);
+                    max = score[j] > max ? score[j] : max;
+                }
+                for (int j = 0; j <= p; j++)
+                    if (visible(p, j, window, sinks))
+                        sum += score[j] = exp(score[j] - max);
+                for (int d = 0; d < HD; d++) {
+                    double want = 0;
+                    for (int j = 0; j <= p; j++)
+                        if (visible(p, j, window, sinks))
+                            want += score[j] / sum * value[j][g * HD + d];
+                    worst = fmax(worst, fabs(want - out[h * HD + d]));
+                }
+            }
+        }
+        threadpool_free(ops.pool);
+        ops_context_free(&ops);
+        kv_cache_free(&ring);
+        CHECKF(worst < 1e-5, "W %d S %d: off by %g", window, sinks, worst);
+    }
+}
+
 int main(void)
 {
     n_sets = kernel_sets_supported(sets, 3);
     RUN(test_window_and_sinks_match_naive_mask_far_past_the_ring);
     RUN(test_window_prefill_chunk_matches_naive_mask);
     RUN(test_attention_weights_mask_what_left_the_window);
+    RUN(test_sinks_sit_at_cache_positions_as_in_streamingllm);
     RUN(test_ring_runs_past_the_context_the_same_in_chunks_and_steps);
     RUN(test_context_rejects_bad_windows);
     TEST_EXIT();
