@@ -625,6 +625,9 @@ int main(int argc, char **argv)
         die("%s", err);
     if (o.verbose)
         print_summary(model, ctx);
+    if (o.verbose && o.context.window)
+        fprintf(stderr, "attention: sliding window of %d, %d sinks (a KV ring of %d slots)\n", o.context.window,
+                o.context.sinks, o.context.window + o.context.sinks);
 
     if (o.perplexity) {
         perplexity(ctx, tok, o.perplexity, c->vocab_size, o.batch_size, o.context.window);

@@ -36,4 +36,32 @@ if [ $rc -eq 0 ] && grep -q "^streaming perplexity: .* through a window of 32" "
 else
     fail test_window_perplexity_streams_past_the_context "status $rc: $(cat "$TMP/ppl") $(tail -n 1 "$TMP/err")"
 fi
+# a GGUF that declares llama.attention.sliding_window gets it as the default --window
+if PYTHONPATH=scripts $PY - "$MODEL" "$TMP" > "$TMP/make.out" 2>&1 <<'PYEOF'
+import sys, convert, gguf
+m = convert.load_model(sys.argv[1])
+convert.write_gguf(m, sys.argv[2] + "/sw.gguf", extra_kv={"llama.attention.sliding_window": (gguf.UINT32, 32, None)})
+convert.write_gguf(m, sys.argv[2] + "/sw_bad.gguf", extra_kv={"llama.attention.sliding_window": (gguf.STRING, "wide", None)})
+PYEOF
+then
+    $RUN "$TMP/sw.gguf" -t 1 -v -n 1 -p hi > /dev/null 2> "$TMP/err"
+    if grep -q "^attention: sliding window of 32, 0 sinks" "$TMP/err"; then pass test_window_gguf_sliding_window_is_the_default
+    else fail test_window_gguf_sliding_window_is_the_default "$(grep -v '^prompt' "$TMP/err" | tr '\n' '|')"; fi
+    $RUN "$TMP/sw.gguf" -t 1 -v -n 1 -p hi -c 32 > /dev/null 2> "$TMP/err"
+    if ! grep -q "^attention: sliding window" "$TMP/err"; then pass test_window_gguf_window_not_shorter_than_context_is_full
+    else fail test_window_gguf_window_not_shorter_than_context_is_full "a window of 32 in -c 32 was applied"; fi
+    $RUN "$TMP/sw.gguf" -t 1 -v -n 1 -p hi --window 8 > /dev/null 2> "$TMP/err"
+    if grep -q "^attention: sliding window of 8," "$TMP/err"; then pass test_window_flag_overrides_the_gguf_window
+    else fail test_window_flag_overrides_the_gguf_window "$(grep attention: "$TMP/err")"; fi
+    $RUN "$TMP/sw_bad.gguf" -t 1 -n 1 -p hi > /dev/null 2> "$TMP/err"
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l < "$TMP/err")" -eq 1 ] &&
+       grep -q "^error: gguf: llama.attention.sliding_window is not an unsigned integer" "$TMP/err"; then
+        pass test_window_gguf_sliding_window_of_wrong_type_is_an_error
+    else
+        fail test_window_gguf_sliding_window_of_wrong_type_is_an_error "status $rc: $(cat "$TMP/err")"
+    fi
+else
+    fail test_window_gguf_with_sliding_window_is_made "$(tail -n 1 "$TMP/make.out")"
+fi
 exit $FAILED
