@@ -28,6 +28,12 @@ static float noise(unsigned *state)
     return (float)((*state >> 8) & 0xffff) / 16384.0f - 2.0f;
 }
 
+/* Element d of a cached key or value row, whatever the cache's type. */
+static double cached(const kv_cache_layer *c, const void *row, int d)
+{
+    return c->type == TYPE_F16 ? fp16_to_fp32(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+}
+
 /* softmax over the visible keys of the full cache, in double; also the weights if w != NULL. */
 static void naive(float *out, double *w, const float *query, const kv_cache_layer *full, int p, int n_heads,
                   int window, int sinks)
@@ -40,10 +46,10 @@ static void naive(float *out, double *w, const float *query, const kv_cache_laye
         for (int j = 0; j <= p; j++) {
             if (!visible(p, j, window, sinks))
                 continue;
-            const float *k = kv_key(full, h / n_rep, j);
+            const void *k = kv_key(full, h / n_rep, j);
             double dot = 0;
             for (int d = 0; d < head_dim; d++)
-                dot += (double)q[d] * k[d];
+                dot += (double)q[d] * cached(full, k, d);
             s[j] = dot / sqrt((double)head_dim);
             max = s[j] > max ? s[j] : max;
         }
@@ -54,7 +60,7 @@ static void naive(float *out, double *w, const float *query, const kv_cache_laye
             double acc = 0;
             for (int j = 0; j <= p; j++)
                 if (visible(p, j, window, sinks))
-                    acc += s[j] / sum * ((const float *)kv_value(full, h / n_rep, j))[d];
+                    acc += s[j] / sum * cached(full, kv_value(full, h / n_rep, j), d);
             out[(size_t)h * head_dim + d] = (float)acc;
         }
         if (w)
@@ -68,12 +74,12 @@ static void naive(float *out, double *w, const float *query, const kv_cache_laye
  * query's output with the oracle; the first `batch` positions go in as one prefill chunk (the
  * ring must hold them without wrapping). Returns the largest difference. */
 static double compare(const kernel_set *k, int threads, int n_heads, int n_kv_heads, int head_dim, int window,
-                      int sinks, int n_pos, int batch)
+                      int sinks, int n_pos, int batch, int type)
 {
     const int q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim;
     kv_cache full, ring;
-    if (kv_cache_init(&full, 1, n_pos, n_kv_heads, head_dim, TYPE_F32) ||
-        kv_cache_init(&ring, 1, sinks + window, n_kv_heads, head_dim, TYPE_F32))
+    if (kv_cache_init(&full, 1, n_pos, n_kv_heads, head_dim, type) ||
+        kv_cache_init(&ring, 1, sinks + window, n_kv_heads, head_dim, type))
         abort();
     if (kv_cache_make_ring(&ring, window, sinks))
         abort();
@@ -121,9 +127,11 @@ static void test_window_and_sinks_match_naive_mask_far_past_the_ring(void)
         for (int s = 0; s < 3; s++)
             for (int w = 0; w < 6; w++) {
                 const int window = windows[w][0], sinks = windows[w][1];
-                double worst = compare(sets[k], 2, shapes[s][0], shapes[s][1], 16, window, sinks, 300, 1);
-                CHECKF(worst < 1e-5, "%s, %d/%d heads, W %d S %d: off by %g", sets[k]->name, shapes[s][0],
-                       shapes[s][1], window, sinks, worst);
+                for (int type = TYPE_F32; type <= TYPE_F16; type++) {   /* both cache types */
+                    double worst = compare(sets[k], 2, shapes[s][0], shapes[s][1], 16, window, sinks, 300, 1, type);
+                    CHECKF(worst < 1e-5, "%s, %s cache, %d/%d heads, W %d S %d: off by %g", sets[k]->name,
+                           type == TYPE_F16 ? "F16" : "F32", shapes[s][0], shapes[s][1], window, sinks, worst);
+                }
             }
 }
 
@@ -135,7 +143,7 @@ static void test_window_prefill_chunk_matches_naive_mask(void)
             for (int w = 0; w < 6; w++) {
                 const int window = windows[w][0], sinks = windows[w][1];
                 double worst = compare(sets[k], 1, shapes[s][0], shapes[s][1], 8, window, sinks, 200,
-                                       window + sinks);
+                                       window + sinks, TYPE_F32);
                 CHECKF(worst < 1e-5, "%s, %d/%d heads, W %d S %d: off by %g", sets[k]->name, shapes[s][0],
                        shapes[s][1], window, sinks, worst);
             }
