@@ -73,6 +73,7 @@ typedef struct {
     int tied_output;    /* 1: the classifier reuses the token embedding */
     float rope_scale;   /* linear RoPE scaling (llama.rope.scaling.type "linear"): positions are
                            divided by this factor in the rotation angles; 1 = none */
+    int sliding_window; /* 0, or the window the model was trained with (llama.attention.sliding_window) */
 } attend_config;
 
 /* ==== Model ================================================================================= */
@@ -110,6 +111,11 @@ typedef struct {
     int kv_type;          /* ATTEND_KV_F32 (default) or ATTEND_KV_F16 */
     int exact;            /* 1: float activations in every matmul (the reference path);
                              0 (default): int8 activations for quantized weights */
+    int window;           /* 0 (default): full causal attention; W > 0: each query sees the last W
+                             positions (a sliding window), and the KV cache is a ring of sinks + W
+                             slots, so positions may run past n_ctx (see attend_forward) */
+    int sinks;            /* with a window: the first S positions stay visible too (attention sinks);
+                             sinks + window <= n_ctx */
 } attend_context_params;
 
 ATTEND_API attend_context_params attend_context_default_params(void);
@@ -127,9 +133,11 @@ ATTEND_API const char *attend_context_kernels(const attend_context *c);   /* the
  * pass the next position; to start over, pass 0; an earlier pos truncates the cache there, see
  * attend_kv_size below).
  * logits: NULL, or room for the logits of the last token (all_logits == 0) or of all n tokens
- * (all_logits == 1, row-major n x vocab_size). Returns 0, or -1 + err when pos+n exceeds n_ctx,
- * pos exceeds attend_kv_size (a gap), a token is outside the vocabulary, or the abort callback
- * asked to stop ("aborted"; the cache then holds positions 0 .. pos-1 only). */
+ * (all_logits == 1, row-major n x vocab_size). With a window, positions are unbounded: the ring
+ * forgets what left the window, and n_ctx only bounds the window and what an observer sees.
+ * Returns 0, or -1 + err when pos+n exceeds n_ctx (no window), pos exceeds attend_kv_size (a gap),
+ * a token is outside the vocabulary, or the abort callback asked to stop ("aborted"; the cache
+ * then holds positions 0 .. pos-1 only). */
 ATTEND_API int attend_forward(attend_context *c, const int *tokens, int n, int pos, float *logits,
                               int all_logits, char *err, size_t errlen);
 
@@ -148,7 +156,8 @@ ATTEND_API void attend_context_set_abort(attend_context *c, int (*should_abort)(
  * fast kernel never stores them) and stay valid until the callback returns. */
 typedef void (*attend_attention_observer)(void *user, int layer, int n_tokens, int pos0, int n_heads,
                                           int n_keys, const float *weights);
-/* Set the observer (fn NULL: remove it). Its memory, min(n_ctx, 512) x n_heads x n_ctx floats, is
+/* With a window, keys that left it are masked (weight 0) like future ones, and only chunks within
+ * the first n_ctx positions are observed. Set the observer (fn NULL: remove it). Its memory, min(n_ctx, 512) x n_heads x n_ctx floats, is
  * allocated here, not per token. Returns 0, or -1 when that memory cannot be had. */
 ATTEND_API int attend_context_set_observer(attend_context *c, attend_attention_observer fn, void *user,
                                            char *err, size_t errlen);
@@ -188,7 +197,9 @@ ATTEND_API int attend_context_profile(const attend_context *c, attend_profile *o
 /* A context's cache holds the keys and values of positions 0 .. attend_kv_size() - 1. attend_forward
  * at pos needs pos <= attend_kv_size(): pos == size appends; pos < size first truncates the cache
  * to pos (so pos = 0 starts over), then appends; pos > size is an error (a gap). These calls belong
- * to the context and follow its contract: one thread at a time, nothing kept after they return. */
+ * to the context and follow its contract: one thread at a time, nothing kept after they return.
+ * A context with a sliding window keeps a ring of its last positions, not positions 0 .. size-1:
+ * truncate, copy, shift, save and load refuse it (-1, with err where there is one). */
 ATTEND_API int attend_kv_size(const attend_context *c);
 /* Forget every position from n_keep on: the cache holds 0 .. n_keep-1. -1 when n_keep < 0 or
  * n_keep > attend_kv_size (nothing changes then). */

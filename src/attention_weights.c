@@ -22,6 +22,13 @@ static const float *cached_key(const kv_cache_layer *cache, int kv_head, int pos
     return buf;
 }
 
+/* Whether the query at position p sees the key at position j <= p: always, without a window; with
+ * a sliding window of W and S sinks, when j is one of the last W positions or one of the first S. */
+static int seen(const kv_cache_layer *cache, int p, int j)
+{
+    return !cache->window || j > p - cache->window || j < cache->sinks;
+}
+
 void attention_weights(float *weights, double *row, float *key, const float *query, const kv_cache_layer *cache,
                        int n_tokens, int pos0, int n_heads)
 {
@@ -35,6 +42,8 @@ void attention_weights(float *weights, double *row, float *key, const float *que
             const int visible = pos0 + t + 1;   /* causal: keys 0 .. pos0+t */
             double max = -INFINITY, sum = 0.0;
             for (int j = 0; j < visible; j++) {
+                if (!seen(cache, pos0 + t, j))
+                    continue;
                 const float *k = cached_key(cache, kv_head, j, key);
                 double s = 0.0;
                 for (int d = 0; d < head_dim; d++)
@@ -43,10 +52,11 @@ void attention_weights(float *weights, double *row, float *key, const float *que
                 max = row[j] > max ? row[j] : max;
             }
             for (int j = 0; j < visible; j++)
-                sum += row[j] = exp(row[j] - max);
+                if (seen(cache, pos0 + t, j))
+                    sum += row[j] = exp(row[j] - max);
             float *w = weights + ((size_t)t * n_heads + h) * n_keys;
             for (int j = 0; j < visible; j++)
-                w[j] = (float)(row[j] / sum);
+                w[j] = seen(cache, pos0 + t, j) ? (float)(row[j] / sum) : 0.0f;   /* masked: left the window */
             for (int j = visible; j < n_keys; j++)
                 w[j] = 0.0f;   /* masked: a future key */
         }

@@ -12,6 +12,8 @@
 /* weights[(t * n_heads + h) * n_keys + j], n_keys = pos0 + n_tokens:
  *     softmax_j(query[t][h] . key[h / n_rep][j] / sqrt(head_dim))   for j <= pos0 + t
  *     0                                                             for j >  pos0 + t (masked)
+ * and, in a ring cache (window W, sinks S), 0 as well for sinks <= j <= pos0 + t - W (left the window;
+ * the softmax runs over the visible keys only). The cache must hold every visible key.
  * Scores, their maximum and the sum of exponentials are float64. `row` holds n_keys doubles and
  * `key` head_dim floats (room for one cached key as float32). */
 void attention_weights(float *weights, double *row, float *key, const float *query, const kv_cache_layer *cache,

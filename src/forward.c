@@ -2,6 +2,7 @@
  *
  * One call runs a batch of consecutive tokens through every layer. A batch of one is a decode
  * step; a longer batch is prefill, where each weight row is read once for several tokens. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,13 @@
 /* Tokens per forward step: longer inputs are processed in chunks of this size. Activation
  * buffers are sized for it once, at context creation. */
 enum { MAX_BATCH = 512 };
+/* RoPE pairs of a head that the sinks' re-rotation holds on the stack (rope_dim / 2 <= this). */
+enum { MAX_ROPE_PAIRS = 512 };
 
 struct attend_context {
     const attend_model *model;
     int n_ctx;
+    int window, sinks;       /* a sliding window over a ring cache, or 0 (attend_context_params) */
     threadpool *pool;
     ops_context ops;         /* the kernel set chosen for this CPU, scratch memory per worker */
     kv_cache cache;
@@ -99,6 +103,17 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
         model_set_error(err, errlen, "KV cache type %d is not ATTEND_KV_F32 or ATTEND_KV_F16", p.kv_type);
         return NULL;
     }
+    if (p.window < 0 || p.sinks < 0 || (p.sinks > 0 && p.window == 0) ||
+        (p.window > 0 && p.sinks > n_ctx - p.window)) {
+        model_set_error(err, errlen, "window %d with %d sinks does not fit: need window >= 1 (or 0 for none), "
+                        "sinks >= 0 and sinks + window <= the %d-token context", p.window, p.sinks, n_ctx);
+        return NULL;
+    }
+    if (p.sinks > 0 && c->rope_dim / 2 > MAX_ROPE_PAIRS) {
+        model_set_error(err, errlen, "attention sinks support heads of up to %d rotated dimensions, not %d",
+                        2 * MAX_ROPE_PAIRS, c->rope_dim);
+        return NULL;
+    }
     const kernel_set *kernels = choose_kernels(p.kernels, err, errlen);
     if (!kernels)
         return NULL;
@@ -109,6 +124,8 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     }
     ctx->model = m;
     ctx->n_ctx = n_ctx;
+    ctx->window = p.window;
+    ctx->sinks = p.sinks;
     ctx->pool = threadpool_new(n_threads);
 
     const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
@@ -120,8 +137,11 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     int ops_ok = ctx->pool &&
                  ops_context_init(&ctx->ops, ctx->pool, kernels, p.exact != 0, scratch,
                                   matmul_quantized_bytes((int64_t)widest, MAX_BATCH)) == 0;
-    int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, n_ctx, c->n_kv_heads, c->head_dim,
-                              p.kv_type == ATTEND_KV_F16 ? TYPE_F16 : TYPE_F32) == 0;
+    /* With a window the cache holds sinks + window slots, however long the sequence grows. */
+    int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, p.window ? p.sinks + p.window : n_ctx, c->n_kv_heads,
+                              c->head_dim, p.kv_type == ATTEND_KV_F16 ? TYPE_F16 : TYPE_F32) == 0;
+    if (kv_ok && p.window)
+        kv_ok = kv_cache_make_ring(&ctx->cache, p.window, p.sinks) == 0;
     ctx->x = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->xn = malloc(sizeof(float) * MAX_BATCH * c->dim);
     ctx->query = malloc(sizeof(float) * MAX_BATCH * q_dim);
@@ -287,12 +307,27 @@ static int forward_chunk(attend_context *ctx, const int *tokens, int n, int pos)
                   const float *cos = ctx->rope_cos + t * n_pairs, *sin = ctx->rope_sin + t * n_pairs;
                   rope(ctx->query + t * q_dim, c->n_heads, head_dim, c->rope_dim, cos, sin);
                   rope(ctx->key + t * kv_dim, c->n_kv_heads, head_dim, c->rope_dim, cos, sin);
-              }
-              kv_cache_append(cache, pos, n, ctx->key, ctx->value));
+              });
 
-        TIMED(PROF_ATTENTION, profile_cost_attention(n, pos, c->n_heads, c->n_kv_heads, head_dim),
-              attention(&ctx->ops, ctx->attn, ctx->query, cache, n, pos, c->n_heads));
-        attention_observer_call(&ctx->observer, l, ctx->query, cache, n, pos, c->n_heads);
+        /* A chunk that wraps a full ring would overwrite keys its own first queries still see: there,
+         * each token's key goes in just before its query attends (overwriting the one key that has
+         * left its window). Otherwise all the chunk's keys go in at once. */
+        const int one_by_one = ctx->window && pos + n > ctx->sinks + ctx->window;
+        for (int t0 = 0, step = one_by_one ? 1 : n; t0 < n; t0 += step) {
+            const int p = pos + t0;
+            TIMED(PROF_ROPE, ((profile_cost){0, 0}),
+                  kv_cache_append(cache, p, step, ctx->key + t0 * kv_dim, ctx->value + t0 * kv_dim);
+                  if (kv_sink_shift(cache, p) > 0) {   /* StreamingLLM positions: see kv_cache.h */
+                      float cos[MAX_ROPE_PAIRS], sin[MAX_ROPE_PAIRS];
+                      position_angles(cos, sin, c, kv_sink_shift(cache, p));
+                      kv_cache_place_sinks(cache, cos, sin, c->rope_dim);
+                  });
+            TIMED(PROF_ATTENTION, profile_cost_attention(step, p, c->n_heads, c->n_kv_heads, head_dim),
+                  attention(&ctx->ops, ctx->attn + t0 * q_dim, ctx->query + t0 * q_dim, cache, step, p,
+                            c->n_heads));
+            if (p + step <= ctx->n_ctx)   /* the observer's memory covers the first n_ctx positions */
+                attention_observer_call(&ctx->observer, l, ctx->query + t0 * q_dim, cache, step, p, c->n_heads);
+        }
         project(ctx, ctx->attn, n, &w->wo, ctx->proj);
         TIMED(PROF_RESIDUAL, profile_cost_residual(n, dim),
               add(ctx->x, ctx->proj, (size_t)n * dim));   /* residual connection */
@@ -329,7 +364,7 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
                    char *err, size_t errlen)
 {
     const attend_config *c = &ctx->model->config;
-    if (n <= 0 || pos < 0 || n > ctx->n_ctx - pos)
+    if (n <= 0 || pos < 0 || n > (ctx->window ? INT_MAX : ctx->n_ctx) - pos)
         return model_set_error(err, errlen, "cannot place %d tokens at position %d in a %d-token context",
                                n, pos, ctx->n_ctx);
     if (pos > ctx->n_filled)
@@ -364,9 +399,11 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
 
 int attend_kv_size(const attend_context *ctx) { return ctx->n_filled; }
 
+/* A ring (a sliding window) keeps only the last positions, in slots that are not positions: the
+ * calls below, which move positions around, refuse it. */
 int attend_kv_truncate(attend_context *ctx, int n_keep)
 {
-    if (n_keep < 0 || n_keep > ctx->n_filled)
+    if (ctx->window || n_keep < 0 || n_keep > ctx->n_filled)
         return -1;
     ctx->n_filled = n_keep;
     return 0;
@@ -376,7 +413,7 @@ int attend_kv_copy(attend_context *dst, const attend_context *src)
 {
     if (dst == src)
         return 0;
-    if (dst->model != src->model || !kv_cache_same_layout(&dst->cache, &src->cache) ||
+    if (dst->window || src->window || dst->model != src->model || !kv_cache_same_layout(&dst->cache, &src->cache) ||
         src->n_filled > dst->n_ctx)
         return -1;
     kv_cache_copy(&dst->cache, &src->cache, src->n_filled);
@@ -387,7 +424,7 @@ int attend_kv_copy(attend_context *dst, const attend_context *src)
 int attend_kv_shift(attend_context *ctx, int keep, int n_discard)
 {
     const attend_config *c = &ctx->model->config;
-    if (keep < 0 || n_discard < 0 || n_discard > ctx->n_filled - keep)
+    if (ctx->window || keep < 0 || n_discard < 0 || n_discard > ctx->n_filled - keep)
         return -1;
     if (kv_cache_shift(&ctx->cache, ctx->n_filled, keep, n_discard, c->rope_dim, c->rope_base, c->rope_scale) != 0)
         return -1;
@@ -398,6 +435,8 @@ int attend_kv_shift(attend_context *ctx, int keep, int n_discard)
 int attend_kv_save(const attend_context *ctx, const char *path, const int *tokens, int n_tokens, char *err,
                    size_t errlen)
 {
+    if (ctx->window)
+        return model_set_error(err, errlen, "a sliding-window cache (a ring of positions) cannot be saved");
     if (n_tokens != ctx->n_filled || (n_tokens > 0 && !tokens))
         return model_set_error(err, errlen, "%d tokens given for a cache of %d positions: save one token per "
                                "position", n_tokens, ctx->n_filled);
@@ -406,6 +445,8 @@ int attend_kv_save(const attend_context *ctx, const char *path, const int *token
 
 int attend_kv_load(attend_context *ctx, const char *path, int *tokens, int max_tokens, char *err, size_t errlen)
 {
+    if (ctx->window)
+        return model_set_error(err, errlen, "a sliding-window cache (a ring of positions) cannot be loaded");
     ctx->n_filled = 0;
     int n = kv_cache_load(&ctx->cache, model_fingerprint(ctx->model), path, tokens, max_tokens, err, errlen);
     for (int i = 0; i < n; i++)

@@ -17,6 +17,7 @@
 #include "cli/stop.h"
 #include "cli/util.h"
 #include "cli/prompt_cache.h"
+#include "cli/streaming_ppl.h"
 
 static void usage(FILE *f)
 {
@@ -42,6 +43,10 @@ static void usage(FILE *f)
           "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512 (or env ATTEND_SIMD)\n"
           "      --exact              float activations in every matmul (the reference path; slower for Q8_0/Q4_0)\n"
           "      --kv-type TYPE       KV cache element type: f32 (default) or f16\n"
+          "      --window W           sliding-window attention: each token sees the last W (default: the\n"
+          "                           model's sliding_window, else all); the KV cache becomes a ring, so\n"
+          "                           generation runs past -c, and --perplexity streams the whole text\n"
+          "      --sinks S            with --window: the first S tokens stay visible (attention sinks)\n"
           "  -b, --batch-size N       tokens per forward pass for --dump-logits and --perplexity (default:\n"
           "                           all at once; 1 runs them as decode steps)\n"
           "      --tokenize           print the prompt's token ids (BOS first) and exit\n"
@@ -114,7 +119,7 @@ typedef struct {
     int escape, special, no_display_prompt, chat_mode;
     chat_options chat;   /* --chat's own settings (src/cli/chat.c) */
     const char *n_predict_text, *depths, *repetitions, *json, *csv;   /* --bench reads lists */
-    int bench, profile, ignore_eos;
+    int bench, profile, ignore_eos, window_given;
     const char *prompt_cache;      /* --prompt-cache FILE */
     int context_shift, keep, keep_given;
     attend_sampler_params sampling;
@@ -176,6 +181,10 @@ static options parse_args(int argc, char **argv)
                 die("--kv-type expects f32 or f16, got '%s'", v);
             o.context.kv_type = strcmp(v, "f16") ? ATTEND_KV_F32 : ATTEND_KV_F16;
         }
+        else if (IS(NULL, "--window")) {
+            o.context.window = (int)parse_int(a, VALUE(), 1, 1 << 22);
+            o.window_given = 1;
+        } else if (IS(NULL, "--sinks")) o.context.sinks = (int)parse_int(a, VALUE(), 0, 1 << 22);
         else if (IS(NULL, "--tokenize")) o.tokenize = 1;
         else if (IS(NULL, "--dump-logits")) o.dump_logits = VALUE();
         else if (IS(NULL, "--perplexity")) o.perplexity = VALUE();
@@ -364,7 +373,7 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     for (int i = 0; i < n_prompt; i++)
         write_token(stream, prompt[i], !o->no_display_prompt, NULL);
     fflush(stdout);
-    int n = n_prompt, generated = 0, shifts = 0;
+    int n = n_prompt, n_history = n_prompt, generated = 0, shifts = 0;
     /* A context shift keeps BOS and --keep prompt tokens (-1: all of them), as llama.cpp does. */
     const int bos = n_prompt > 0 && prompt[0] == attend_tokenizer_bos(tok);
     const int keep = o->keep < 0 || o->keep > n_prompt - bos ? n_prompt : o->keep + bos;
@@ -374,7 +383,7 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
         stop_add(&stops, o->chat.stops[i]);
     while (generated < o->n_predict) {
         t = now_seconds();
-        int next = attend_sample(sampler, logits, history, n);
+        int next = attend_sample(sampler, logits, history, n_history);
         sampling_s += now_seconds() - t;
         if (next == attend_tokenizer_eos(tok) && !o->ignore_eos) {
             stop = "end of text";
@@ -387,7 +396,7 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
             stop = "a stop string (--stop)";
             break;
         }
-        if (n == n_ctx) {
+        if (n == n_ctx && !o->context.window) {
             /* Context shift: drop the oldest half of what follows the kept tokens. */
             const int discard = (n - keep) / 2;
             if (!o->context_shift || discard == 0 || attend_kv_shift(ctx, keep, discard) != 0) {
@@ -396,9 +405,14 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
             }
             memmove(history + keep, history + keep + discard, sizeof(int) * (size_t)(n - keep - discard));
             n -= discard;
+            n_history -= discard;
             shifts++;
         }
-        history[n] = next;
+        if (n_history == n_ctx) {   /* a window runs on: the sampler keeps the last half of history */
+            memmove(history, history + n_ctx / 2, sizeof(int) * (size_t)(n_ctx - n_ctx / 2));
+            n_history -= n_ctx / 2;
+        }
+        history[n_history++] = next;
         t = now_seconds();
         if (attend_forward(ctx, &next, 1, n, logits, 0, err, sizeof err) != 0)
             die("%s", err);
@@ -467,9 +481,11 @@ static void attention_maps(attend_context *ctx, const attend_model *model, const
     attend_context_set_observer(ctx, NULL, NULL, NULL, 0);
     /* As with logits (check_logits): NaN or Inf weights in the file show up here, not as a map. */
     for (size_t i = 0; i < (size_t)c->n_layers * c->n_heads * n * n; i++)
-        if (!isfinite(map->w[i]))
+        if (!isfinite(map->w[i])) {
+            attn_map_free(map);   /* before dying, so that LeakSanitizer runs (make asan) stay quiet */
             die("the model computed a non-finite attention weight (layer %zu, head %zu): its weights hold "
                 "NaN or Inf values or overflow", i / ((size_t)n * n) / c->n_heads, i / ((size_t)n * n) % c->n_heads);
+        }
     if (o->attn_dump) {
         FILE *f = create(o->attn_dump);
         finish(f, attn_map_write_dump(map, f), o->attn_dump);
@@ -496,7 +512,8 @@ static void attention_maps(attend_context *ctx, const attend_model *model, const
  * token has at least n_ctx/2 tokens of context). Bits per byte divide the total negative
  * log2-likelihood by the bytes of text those tokens spell, which compares models with different
  * tokenizers. */
-static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab, int batch)
+static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const char *path, int vocab, int batch,
+                       int window)
 {
     const int tty = isatty(STDERR_FILENO);   /* a log gets a line per ~10 %, a terminal one updated line */
     size_t size;
@@ -508,6 +525,14 @@ static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const c
         die("perplexity needs a context of at least 4 tokens, got -c %d", n_ctx);
     int n_tokens;
     int *ids = encode(tok, text, size, 1, 0, what, &n_tokens);
+    if (window) {   /* one pass through the ring, far past the context: see streaming_ppl.c */
+        char err[256];
+        if (streaming_perplexity(ctx, tok, ids, n_tokens, vocab, window, batch, path, err, sizeof err) != 0)
+            die("%s", err);
+        free(ids);
+        free(text);
+        return;
+    }
     const int n_bos = attend_tokenizer_bos(tok) >= 0, n_chunks = n_tokens / n_ctx;
     if (n_chunks < 1)
         die("'%s' has %d tokens: perplexity needs at least one chunk of -c %d tokens", path,
@@ -614,12 +639,22 @@ int main(int argc, char **argv)
         o.ctx_size = c->max_seq_len < 512 ? c->max_seq_len : 512;
     o.context.n_ctx = o.ctx_size;
     o.context.n_threads = o.threads;
+    /* A model trained with a sliding window gets it by default, when it is shorter than the context. */
+    const int n_ctx = o.ctx_size > 0 ? o.ctx_size : c->max_seq_len;
+    if (!o.window_given && c->sliding_window > 0 && c->sliding_window < n_ctx)
+        o.context.window = c->sliding_window;
+    if (o.context.window && (o.prompt_cache || o.context_shift))
+        die("--prompt-cache and --context-shift move positions in the KV cache; a sliding window (--window, "
+            "or the model's) keeps a ring of them instead: use one or the other");
     attend_context *ctx = attend_context_new(model, &o.context, err, sizeof err);
     if (!ctx)
         die("%s", err);
     if (o.verbose) {
         print_summary(model, ctx);
         fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sampling.seed);
+        if (o.context.window)
+            fprintf(stderr, "attention: sliding window of %d, %d sinks (a KV ring of %d slots)\n", o.context.window,
+                    o.context.sinks, o.context.window + o.context.sinks);
     }
     /* A token spells a few bytes on average: a prompt file of far more bytes than the context has
      * tokens cannot fit, and tokenizing all of it first (a log file given by mistake) is waste. */
@@ -628,7 +663,7 @@ int main(int argc, char **argv)
             "per token): shorten it or raise -c", o.prompt_file, prompt_bytes, attend_context_size(ctx));
 
     if (o.perplexity) {
-        perplexity(ctx, tok, o.perplexity, c->vocab_size, o.batch_size);
+        perplexity(ctx, tok, o.perplexity, c->vocab_size, o.batch_size, o.context.window);
     } else if (o.chat_mode) {
         o.chat.prompt = o.prompt_file || *o.prompt ? o.prompt : NULL;
         o.chat.n_predict = o.n_predict;

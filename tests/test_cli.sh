@@ -91,6 +91,13 @@ refuses test_cli_kernels_env_unknown "kernel set 'bogus' is unknown" "$M" $G -p 
 unset ATTEND_SIMD
 refuses test_cli_kv_type_unknown "--kv-type expects f32 or f16, got 'q8'" "$M" --kv-type q8
 refuses test_cli_kv_type_missing_value "--kv-type needs a value" "$M" --kv-type
+refuses test_cli_window_0 "--window must be between 1 and" "$M" --window 0
+refuses test_cli_window_not_a_number "--window expects an integer, got 'wide'" "$M" --window wide
+refuses test_cli_sinks_negative "--sinks must be between 0 and" "$M" --window 8 --sinks -1
+refuses test_cli_sinks_without_window "window 0 with 4 sinks does not fit" "$M" $G -p hi --sinks 4
+refuses test_cli_window_beyond_context "window 40 with 30 sinks does not fit: .*<= the 64-token context" \
+    "$M" $G -p hi --window 40 --sinks 30
+refuses test_cli_window_beyond_c "window 20 with 0 sinks does not fit" "$M" $G -p hi -c 16 --window 20
 refuses test_cli_batch_size_0 "-b must be between 1 and" "$M" -b 0
 refuses test_cli_batch_size_not_a_number "--batch-size expects an integer, got 'all'" "$M" --batch-size all
 refuses test_cli_prompt_cache_missing_value "--prompt-cache needs a value" "$M" --prompt-cache

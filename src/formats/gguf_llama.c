@@ -3,7 +3,7 @@
  *
  *   llama.embedding_length, feed_forward_length, block_count, attention.head_count,
  *   attention.head_count_kv, context_length, rope.dimension_count, rope.freq_base,
- *   attention.layer_norm_rms_epsilon          -> attend_config
+ *   attention.layer_norm_rms_epsilon, attention.sliding_window (optional)   -> attend_config
  *   token_embd, output_norm, output (absent: tied), blk.N.{attn_norm, attn_q, attn_k, attn_v,
  *   attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.weight   -> the weights, used in place
  *   tokenizer.ggml.{tokens, scores, token_type, bos/eos/unknown_token_id}  -> the tokenizer
@@ -342,7 +342,9 @@ static int gguf_llama_load(attend_model *m, const void *base, size_t size, char 
         gguf_arch_u32(&g, "rope.dimension_count", 0, &c->rope_dim, err, errlen))
         goto done;
     c->n_kv_heads = c->n_heads;
-    if (gguf_arch_u32(&g, "attention.head_count_kv", 0, &c->n_kv_heads, err, errlen))
+    /* Models trained with a sliding window (Mistral) declare it; it becomes the default --window. */
+    if (gguf_arch_u32(&g, "attention.head_count_kv", 0, &c->n_kv_heads, err, errlen) ||
+        gguf_arch_u32(&g, "attention.sliding_window", 0, &c->sliding_window, err, errlen))
         goto done;
     if ((gguf_find_kv(&g, "llama.rope.freq_base") && gguf_get_f32(&g, "llama.rope.freq_base", &c->rope_base)) ||
         (gguf_find_kv(&g, "llama.attention.layer_norm_rms_epsilon") &&

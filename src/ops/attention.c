@@ -126,10 +126,22 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
         sum[r] = 0.0f;
     }
 
-    /* The causal mask is the loop bound: position pos0+t sees keys 0 .. pos0+t and no later. */
-    const int n_keys = job->pos0 + t + 1;
-    for (int j0 = 0; j0 < n_keys; j0 += ATTN_TILE) {
-        const int tile = n_keys - j0 < ATTN_TILE ? n_keys - j0 : ATTN_TILE;
+    /* The causal mask is the loop bound: position p = pos0+t sees keys 0 .. p and no later.
+     * A sliding window (Mistral) is a lower bound too: only the last W keys, p-W+1 .. p. Attention
+     * sinks (StreamingLLM) are a second range in front of it: the first S keys, always visible.
+     * Without a window the first range is empty and the second is the whole causal one. */
+    const int p = job->pos0 + t, window = c->window, sinks = c->sinks;
+    int sinks_end = 0, window_start = 0;
+    if (window) {
+        sinks_end = sinks < p + 1 ? sinks : p + 1;
+        window_start = p - window + 1 > sinks ? p - window + 1 : sinks;
+    }
+    const int range_lo[2] = {0, window_start}, range_hi[2] = {sinks_end, p + 1};
+    for (int range = 0; range < 2; range++)
+    for (int j0 = range_lo[range], tile; j0 < range_hi[range]; j0 += tile) {
+        /* A tile stops at the range's end and where a ring of slots wraps (kv_cache.h). */
+        tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
+        tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
 
         /* Scores for the tile, each key row read once for every query head of the group. */
         const float *keys = tile_as_float(job, kv_key(c, kv_head, j0), tile, key_buf);
