@@ -165,6 +165,32 @@ static void test_api_model_params_preload_and_tokenizer(void)
     free(b);
 }
 
+/* A sliding-window context keeps a ring of its last positions: the calls that move positions
+ * around refuse it, and leave it working. */
+static void test_api_kv_control_refuses_a_ring(void)
+{
+    char err[256] = "";
+    attend_model *m = load();
+    attend_context_params p = attend_context_default_params();
+    p.n_ctx = 64;
+    p.window = 16;
+    p.sinks = 2;
+    attend_context *ring = attend_context_new(m, &p, err, sizeof err), *plain = attend_context_new(m, NULL, err, sizeof err);
+    CHECKF(ring && plain, "%s", err);
+    int tokens[4] = {1, 10, 20, 30};
+    CHECK(attend_forward(ring, tokens, 4, 0, NULL, 0, err, sizeof err) == 0);
+    CHECK(attend_kv_truncate(ring, 2) == -1);
+    CHECK(attend_kv_shift(ring, 1, 1) == -1);
+    CHECK(attend_kv_copy(plain, ring) == -1 && attend_kv_copy(ring, plain) == -1);
+    CHECK(attend_kv_save(ring, "/nonexistent/ring.kv", tokens, 4, err, sizeof err) == -1);
+    CHECKF(strstr(err, "sliding-window"), "%s", err);
+    CHECK(attend_kv_load(ring, "/nonexistent/ring.kv", tokens, 4, err, sizeof err) == -1);
+    CHECK(attend_forward(ring, tokens, 1, 4, NULL, 0, err, sizeof err) == 0);
+    attend_context_free(ring);
+    attend_context_free(plain);
+    attend_model_free(m);
+}
+
 int main(void)
 {
     RUN(test_api_version_matches_the_header);
@@ -173,5 +199,6 @@ int main(void)
     RUN(test_api_meta_string_reads_string_keys_only);
     RUN(test_api_tokenize_special_turns_control_pieces_into_ids);
     RUN(test_api_model_params_preload_and_tokenizer);
+    RUN(test_api_kv_control_refuses_a_ring);
     TEST_EXIT();
 }

@@ -104,6 +104,8 @@ refuses test_cli_prompt_cache_missing_value "--prompt-cache needs a value" "$M" 
 refuses test_cli_prompt_cache_with_perplexity "--prompt-cache and --context-shift apply to generation" "$M" \
     --prompt-cache "$TMP/pc.kv" --perplexity "$M"
 refuses test_cli_context_shift_with_dump_logits "apply to generation" "$M" --context-shift --dump-logits "$TMP/l.f32"
+refuses test_cli_window_with_prompt_cache "a sliding window .* keeps a ring" "$M" $G -p hi --window 16 --prompt-cache "$TMP/w.kv"
+refuses test_cli_window_with_context_shift "a sliding window .* keeps a ring" "$M" $G -p hi --window 16 --context-shift
 refuses test_cli_keep_without_context_shift "--keep .* needs --context-shift" "$M" --keep 4
 refuses test_cli_keep_below_minus_1 "--keep must be between -1 and" "$M" --context-shift --keep -2
 refuses test_cli_prompt_cache_is_a_directory "--prompt-cache: '.*' is not a regular file" "$M" $G -p hi --prompt-cache "$TMP"
