@@ -44,7 +44,7 @@ void kquant_q6_K_vec_dot4_avx2(const void *w, const void *xq, size_t x_stride, i
                .vec_dot4 = kquant_##t##_vec_dot4_avx2 }
 #define KQUANT_ROWS_AVX2                                                                         \
     KQUANT_ROW_AVX2(q2_K, TYPE_Q2_K), KQUANT_ROW_AVX2(q3_K, TYPE_Q3_K),                          \
-    KQUANT_ROW_AVX2_DECODE(q4_K, TYPE_Q4_K), KQUANT_ROW_AVX2(q5_K, TYPE_Q5_K),                   \
+    KQUANT_ROW_AVX2_DECODE(q4_K, TYPE_Q4_K), KQUANT_ROW_AVX2_DECODE(q5_K, TYPE_Q5_K),            \
     KQUANT_ROW_AVX2_DECODE(q6_K, TYPE_Q6_K)
 
 #endif
