@@ -351,6 +351,48 @@ AVX2 void q6_K_to_float_avx2(const void *src, float *dst, int64_t n)
     }
 }
 
+/* ==== Float activations (the exact path) ====
+ * Each super-block is decoded once into 256 floats (the decoders above, or the scalar ones for
+ * Q2_K / Q3_K) and multiplied with `rows` activation rows (1 for dot, 4 for dot4), two FMA chains
+ * per row. */
+typedef void (*kquant_decode_fn)(const void *src, float *dst, int64_t n);
+
+AVX2 INLINE void dot_f32_rows(kquant_decode_fn decode, size_t block_bytes, const void *w, const float *x,
+                              int64_t stride, int rows, int64_t n, float *out)
+{
+    float buf[QK_K] __attribute__((aligned(32)));
+    __m256 even[4], odd[4];
+    for (int r = 0; r < 4; r++) even[r] = odd[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        decode((const uint8_t *)w + (size_t)i * block_bytes, buf, QK_K);
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + r * stride + i * QK_K;
+            for (int l = 0; l < QK_K; l += 16) {
+                even[r] = _mm256_fmadd_ps(_mm256_load_ps(buf + l), _mm256_loadu_ps(xr + l), even[r]);
+                odd[r] = _mm256_fmadd_ps(_mm256_load_ps(buf + l + 8), _mm256_loadu_ps(xr + l + 8), odd[r]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) out[r] = hsum_ps(_mm256_add_ps(even[r], odd[r]));
+}
+
+#define DOT_F32_AVX2(t, decode)                                                                  \
+    AVX2 float t##_dot_f32_avx2(const void *w, const float *x, int64_t n)                         \
+    {                                                                                            \
+        float out;                                                                               \
+        dot_f32_rows(decode, sizeof(block_##t), w, x, 0, 1, n, &out);                            \
+        return out;                                                                              \
+    }                                                                                            \
+    AVX2 void t##_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]) \
+    {                                                                                            \
+        dot_f32_rows(decode, sizeof(block_##t), w, x, stride, 4, n, out);                        \
+    }
+DOT_F32_AVX2(q2_K, q2_K_to_float)
+DOT_F32_AVX2(q3_K, q3_K_to_float)
+DOT_F32_AVX2(q4_K, q4_K_to_float_avx2)
+DOT_F32_AVX2(q5_K, q5_K_to_float_avx2)
+DOT_F32_AVX2(q6_K, q6_K_to_float_avx2)
+
 /* ==== Q2_K and Q3_K ====
  * 16 sub-blocks of 16 like Q6_K, so the same per-lane scales; the low 2 bits of quarter j of
  * half h are bits 2j, 2j + 1 of the half's 32 qs bytes. */
@@ -467,5 +509,16 @@ void q6_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n
 void q4_K_to_float_avx2(const void *src, float *dst, int64_t n) { q4_K_to_float(src, dst, n); }
 void q5_K_to_float_avx2(const void *src, float *dst, int64_t n) { q5_K_to_float(src, dst, n); }
 void q6_K_to_float_avx2(const void *src, float *dst, int64_t n) { q6_K_to_float(src, dst, n); }
+#define DOT_F32_FALLBACK(t)                                                                      \
+    float t##_dot_f32_avx2(const void *w, const float *x, int64_t n) { return t##_dot_f32(w, x, n); } \
+    void t##_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]) \
+    {                                                                                            \
+        t##_dot4_f32(w, x, stride, n, out);                                                      \
+    }
+DOT_F32_FALLBACK(q2_K)
+DOT_F32_FALLBACK(q3_K)
+DOT_F32_FALLBACK(q4_K)
+DOT_F32_FALLBACK(q5_K)
+DOT_F32_FALLBACK(q6_K)
 
 #endif
