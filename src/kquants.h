@@ -193,8 +193,21 @@ void q3_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k,
 void q4_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
 void q5_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
 void q6_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
-/* dst[0..n) = the weights, the same floats as q4_K_to_float / q6_K_to_float bit for bit */
+/* dst[0..n) = the weights, the same floats as q4_K_to_float .. q6_K_to_float bit for bit */
 void q4_K_to_float_avx2(const void *src, float *dst, int64_t n);
+void q5_K_to_float_avx2(const void *src, float *dst, int64_t n);
 void q6_K_to_float_avx2(const void *src, float *dst, int64_t n);
+/* float activations: a super-block decoded once, then FMA (for 4 rows x, x + stride, ...: once
+ * for all four) */
+float q2_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
+float q3_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
+float q4_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
+float q5_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
+float q6_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
+void q2_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q3_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q4_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q5_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+void q6_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
 
 #endif

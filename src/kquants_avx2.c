@@ -1,7 +1,7 @@
 /* kquants_avx2.c — AVX2 dots of k-quant weight rows with Q8_K activation rows: one weight row
  * and one activation row (dot), 4 weight rows and one activation row (vec_dot4, decode), and
- * for Q4_K .. Q6_K one weight row and 4 activation rows (dot4, prefill); and the Q4_K / Q6_K
- * decoders to float (prefill's GEMM panels).
+ * for Q4_K .. Q6_K one weight row and 4 activation rows (dot4, prefill); and the Q4_K, Q5_K
+ * and Q6_K decoders to float (prefill's GEMM panels).
  *
  * The weights' 4-6 bit integers are unpacked to bytes in registers and multiplied with the
  * activations' int8 by _mm256_maddubs_epi16 (unsigned x signed bytes, adjacent pairs summed
@@ -275,31 +275,49 @@ AVX2 void q6_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, 
 AVX2 INLINE __m256 bytes_u8_ps(__m128i p) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(p)); }
 AVX2 INLINE __m256 bytes_i8_ps(__m128i p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(p)); }
 
-/* w = (d * sc_j) * q - (dmin * m_j) over sub-block j of 32 weights */
+/* One Q4_K / Q5_K super-block (qh NULL for Q4_K): w = (d * sc_j) * q - (dmin * m_j) over sub-block
+ * j of 32 weights; Q5_K's fifth bit of weight 64c + l is bit 2c of qh[l] (low nibble) or 2c + 1. */
+AVX2 INLINE void q4_q5_block_to_float(uint16_t d16, uint16_t dmin16, const uint8_t scales[12], const uint8_t *qs,
+                                      const uint8_t *qh, float *dst)
+{
+    const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    uint64_t sc_word, m_word;
+    scales_mins_words(scales, &sc_word, &m_word);
+    const float d = fp16_to_fp32(d16), dmin = fp16_to_fp32(dmin16);
+    const __m256i high_bits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        for (int high = 0; high < 2; high++) {      /* low nibbles: sub-block 2c, high: 2c + 1 */
+            const int j = 2 * c + high;
+            const __m256 scale = _mm256_set1_ps(d * (uint8_t)(sc_word >> (8 * j)));
+            const __m256 min = _mm256_set1_ps(dmin * (uint8_t)(m_word >> (8 * j)));
+            __m256i q = _mm256_and_si256(high ? _mm256_srli_epi16(bytes, 4) : bytes, low4);
+            if (qh) {
+                __m256i fifth = _mm256_and_si256(_mm256_srl_epi16(high_bits, _mm_cvtsi32_si128(j)), one);
+                q = _mm256_or_si256(q, _mm256_slli_epi16(fifth, 4));
+            }
+            __m128i q_lo = _mm256_castsi256_si128(q), q_hi = _mm256_extracti128_si256(q, 1);
+            float *o = dst + 32 * j;
+            _mm256_storeu_ps(o, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(q_lo)), min));
+            _mm256_storeu_ps(o + 8, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(_mm_srli_si128(q_lo, 8))), min));
+            _mm256_storeu_ps(o + 16, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(q_hi)), min));
+            _mm256_storeu_ps(o + 24, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(_mm_srli_si128(q_hi, 8))), min));
+        }
+    }
+}
+
 AVX2 void q4_K_to_float_avx2(const void *src, float *dst, int64_t n)
 {
     const block_q4_K *b = src;
-    const __m256i low4 = _mm256_set1_epi8(15);
-    for (int64_t i = 0; i < n / QK_K; i++, b++, dst += QK_K) {
-        uint64_t sc_word, m_word;
-        scales_mins_words(b->scales, &sc_word, &m_word);
-        const float d = fp16_to_fp32(b->d), dmin = fp16_to_fp32(b->dmin);
-        for (int c = 0; c < 4; c++) {
-            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
-            for (int high = 0; high < 2; high++) {      /* low nibbles: sub-block 2c, high: 2c + 1 */
-                const int j = 2 * c + high;
-                const __m256 scale = _mm256_set1_ps(d * (uint8_t)(sc_word >> (8 * j)));
-                const __m256 min = _mm256_set1_ps(dmin * (uint8_t)(m_word >> (8 * j)));
-                __m256i q = _mm256_and_si256(high ? _mm256_srli_epi16(bytes, 4) : bytes, low4);
-                __m128i q_lo = _mm256_castsi256_si128(q), q_hi = _mm256_extracti128_si256(q, 1);
-                float *o = dst + 32 * j;
-                _mm256_storeu_ps(o, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(q_lo)), min));
-                _mm256_storeu_ps(o + 8, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(_mm_srli_si128(q_lo, 8))), min));
-                _mm256_storeu_ps(o + 16, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(q_hi)), min));
-                _mm256_storeu_ps(o + 24, _mm256_sub_ps(_mm256_mul_ps(scale, bytes_u8_ps(_mm_srli_si128(q_hi, 8))), min));
-            }
-        }
-    }
+    for (int64_t i = 0; i < n / QK_K; i++, b++, dst += QK_K)
+        q4_q5_block_to_float(b->d, b->dmin, b->scales, b->qs, NULL, dst);
+}
+
+AVX2 void q5_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q5_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++, b++, dst += QK_K)
+        q4_q5_block_to_float(b->d, b->dmin, b->scales, b->qs, b->qh, dst);
 }
 
 /* w = (d * scale_g) * (q - 32) over group g of 16 weights */
@@ -332,6 +350,48 @@ AVX2 void q6_K_to_float_avx2(const void *src, float *dst, int64_t n)
         }
     }
 }
+
+/* ==== Float activations (the exact path) ====
+ * Each super-block is decoded once into 256 floats (the decoders above, or the scalar ones for
+ * Q2_K / Q3_K) and multiplied with `rows` activation rows (1 for dot, 4 for dot4), two FMA chains
+ * per row. */
+typedef void (*kquant_decode_fn)(const void *src, float *dst, int64_t n);
+
+AVX2 INLINE void dot_f32_rows(kquant_decode_fn decode, size_t block_bytes, const void *w, const float *x,
+                              int64_t stride, int rows, int64_t n, float *out)
+{
+    float buf[QK_K] __attribute__((aligned(32)));
+    __m256 even[4], odd[4];
+    for (int r = 0; r < 4; r++) even[r] = odd[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        decode((const uint8_t *)w + (size_t)i * block_bytes, buf, QK_K);
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + r * stride + i * QK_K;
+            for (int l = 0; l < QK_K; l += 16) {
+                even[r] = _mm256_fmadd_ps(_mm256_load_ps(buf + l), _mm256_loadu_ps(xr + l), even[r]);
+                odd[r] = _mm256_fmadd_ps(_mm256_load_ps(buf + l + 8), _mm256_loadu_ps(xr + l + 8), odd[r]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) out[r] = hsum_ps(_mm256_add_ps(even[r], odd[r]));
+}
+
+#define DOT_F32_AVX2(t, decode)                                                                  \
+    AVX2 float t##_dot_f32_avx2(const void *w, const float *x, int64_t n)                         \
+    {                                                                                            \
+        float out;                                                                               \
+        dot_f32_rows(decode, sizeof(block_##t), w, x, 0, 1, n, &out);                            \
+        return out;                                                                              \
+    }                                                                                            \
+    AVX2 void t##_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]) \
+    {                                                                                            \
+        dot_f32_rows(decode, sizeof(block_##t), w, x, stride, 4, n, out);                        \
+    }
+DOT_F32_AVX2(q2_K, q2_K_to_float)
+DOT_F32_AVX2(q3_K, q3_K_to_float)
+DOT_F32_AVX2(q4_K, q4_K_to_float_avx2)
+DOT_F32_AVX2(q5_K, q5_K_to_float_avx2)
+DOT_F32_AVX2(q6_K, q6_K_to_float_avx2)
 
 /* ==== Q2_K and Q3_K ====
  * 16 sub-blocks of 16 like Q6_K, so the same per-lane scales; the low 2 bits of quarter j of
@@ -447,6 +507,18 @@ void q6_K_dot4_q8_K_avx2(const void *w, const void *x, int64_t stride, int64_t n
     q6_K_dot4_q8_K(w, x, stride, n, out);
 }
 void q4_K_to_float_avx2(const void *src, float *dst, int64_t n) { q4_K_to_float(src, dst, n); }
+void q5_K_to_float_avx2(const void *src, float *dst, int64_t n) { q5_K_to_float(src, dst, n); }
 void q6_K_to_float_avx2(const void *src, float *dst, int64_t n) { q6_K_to_float(src, dst, n); }
+#define DOT_F32_FALLBACK(t)                                                                      \
+    float t##_dot_f32_avx2(const void *w, const float *x, int64_t n) { return t##_dot_f32(w, x, n); } \
+    void t##_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]) \
+    {                                                                                            \
+        t##_dot4_f32(w, x, stride, n, out);                                                      \
+    }
+DOT_F32_FALLBACK(q2_K)
+DOT_F32_FALLBACK(q3_K)
+DOT_F32_FALLBACK(q4_K)
+DOT_F32_FALLBACK(q5_K)
+DOT_F32_FALLBACK(q6_K)
 
 #endif

@@ -38,13 +38,14 @@ void kquant_q6_K_vec_dot4_avx2(const void *w, const void *xq, size_t x_stride, i
 /* The AVX2 rows (also the AVX-512 set's: the integer dots run unchanged there); what they leave
  * NULL is the scalar set's (kernel_row_of). */
 #define KQUANT_ROW_AVX2(t, TYPE)                                                                 \
-    [TYPE] = { .vec_dot = t##_dot_q8_K_avx2, .vec_dot4 = kquant_##t##_vec_dot4_avx2 }
+    [TYPE] = { .dot = t##_dot_f32_avx2, .dot4 = t##_dot4_f32_avx2,                               \
+               .vec_dot = t##_dot_q8_K_avx2, .vec_dot4 = kquant_##t##_vec_dot4_avx2 }
 #define KQUANT_ROW_AVX2_DECODE(t, TYPE)                                                          \
-    [TYPE] = { .to_float = t##_to_float_avx2, .vec_dot = t##_dot_q8_K_avx2,                       \
-               .vec_dot4 = kquant_##t##_vec_dot4_avx2 }
+    [TYPE] = { .to_float = t##_to_float_avx2, .dot = t##_dot_f32_avx2, .dot4 = t##_dot4_f32_avx2, \
+               .vec_dot = t##_dot_q8_K_avx2, .vec_dot4 = kquant_##t##_vec_dot4_avx2 }
 #define KQUANT_ROWS_AVX2                                                                         \
     KQUANT_ROW_AVX2(q2_K, TYPE_Q2_K), KQUANT_ROW_AVX2(q3_K, TYPE_Q3_K),                          \
-    KQUANT_ROW_AVX2_DECODE(q4_K, TYPE_Q4_K), KQUANT_ROW_AVX2(q5_K, TYPE_Q5_K),                   \
+    KQUANT_ROW_AVX2_DECODE(q4_K, TYPE_Q4_K), KQUANT_ROW_AVX2_DECODE(q5_K, TYPE_Q5_K),            \
     KQUANT_ROW_AVX2_DECODE(q6_K, TYPE_Q6_K)
 
 #endif
