@@ -114,12 +114,20 @@ if [ $rc -eq 0 ]; then pass test_chat_zephyr_template_on_any_vocabulary
 else fail test_chat_zephyr_template_on_any_vocabulary "status $rc: $(tail -n 1 "$TMP/err")"; fi
 refuses test_chat_conversation_longer_than_the_context "the conversation is [0-9]+ tokens but the context holds 8" \
     "$M" --chat $G -c 8 -p "hello there"
-# (after the turn's report line: the answer so far was printed)
+# An answer that fills the context shifts it (BOS kept, the oldest half dropped) and goes on.
 run "$M" --chat -t 1 --temp 0 -n 100 -c 40 -p "hello there" < /dev/null
-if [ $rc -eq 1 ] && tail -n 1 "$TMP/err" | grep -q "^error: the context is full (40 tokens, see -c): the conversation cannot go on"; then
-    pass test_chat_answer_fills_the_context
+if [ $rc -eq 0 ] && grep -q "^chat: the context filled during the answer: shifted [1-9]" "$TMP/err" && [ -s "$TMP/out" ]; then
+    pass test_chat_answer_past_the_context_shifts_it
 else
-    fail test_chat_answer_fills_the_context "status $rc: $(tail -n 1 "$TMP/err")"
+    fail test_chat_answer_past_the_context_shifts_it "status $rc: $(tail -n 1 "$TMP/err")"
+fi
+# A conversation that outgrows the context loses its oldest exchanges, not the chat.
+printf 'hello there\nand then?\nwhat next?\nmore\n' > "$TMP/many_turns"
+run "$M" --chat -t 1 --temp 0 -n 24 -c 80 < "$TMP/many_turns"
+if [ $rc -eq 0 ] && grep -q "^chat: dropped the [1-9][0-9]* oldest exchange" "$TMP/err" && grep -q "^chat turn 4:" "$TMP/err"; then
+    pass test_chat_drops_the_oldest_exchange_to_fit
+else
+    fail test_chat_drops_the_oldest_exchange_to_fit "status $rc: $(tail -n 2 "$TMP/err" | tr '\n' '|')"
 fi
 refuses test_chat_with_perplexity "--perplexity and --chat are different modes|--chat and --perplexity are different modes" \
     "$M" --chat --perplexity "$TMP/turns"

@@ -8,7 +8,9 @@
  * answer (the template closes the turn), so a turn costs its own tokens, not the conversation's.
  *
  * An answer ends at the model's EOS, at the template's end-of-turn marker (as a token when the
- * vocabulary has it as one, else as text), at a --stop string, or after -n tokens. */
+ * vocabulary has it as one, else as text), at a --stop string, or after -n tokens. When the context
+ * runs short, the oldest exchanges leave the conversation, and an answer that fills the context
+ * shifts it (attend_kv_shift), so a chat goes on however long it runs. */
 #include "cli/chat.h"
 
 #include <math.h>
@@ -123,6 +125,23 @@ static int add_message(chat *c, const char *role, const char *content)
     return 0;
 }
 
+/* Forget the oldest user turn and the answer that followed it (a system message stays). Returns 0
+ * when nothing but the newest user turn is left to drop. */
+static int drop_oldest_exchange(chat *c)
+{
+    int first = c->n_messages > 0 && !strcmp(c->messages[0].role, "system") ? 1 : 0;
+    int end = first + 1;   /* the user turn, then its answer if there is one */
+    if (end < c->n_messages && !strcmp(c->messages[end].role, "assistant"))
+        end++;
+    if (end >= c->n_messages)   /* that would drop the turn being answered */
+        return 0;
+    for (int i = first; i < end; i++)
+        free((char *)c->messages[i].content);
+    memmove(c->messages + first, c->messages + end, sizeof *c->messages * (size_t)(c->n_messages - end));
+    c->n_messages -= end - first;
+    return 1;
+}
+
 /* The conversation as tokens, BOS first (once: Llama-2's template writes "<s>" itself). */
 static int tokenize_conversation(chat *c, int *n, char *err, size_t errlen)
 {
@@ -180,6 +199,18 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
     int n = 0;
     if (tokenize_conversation(c, &n, err, errlen) != 0)
         return -1;
+    /* Keeping the conversation in the context: while it leaves less than a quarter of the context
+     * for the answer, the oldest exchange (a user turn and its answer; a system message stays) is
+     * dropped. The cache is reused up to where the text changed, so what follows runs again. */
+    int dropped = 0;
+    while (n > c->n_ctx - c->n_ctx / 4 && drop_oldest_exchange(c)) {
+        dropped++;
+        if (tokenize_conversation(c, &n, err, errlen) != 0)
+            return -1;
+    }
+    if (dropped)
+        fprintf(stderr, "chat: dropped the %d oldest exchange%s to keep the conversation within the %d-token "
+                "context\n", dropped, dropped == 1 ? "" : "s", c->n_ctx);
     if (n > c->n_ctx)
         return fail(err, errlen, "the conversation is %d tokens but the context holds %d (see -c): it cannot go "
                     "on", n, c->n_ctx);
@@ -203,7 +234,7 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
      * same bytes the template will wrap next turn); what may still turn out to begin a stop string
      * is held back from stdout. */
     stop_reset(&c->answer);
-    int generated = 0, context_full = 0;
+    int generated = 0, context_full = 0, shifts = 0;
     const char *stopped = "the -n limit";
     const char *out;
     double t1 = now_seconds();
@@ -233,8 +264,17 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
         if (generated == o->n_predict)
             break;   /* its keys and values are not needed: the answer is complete */
         if (c->n_cached == c->n_ctx) {
-            context_full = 1;
-            break;
+            /* Context shift (attend_kv_shift), as one-shot generation does with --context-shift: keep
+             * BOS, drop the oldest half of the rest, and go on with the kept keys re-rotated. The
+             * next turn reuses the cache only up to BOS, since the text no longer matches it. */
+            const int keep = 1, discard = (c->n_cached - keep) / 2;
+            if (discard == 0 || attend_kv_shift(c->ctx, keep, discard) != 0) {
+                context_full = 1;
+                break;
+            }
+            memmove(c->cached + keep, c->cached + keep + discard, sizeof(int) * (size_t)(c->n_cached - keep - discard));
+            c->n_cached -= discard;
+            shifts++;
         }
         if (attend_forward(c->ctx, &next, 1, c->n_cached, c->logits, 0, err, errlen) != 0)
             return -1;
@@ -257,6 +297,9 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
             ++c->turn, n, common, n - common, prompt_s * 1e3, n, per_token * n * 1e3, per_token * common * 1e3,
             generated, gen_s * 1e3, context_full ? "a full context" : stopped, c->answer.hit ? " '" : "",
             c->answer.hit ? c->answer.hit : "", c->answer.hit ? "'" : "");
+    if (shifts)
+        fprintf(stderr, "chat: the context filled during the answer: shifted %d time%s (kept BOS, dropped the "
+                "oldest half)\n", shifts, shifts == 1 ? "" : "s");
     if (context_full)
         return fail(err, errlen, "the context is full (%d tokens, see -c): the conversation cannot go on", c->n_ctx);
     return 0;
