@@ -11,7 +11,8 @@
 static const char *const class_names[PROF_CLASS_COUNT] = {
     [PROF_MATMUL_F32] = "matmul F32",      [PROF_MATMUL_F16] = "matmul F16",
     [PROF_MATMUL_BF16] = "matmul BF16",    [PROF_MATMUL_Q8_0] = "matmul Q8_0",
-    [PROF_MATMUL_Q4_0] = "matmul Q4_0",    [PROF_MATMUL_OTHER] = "matmul other",
+    [PROF_MATMUL_Q4_0] = "matmul Q4_0",    [PROF_MATMUL_KQUANT] = "matmul k-quant",
+    [PROF_MATMUL_OTHER] = "matmul other",
     [PROF_ATTENTION] = "attention",        [PROF_NORM] = "rmsnorm",
     [PROF_ROPE] = "rope + kv store",       [PROF_SWIGLU] = "swiglu",
     [PROF_RESIDUAL] = "residual add",      [PROF_EMBED] = "embedding",
@@ -57,6 +58,7 @@ int profile_matmul_class(int type)
     case TYPE_BF16: return PROF_MATMUL_BF16;
     case TYPE_Q8_0: return PROF_MATMUL_Q8_0;
     case TYPE_Q4_0: return PROF_MATMUL_Q4_0;
+    case TYPE_Q2_K: case TYPE_Q3_K: case TYPE_Q4_K: case TYPE_Q5_K: case TYPE_Q6_K: return PROF_MATMUL_KQUANT;
     default: return PROF_MATMUL_OTHER;
     }
 }

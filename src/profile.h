@@ -18,6 +18,7 @@ enum profile_class {
     PROF_MATMUL_BF16,
     PROF_MATMUL_Q8_0,
     PROF_MATMUL_Q4_0,
+    PROF_MATMUL_KQUANT,   /* Q2_K .. Q6_K */
     PROF_MATMUL_OTHER,
     PROF_ATTENTION,
     PROF_NORM,            /* RMSNorm */
