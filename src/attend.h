@@ -287,8 +287,9 @@ typedef struct {
     uint64_t seed;
 } attend_sampler_params;
 
-ATTEND_API attend_sampler_params attend_sampler_defaults(void);
-ATTEND_API attend_sampler *attend_sampler_new(int vocab_size, attend_sampler_params p);   /* NULL: no memory */
+ATTEND_API attend_sampler_params attend_sampler_default_params(void);
+/* params may be NULL (the defaults); they are copied. NULL when out of memory. */
+ATTEND_API attend_sampler *attend_sampler_new(int vocab_size, const attend_sampler_params *params);
 ATTEND_API void attend_sampler_free(attend_sampler *s);
 /* Pick the next token from `logits` (modified in place); `history` is every token so far. */
 ATTEND_API int attend_sample(attend_sampler *s, float *logits, const int *history, int n_history);

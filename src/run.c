@@ -128,7 +128,7 @@ typedef struct {
 
 static options parse_args(int argc, char **argv)
 {
-    options o = {.prompt = "", .n_predict = 256, .sampling = attend_sampler_defaults(),
+    options o = {.prompt = "", .n_predict = 256, .sampling = attend_sampler_default_params(),
                  .context = attend_context_default_params()};
     /* ATTEND_SIMD names a kernel set too (the library reads no environment; --kernels wins) */
     const char *simd = getenv("ATTEND_SIMD");
@@ -320,7 +320,7 @@ static void generate(attend_context *ctx, const attend_tokenizer *tok, const opt
     const int n_ctx = attend_context_size(ctx);
     int *history = malloc(sizeof(int) * (size_t)n_ctx);
     float *logits = malloc(sizeof(float) * (size_t)vocab);
-    attend_sampler *sampler = attend_sampler_new(vocab, o->sampling);
+    attend_sampler *sampler = attend_sampler_new(vocab, &o->sampling);
     attend_stream *stream = attend_stream_new(tok);
     char err[256];
     if (!history || !logits || !sampler || !stream)

@@ -22,14 +22,15 @@ struct attend_sampler {
     candidate *cand;   /* vocab_size, allocated once */
 };
 
-attend_sampler_params attend_sampler_defaults(void)
+attend_sampler_params attend_sampler_default_params(void)
 {
     return (attend_sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
                                    .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0};
 }
 
-attend_sampler *attend_sampler_new(int vocab_size, attend_sampler_params p)
+attend_sampler *attend_sampler_new(int vocab_size, const attend_sampler_params *params)
 {
+    const attend_sampler_params p = params ? *params : attend_sampler_default_params();
     attend_sampler *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;

@@ -4,7 +4,7 @@
 
 static attend_sampler_params plain(float temp, uint64_t seed)
 {
-    attend_sampler_params p = attend_sampler_defaults();
+    attend_sampler_params p = attend_sampler_default_params();
     p.temperature = temp;
     p.top_k = 0;
     p.top_p = 1.0f;
@@ -32,16 +32,18 @@ static void test_sampler_temperature_zero_is_argmax(void)
 {
     float l[100];
     fill(l, 100);
-    attend_sampler *s = attend_sampler_new(100, plain(0.0f, 1));
+    const attend_sampler_params greedy = plain(0.0f, 1);
+    attend_sampler *s = attend_sampler_new(100, &greedy);
     CHECK(attend_sample(s, l, NULL, 0) == argmax(l, 100));
     attend_sampler_free(s);
 }
 
 static void test_sampler_same_seed_same_tokens(void)
 {
-    attend_sampler *a = attend_sampler_new(1000, attend_sampler_defaults());
-    attend_sampler *b = attend_sampler_new(1000, attend_sampler_defaults());
-    attend_sampler *c = attend_sampler_new(1000, plain(1.0f, 99));
+    attend_sampler *a = attend_sampler_new(1000, NULL);
+    attend_sampler *b = attend_sampler_new(1000, NULL);
+    const attend_sampler_params other_seed = plain(1.0f, 99);
+    attend_sampler *c = attend_sampler_new(1000, &other_seed);
     int differs = 0;
     for (int i = 0; i < 200; i++) {
         float la[1000], lb[1000], lc[1000];
@@ -63,7 +65,8 @@ static void test_sampler_frequencies_follow_softmax(void)
     float base[4] = {0.0f, 1.0f, 2.0f, -1.0f};
     double z = exp(0) + exp(1) + exp(2) + exp(-1);
     int counts[4] = {0};
-    attend_sampler *s = attend_sampler_new(4, plain(1.0f, 7));
+    const attend_sampler_params sampled = plain(1.0f, 7);
+    attend_sampler *s = attend_sampler_new(4, &sampled);
     const int draws = 40000;
     for (int i = 0; i < draws; i++) {
         float l[4];
@@ -81,7 +84,7 @@ static void test_sampler_top_k_one_is_greedy(void)
 {
     attend_sampler_params p = plain(1.5f, 3);
     p.top_k = 1;
-    attend_sampler *s = attend_sampler_new(500, p);
+    attend_sampler *s = attend_sampler_new(500, &p);
     for (int i = 0; i < 50; i++) {
         float l[500];
         fill(l, 500);
@@ -96,7 +99,7 @@ static void test_sampler_top_k_keeps_the_k_largest(void)
 {
     attend_sampler_params p = plain(5.0f, 11);
     p.top_k = 3;
-    attend_sampler *s = attend_sampler_new(300, p);
+    attend_sampler *s = attend_sampler_new(300, &p);
     for (int i = 0; i < 500; i++) {
         float l[300];
         fill(l, 300);
@@ -111,10 +114,10 @@ static void test_sampler_top_p_and_min_p_cut_the_tail(void)
 {
     attend_sampler_params p = plain(1.0f, 5);
     p.top_p = 0.5f;   /* token 0 alone holds ~0.73 */
-    attend_sampler *s = attend_sampler_new(50, p);
+    attend_sampler *s = attend_sampler_new(50, &p);
     p.top_p = 1.0f;
     p.min_p = 0.9f;
-    attend_sampler *m = attend_sampler_new(50, p);
+    attend_sampler *m = attend_sampler_new(50, &p);
     for (int i = 0; i < 200; i++) {
         float l[50], l2[50];
         for (int j = 0; j < 50; j++)
@@ -133,7 +136,7 @@ static void test_sampler_repeat_penalty_demotes_recent_tokens(void)
     attend_sampler_params p = plain(0.0f, 1);
     p.repeat_penalty = 2.0f;
     p.repeat_last_n = 4;
-    attend_sampler *s = attend_sampler_new(3, p);
+    attend_sampler *s = attend_sampler_new(3, &p);
     float l[3] = {3.0f, 2.0f, 1.0f};
     int history[2] = {0, 0};
     CHECK(attend_sample(s, l, history, 2) == 1);   /* 3/2 < 2 */
@@ -162,7 +165,7 @@ static void test_sampler_always_returns_a_token_in_the_vocabulary(void)
                     p.min_p = min_ps[b];
                     p.top_p = top_ps[c];
                     p.top_k = top_ks[d];
-                    attend_sampler *s = attend_sampler_new(300, p);
+                    attend_sampler *s = attend_sampler_new(300, &p);
                     for (int i = 0; i < 20; i++) {
                         float l[300];
                         for (int j = 0; j < 300; j++) {

@@ -327,7 +327,7 @@ int bench_main(const bench_options *o)
     cpu_name(in.cpu, sizeof in.cpu);
     bench_state b = {.c = c};
     b.ctx = new_context(m, o->context, n_ctx, &in.kernels);
-    b.sampler = attend_sampler_new(c->vocab_size, (attend_sampler_params){.temperature = 0, .top_p = 1,
+    b.sampler = attend_sampler_new(c->vocab_size, &(attend_sampler_params){.temperature = 0, .top_p = 1,
                                                                            .repeat_penalty = 1});
     b.tokens = malloc(sizeof(int) * (size_t)n_ctx);
     b.logits = malloc(sizeof(float) * (size_t)c->vocab_size);

@@ -335,7 +335,7 @@ int chat_run(attend_context *ctx, const attend_model *m, const chat_options *o, 
     c.ids_cap = 256;
     c.ids = malloc(sizeof(int) * (size_t)c.ids_cap);
     c.logits = malloc(sizeof(float) * (size_t)c.vocab);
-    c.sampler = attend_sampler_new(c.vocab, o->sampling);
+    c.sampler = attend_sampler_new(c.vocab, &o->sampling);
     if (!c.cached || !c.ids || !c.logits || !c.sampler || append(&c.formatted, "", 0) != 0) {
         fail(err, errlen, "out of memory");
         goto done;
