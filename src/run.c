@@ -552,14 +552,7 @@ static void perplexity(attend_context *ctx, const attend_tokenizer *tok, const c
         forward_all(ctx, chunk, n_ctx, vocab, logits, batch);
         check_logits(logits, n_ctx, vocab, 0);
         for (int j = first; j < n_ctx - 1; j++) {
-            const float *row = logits + (size_t)j * vocab;
-            float max = row[0];
-            for (int v = 1; v < vocab; v++)
-                max = row[v] > max ? row[v] : max;
-            double sum = 0;
-            for (int v = 0; v < vocab; v++)
-                sum += exp((double)row[v] - max);
-            double loss = log(sum) + max - row[chunk[j + 1]];   /* -log p(next token) */
+            double loss = next_token_nll(logits + (size_t)j * vocab, vocab, chunk[j + 1]);
             nll += loss;
             nll2 += loss * loss;
             scored++;

@@ -16,6 +16,7 @@
  * empty cache (attend_forward at position 0 overwrites what was there). */
 #include "cli/bench.h"
 #include "cli/bench_results.h"
+#include "cli/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,7 +26,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { MAX_LIST = 32, MAX_TESTS = MAX_LIST * MAX_LIST * 2, TOKEN_SEED = 1234 };
@@ -43,13 +43,6 @@ static void fail(const char *fmt, ...)
             *p = '?';
     fprintf(stderr, "error: %s\n", msg);
     exit(1);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ==== options ================================================================================ */
@@ -216,11 +209,11 @@ static void forward(bench_state *b, const int *tokens, int n, int pos, float *lo
 /* One pp repetition: returns the forward call's seconds; *ttft adds the first sample. */
 static double run_prefill(bench_state *b, int n, int depth, double *ttft, double *sampling)
 {
-    double t0 = now();
+    double t0 = now_seconds();
     forward(b, b->tokens + depth, n, depth, b->logits);
-    double t1 = now();
+    double t1 = now_seconds();
     attend_sample(b->sampler, b->logits, NULL, 0);
-    *ttft = now() - t0;
+    *ttft = now_seconds() - t0;
     *sampling += *ttft - (t1 - t0);
     return t1 - t0;
 }
@@ -231,11 +224,11 @@ static double run_decode(bench_state *b, int n, int depth, double *itl, double *
     int token = b->tokens[depth];
     double total = 0;
     for (int i = 0; i < n; i++) {
-        double t0 = now();
+        double t0 = now_seconds();
         forward(b, &token, 1, depth + i, b->logits);
-        double t1 = now();
+        double t1 = now_seconds();
         token = attend_sample(b->sampler, b->logits, NULL, 0);
-        double t2 = now();
+        double t2 = now_seconds();
         itl[i] = t2 - t0;
         total += itl[i];
         *sampling += t2 - t1;
@@ -281,13 +274,13 @@ static void run_test(bench_state *b, bench_test *t, int profile, const probe_res
 static attend_model *load(const bench_options *o, double *ms)
 {
     char err[512];
-    double t0 = now();
+    double t0 = now_seconds();
     attend_model_params mp = attend_model_default_params();
     mp.tokenizer_path = o->tokenizer;
     attend_model *m = attend_model_load(o->model, &mp, err, sizeof err);
     if (!m)
         fail("%s", err);
-    *ms = (now() - t0) * 1e3;
+    *ms = (now_seconds() - t0) * 1e3;
     return m;
 }
 

@@ -18,11 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/chat_template.h"
 #include "cli/stop.h"
+#include "cli/util.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -32,13 +32,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int chat_choose_template(const attend_model *m, const char *name, char *err, size_t errlen)
@@ -181,7 +174,7 @@ static int tokenize_conversation(chat *c, int *n, char *err, size_t errlen)
     }
 }
 
-static int check_logits(const float *logits, int vocab, int pos, char *err, size_t errlen)
+static int logits_finite(const float *logits, int vocab, int pos, char *err, size_t errlen)
 {
     for (int v = 0; v < vocab; v++)
         if (!isfinite(logits[v]))
@@ -225,7 +218,7 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
     if (attend_forward(c->ctx, c->ids + common, n - common, common, c->logits, 0, err, errlen) != 0)
         return -1;
     double prompt_s = now_seconds() - t0;
-    if (check_logits(c->logits, c->vocab, n - 1, err, errlen) != 0)
+    if (logits_finite(c->logits, c->vocab, n - 1, err, errlen) != 0)
         return -1;
     memcpy(c->cached, c->ids, sizeof(int) * (size_t)n);
     c->n_cached = n;
@@ -279,7 +272,7 @@ static int chat_turn(chat *c, const char *user, char *err, size_t errlen)
         if (attend_forward(c->ctx, &next, 1, c->n_cached, c->logits, 0, err, errlen) != 0)
             return -1;
         c->cached[c->n_cached++] = next;
-        if (check_logits(c->logits, c->vocab, c->n_cached - 1, err, errlen) != 0)
+        if (logits_finite(c->logits, c->vocab, c->n_cached - 1, err, errlen) != 0)
             return -1;
     }
     size_t n_out = stop_take(&c->answer, &out, 1);

@@ -12,6 +12,7 @@
  * Each instruction set has its own function with a target attribute; the best one this CPU runs
  * is chosen at run time, with a portable scalar fallback. */
 #include "probe.h"
+#include "cli/util.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -20,7 +21,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -37,13 +37,6 @@ enum { BUFFER_MIB = 32 };
 enum { BUFFER_MIB = 512 };
 #endif
 enum { READ_PASSES = 5, WINDOWS = 5 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Tells the compiler `v` may have changed, so a loop-invariant computation on it stays in the
  * loop; it emits no instruction. */
@@ -134,11 +127,11 @@ static void *reader_main(void *v)
         pthread_barrier_wait(r->barrier);   /* reader 0's *stop, set before it came here, is seen */
         if (atomic_load(r->stop))
             break;
-        double t0 = now();
+        double t0 = now_seconds();
         r->sink += r->read(r->share, r->n);
         pthread_barrier_wait(r->barrier);
         if (r->pass_seconds) {
-            r->pass_seconds[pass] = now() - t0;
+            r->pass_seconds[pass] = now_seconds() - t0;
             atomic_store(r->passes, pass + 1);
             if (r->pass_seconds[pass] > 0.25)
                 atomic_store(r->stop, 1);   /* a slow machine or build: no time for more passes */
@@ -348,18 +341,18 @@ static double peak(double (*kernel)(long, float *))
     long iters = 1 << 12;
     double t = 0, ops = 0;
     for (;;) {
-        double t0 = now();
+        double t0 = now_seconds();
         ops = kernel(iters, &sink);
-        t = now() - t0;
+        t = now_seconds() - t0;
         if (t >= 0.02 || iters > (1L << 40))
             break;
         iters *= 2;
     }
     double best = ops / t;
     for (int w = 1; w < WINDOWS; w++) {
-        double t0 = now();
+        double t0 = now_seconds();
         ops = kernel(iters, &sink);
-        double rate = ops / (now() - t0);
+        double rate = ops / (now_seconds() - t0);
         best = rate > best ? rate : best;
     }
     return best;
@@ -367,7 +360,7 @@ static double peak(double (*kernel)(long, float *))
 
 int probe_run(int n_threads, probe_result *out)
 {
-    double t0 = now();
+    double t0 = now_seconds();
     memset(out, 0, sizeof *out);
     read_fn read = read_scalar;
     double (*fma)(long, float *) = fma_scalar;
@@ -396,6 +389,6 @@ int probe_run(int n_threads, probe_result *out)
     out->fma_gflops = peak(fma) / 1e9;
     out->int8_gops = peak(int8) / 1e9;
     int status = probe_read(n_threads < 1 ? 1 : n_threads, read, out);
-    out->seconds = now() - t0;
+    out->seconds = now_seconds() - t0;
     return status;
 }

@@ -1,20 +1,13 @@
 /* prompt_cache.c — see prompt_cache.h. The file format and every check on it are the library's
  * (attend_kv_load); this file only decides what to reuse. */
 #include "cli/prompt_cache.h"
+#include "cli/util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int prompt_cache_restore(attend_context *ctx, const char *path, const int *prompt, int n_prompt,
                          double *load_seconds, char *err, size_t errlen)
@@ -29,9 +22,9 @@ int prompt_cache_restore(attend_context *ctx, const char *path, const int *promp
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    double t0 = seconds_now();
+    double t0 = now_seconds();
     int n_saved = attend_kv_load(ctx, path, saved, n_ctx, err, errlen);
-    *load_seconds = seconds_now() - t0;
+    *load_seconds = now_seconds() - t0;
     if (n_saved < 0) {
         char why[512];
         snprintf(why, sizeof why, "%s", err);

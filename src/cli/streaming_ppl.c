@@ -7,6 +7,7 @@
  * place to put attention that has nowhere better to go, so losing them hurts far more than losing
  * any other W-distant token; this mode shows it on our models. */
 #include "cli/streaming_ppl.h"
+#include "cli/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -47,18 +48,11 @@ int streaming_perplexity(attend_context *ctx, const attend_tokenizer *tok, const
         for (int t = 0; t < n; t++) {
             if (pos + t < window)   /* the window is not full yet: the model still sees BOS */
                 continue;
-            const float *row = logits + (size_t)t * vocab;
-            float max = row[0];
-            for (int v = 1; v < vocab; v++)
-                max = row[v] > max ? row[v] : max;
-            if (!isfinite(max)) {
+            double loss = next_token_nll(logits + (size_t)t * vocab, vocab, ids[pos + t + 1]);
+            if (!isfinite(loss)) {
                 status = fail(err, errlen, "non-finite logits");
                 break;
             }
-            double sum = 0;
-            for (int v = 0; v < vocab; v++)
-                sum += exp((double)row[v] - max);
-            double loss = log(sum) + max - row[ids[pos + t + 1]];   /* -log p(next token) */
             nll += loss;
             nll2 += loss * loss;
             scored++;

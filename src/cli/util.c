@@ -81,6 +81,19 @@ void check_logits(const float *logits, int rows, int vocab, int first_pos)
                 "or Inf values or overflow", logits[i], i % (size_t)vocab, first_pos + i / (size_t)vocab);
 }
 
+double next_token_nll(const float *row, int vocab, int next)
+{
+    float max = row[0];
+    for (int v = 1; v < vocab; v++)
+        max = row[v] > max ? row[v] : max;
+    if (!isfinite(max))
+        return max;
+    double sum = 0;
+    for (int v = 0; v < vocab; v++)
+        sum += exp((double)row[v] - max);
+    return log(sum) + max - row[next];
+}
+
 /* The logits of every one of n tokens from position 0, in forward passes of at most `batch` tokens
  * (<= 0: one pass). Small batches run the decode kernels, whose fast path differs from prefill's. */
 void forward_all(attend_context *ctx, const int *ids, int n, int vocab, float *logits, int batch)

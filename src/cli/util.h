@@ -17,6 +17,9 @@ int *encode(const attend_tokenizer *tok, const char *text, size_t len, int add_b
             const char *what, int *n);
 /* die unless every logit of `rows` rows is finite (a corrupt model shows up here). */
 void check_logits(const float *logits, int rows, int vocab, int first_pos);
+/* -log p(next) under the softmax of one row of logits (max subtracted, summed in double): the loss
+ * perplexity averages. Non-finite when the row holds NaN or Inf. */
+double next_token_nll(const float *row, int vocab, int next);
 /* The logits of n tokens from position 0, in forward passes of at most `batch` tokens (<= 0: one). */
 void forward_all(attend_context *ctx, const int *ids, int n, int vocab, float *logits, int batch);
 
