@@ -1,8 +1,11 @@
 /* test_kernels.c — RMSNorm, RoPE, softmax, SwiGLU, the threaded matmul (with every kernel set this
  * CPU runs, exact and int8 paths) and the thread pool. */
+#include <time.h>
+
 #include "test.h"
 #include "kernels/kernel_set.h"
 #include "ops/elementwise.h"
+#include "ops/gemm.h"
 #include "ops/matmul.h"
 #include "ops/threadpool.h"
 #include "tensor.h"
@@ -128,7 +131,7 @@ static void test_matmul_matches_naive_for_many_shapes(void)
  * token tile; and the same output whatever the thread count. */
 static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
 {
-    const int cols = 1120, rows = 45, n_tokens = 19;   /* 1120 = 2 column blocks + 96 */
+    const int cols = 1120, rows = 600, n_tokens = 19;   /* 2 column blocks + 96; 150-row tasks: several panel groups */
     const int types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0};
     float *wf = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * n_tokens * cols);
     float *out1 = malloc(sizeof(float) * rows * n_tokens), *out3 = malloc(sizeof(float) * rows * n_tokens);
@@ -247,9 +250,74 @@ static void test_threadpool_runs_every_task_once_per_job(void)
     }
 }
 
-int main(void)
+static double thread_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* `test_kernels --bench`: single-thread speed of prefill's GEMM (gemm_rows, the whole tile loop
+ * with packing) for each kernel set and type, and of the elementwise ops, in thread-CPU time so a
+ * busy machine disturbs it less. A benchmark, not a test: it asserts nothing. */
+static void bench(void)
+{
+    const int shapes[][2] = {{768, 768}, {2048, 768}, {768, 2048}}, n_tokens = 512;
+    const int types[] = {TYPE_F32, TYPE_F16, TYPE_Q8_0, TYPE_Q4_0};
+    printf("# single thread, %d tokens; GFLOP/s per thread-CPU second, best of 5\n", n_tokens);
+    printf("%-7s %-5s %11s %9s\n", "set", "type", "rows x cols", "GFLOP/s");
+    float *x = malloc(sizeof(float) * n_tokens * 2048), *out = malloc(sizeof(float) * n_tokens * 2048);
+    float *wf = malloc(sizeof(float) * 2048 * 2048);
+    for (int i = 0; i < n_tokens * 2048; i++)
+        x[i] = cosf(i * 0.029f);
+    for (int i = 0; i < 2048 * 2048; i++)
+        wf[i] = sinf(i * 0.013f);
+    for (int s = 0; s < n_sets; s++)
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++)
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+        const int rows = shapes[sh][0], cols = shapes[sh][1];
+        const type_traits *tt = type_traits_of(types[k]);
+        const size_t row_bytes = type_row_bytes(types[k], cols);
+        char *w = malloc(row_bytes * rows);
+        for (int r = 0; r < rows; r++)
+            tt->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
+        const tensor t = {types[k], rows, cols, row_bytes, w};
+        const kernel_row row = kernel_row_of(sets[s], types[k]);
+        float *scratch = malloc(sizeof(float) * gemm_scratch_floats(&sets[s]->gemm));
+        double best = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = thread_seconds();
+            gemm_rows(&sets[s]->gemm, &row, &t, 0, rows, x, cols, n_tokens, out, rows, scratch);
+            best = fmin(best, thread_seconds() - t0);
+        }
+        printf("%-7s %-5s %5d x %4d %9.1f\n", sets[s]->name, tt->name, rows, cols,
+               2.0 * rows * cols * n_tokens / best / 1e9);
+        fflush(stdout);
+        free(scratch), free(w);
+    }
+    const int n = n_tokens * 2048;
+    double best_swiglu = 1e30, best_norm = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        memcpy(out, x, sizeof(float) * n);
+        double t0 = thread_seconds();
+        swiglu(out, x, n);
+        double t1 = thread_seconds();
+        for (int tok = 0; tok < n_tokens; tok++)
+            rmsnorm(out + (size_t)tok * 2048, x + (size_t)tok * 2048, wf, 2048, 1e-5f);
+        double t2 = thread_seconds();
+        best_swiglu = fmin(best_swiglu, t1 - t0), best_norm = fmin(best_norm, t2 - t1);
+    }
+    printf("swiglu  %.2f ns per element; rmsnorm %.2f ns per element\n", best_swiglu / n * 1e9, best_norm / n * 1e9);
+    free(x), free(out), free(wf);
+}
+
+int main(int argc, char **argv)
 {
     n_sets = kernel_sets_supported(sets, 3);
+    if (argc > 1 && !strcmp(argv[1], "--bench")) {
+        bench();
+        return 0;
+    }
     RUN(test_rmsnorm_matches_definition);
     RUN(test_rope_dot_product_depends_on_distance_only);
     RUN(test_rope_rotates_interleaved_pairs);

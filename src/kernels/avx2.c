@@ -358,7 +358,7 @@ const kernel_set kernels_avx2 = {
                         .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4 },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 16, .tokens = 6, .k_block = 1024, .tile = gemm_tile_16x6 },
+    .gemm = { .rows = 16, .tokens = 6, .k_block = 512, .tile = gemm_tile_16x6 },
 };
 
 #else
