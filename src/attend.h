@@ -102,13 +102,15 @@ ATTEND_API const char *attend_type_name(int type);   /* "F32", "Q8_0", ... ("unk
 ATTEND_API const char *attend_model_meta_string(const attend_model *m, const char *key);
 
 /* ==== Context: one sequence ================================================================= */
-enum { ATTEND_KV_F32 = 0, ATTEND_KV_F16 = 1 };   /* KV cache element types (ggml's type ids) */
+/* KV cache types (ggml's type ids). Q8_0: blocks of 32 int8 values and an F16 scale, 34 bytes per
+ * 32 values; it needs a head_dim that is a multiple of 32. */
+enum { ATTEND_KV_F32 = 0, ATTEND_KV_F16 = 1, ATTEND_KV_Q8_0 = 8 };
 
 typedef struct {
     int n_ctx;            /* <= 0: the model's max_seq_len */
     int n_threads;        /* <= 0: the online CPUs */
     const char *kernels;  /* NULL or "auto": the best set this CPU runs; or "scalar", "avx2", "avx512" */
-    int kv_type;          /* ATTEND_KV_F32 (default) or ATTEND_KV_F16 */
+    int kv_type;          /* ATTEND_KV_F32 (default), ATTEND_KV_F16 or ATTEND_KV_Q8_0 */
     int exact;            /* 1: float activations in every matmul (the reference path);
                              0 (default): int8 activations for quantized weights */
     int window;           /* 0 (default): full causal attention; W > 0: each query sees the last W

@@ -11,14 +11,12 @@
 #include <string.h>
 
 /* One cached key as float32: the row itself when the cache holds float32, else converted into
- * `buf` (an F16 cache, --kv-type f16). */
+ * `buf` (an F16 or Q8_0 cache, --kv-type). */
 static const float *cached_key(const kv_cache_layer *cache, int kv_head, int pos, float *buf)
 {
     if (cache->type == TYPE_F32)
         return kv_key(cache, kv_head, pos);
-    const uint16_t *half = kv_key(cache, kv_head, pos);
-    for (int d = 0; d < cache->head_dim; d++)
-        buf[d] = fp16_to_fp32(half[d]);
+    type_traits_of(cache->type)->to_float(kv_key(cache, kv_head, pos), buf, cache->head_dim);
     return buf;
 }
 

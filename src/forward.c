@@ -99,8 +99,17 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
         model_set_error(err, errlen, "%d threads is more than the 1024 supported", n_threads);
         return NULL;
     }
-    if (p.kv_type != ATTEND_KV_F32 && p.kv_type != ATTEND_KV_F16) {
-        model_set_error(err, errlen, "KV cache type %d is not ATTEND_KV_F32 or ATTEND_KV_F16", p.kv_type);
+    if (p.kv_type != ATTEND_KV_F32 && p.kv_type != ATTEND_KV_F16 && p.kv_type != ATTEND_KV_Q8_0) {
+        model_set_error(err, errlen, "KV cache type %d is not ATTEND_KV_F32, ATTEND_KV_F16 or ATTEND_KV_Q8_0",
+                        p.kv_type);
+        return NULL;
+    }
+    _Static_assert((int)ATTEND_KV_F32 == (int)TYPE_F32 && (int)ATTEND_KV_F16 == (int)TYPE_F16 &&
+                   (int)ATTEND_KV_Q8_0 == (int)TYPE_Q8_0,
+                   "the public KV types are the storage type ids (ggml's)");
+    if (!kv_cache_type_supported(p.kv_type, c->head_dim)) {
+        model_set_error(err, errlen, "a Q8_0 KV cache needs heads of a multiple of 32 dimensions; this model's "
+                        "have %d (use F16 or F32)", c->head_dim);
         return NULL;
     }
     if (p.window < 0 || p.sinks < 0 || (p.sinks > 0 && p.window == 0) ||
@@ -139,7 +148,7 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
                                   matmul_quantized_bytes((int64_t)widest, MAX_BATCH)) == 0;
     /* With a window the cache holds sinks + window slots, however long the sequence grows. */
     int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, p.window ? p.sinks + p.window : n_ctx, c->n_kv_heads,
-                              c->head_dim, p.kv_type == ATTEND_KV_F16 ? TYPE_F16 : TYPE_F32) == 0;
+                              c->head_dim, p.kv_type) == 0;
     if (kv_ok && p.window)
         kv_ok = kv_cache_make_ring(&ctx->cache, p.window, p.sinks) == 0;
     ctx->x = malloc(sizeof(float) * MAX_BATCH * c->dim);

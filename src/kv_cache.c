@@ -11,10 +11,15 @@
 #include "fileio.h"
 #include "ops/elementwise.h"
 
+int kv_cache_type_supported(int type, int head_dim)
+{
+    return type == TYPE_F32 || type == TYPE_F16 || (type == TYPE_Q8_0 && head_dim % 32 == 0);
+}
+
 int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head_dim, int type)
 {
-    const size_t elem_bytes = type == TYPE_F16 ? 2 : 4;
-    const size_t per_tensor = (size_t)n_ctx * n_kv_heads * head_dim * elem_bytes;
+    const size_t row_bytes = type_row_bytes(type, head_dim);
+    const size_t per_tensor = (size_t)n_ctx * n_kv_heads * row_bytes;
     *c = (kv_cache){NULL, n_layers, NULL, per_tensor * 2 * (size_t)n_layers, NULL};
     c->memory = calloc(c->bytes ? c->bytes : 1, 1);
     c->layers = calloc((size_t)n_layers, sizeof *c->layers);
@@ -22,7 +27,7 @@ int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head
         return -1;
     for (int l = 0; l < n_layers; l++) {
         char *layer = (char *)c->memory + (size_t)l * per_tensor * 2;
-        c->layers[l] = (kv_cache_layer){layer, layer + per_tensor, type, elem_bytes, n_ctx, n_kv_heads,
+        c->layers[l] = (kv_cache_layer){layer, layer + per_tensor, type, row_bytes, n_ctx, n_kv_heads,
                                         head_dim, 0, 0, NULL};
     }
     return 0;
@@ -38,15 +43,11 @@ void kv_cache_free(kv_cache *c)
     c->layers = NULL;
 }
 
+/* One row of head_dim floats into the cache's type (the type's reference conversion: F16 and
+ * Q8_0 round the same way whichever kernel set the context runs). */
 static void store(const kv_cache_layer *c, void *dst, const float *src)
 {
-    if (c->type == TYPE_F16) {
-        uint16_t *h = dst;
-        for (int d = 0; d < c->head_dim; d++)
-            h[d] = fp32_to_fp16(src[d]);
-    } else {
-        memcpy(dst, src, sizeof(float) * (size_t)c->head_dim);
-    }
+    type_traits_of(c->type)->from_float(src, dst, c->head_dim);
 }
 
 int kv_cache_make_ring(kv_cache *c, int window, int sinks)
@@ -103,7 +104,7 @@ int kv_cache_same_layout(const kv_cache *a, const kv_cache *b)
 /* Bytes of n positions of one kv_head: they are contiguous in the layout. */
 static size_t span_bytes(const kv_cache_layer *c, int n)
 {
-    return (size_t)n * c->head_dim * c->elem_bytes;
+    return (size_t)n * c->row_bytes;
 }
 
 void kv_cache_copy(kv_cache *dst, const kv_cache *src, int n)
@@ -118,29 +119,19 @@ void kv_cache_copy(kv_cache *dst, const kv_cache *src, int n)
     }
 }
 
-/* Element d of a stored row, and back, in float. */
-static float get_elem(const kv_cache_layer *c, const void *row, int d)
-{
-    return c->type == TYPE_F16 ? fp16_to_fp32(((const uint16_t *)row)[d]) : ((const float *)row)[d];
-}
-static void set_elem(const kv_cache_layer *c, void *row, int d, float v)
-{
-    if (c->type == TYPE_F16)
-        ((uint16_t *)row)[d] = fp32_to_fp16(v);
-    else
-        ((float *)row)[d] = v;
-}
-
 int kv_cache_shift(kv_cache *c, int n_filled, int keep, int n_discard, int rope_dim, float rope_base,
                    float rope_scale)
 {
     const int n_moved = n_filled - keep - n_discard, n_pairs = rope_dim / 2;
     if (n_discard <= 0 || n_moved < 0)
         return 0;
-    /* The rotation by -n_discard positions, pair by pair, in double as forward.c's angles are. */
-    float *cos_d = malloc(sizeof(float) * (size_t)(n_pairs ? n_pairs : 1) * 2), *sin_d = cos_d + n_pairs;
+    /* The rotation by -n_discard positions, pair by pair, in double as forward.c's angles are;
+     * each key is rotated in float (`row`) and stored back in the cache's type. */
+    const int head_dim = c->n_layers ? c->layers[0].head_dim : 0;
+    float *cos_d = malloc(sizeof(float) * ((size_t)n_pairs * 2 + (size_t)head_dim + 1));
     if (!cos_d)
         return -1;
+    float *sin_d = cos_d + n_pairs, *row = sin_d + n_pairs;
     for (int i = 0; i < n_pairs; i++) {
         double theta = pow((double)rope_base, -2.0 * i / rope_dim);
         double angle = -(double)n_discard / rope_scale * theta;
@@ -154,11 +145,9 @@ int kv_cache_shift(kv_cache *c, int n_filled, int keep, int n_discard, int rope_
             memmove(kv_value(layer, g, keep), kv_value(layer, g, keep + n_discard), span_bytes(layer, n_moved));
             for (int p = keep; p < keep + n_moved; p++) {
                 void *key = kv_key(layer, g, p);
-                for (int i = 0; i < n_pairs; i++) {
-                    float a = get_elem(layer, key, 2 * i), b = get_elem(layer, key, 2 * i + 1);
-                    set_elem(layer, key, 2 * i, a * cos_d[i] - b * sin_d[i]);
-                    set_elem(layer, key, 2 * i + 1, a * sin_d[i] + b * cos_d[i]);
-                }
+                type_traits_of(layer->type)->to_float(key, row, head_dim);
+                rope(row, 1, head_dim, rope_dim, cos_d, sin_d);
+                store(layer, key, row);
             }
         }
     }
@@ -283,7 +272,8 @@ static int get(FILE *f, uint64_t *h, void *p, size_t n)
 
 static const char *type_label(uint32_t type)
 {
-    return type == TYPE_F32 ? "F32" : type == TYPE_F16 ? "F16" : "an unknown type";
+    return type == TYPE_F32 || type == TYPE_F16 || type == TYPE_Q8_0 ? type_traits_of((int)type)->name
+                                                                       : "an unknown type";
 }
 
 int kv_cache_load(kv_cache *c, uint64_t model_id, const char *path, int *tokens, int max_tokens, char *err,

@@ -1,9 +1,13 @@
-/* kv_cache.h — the keys and values of every past position, per layer, in F32 or F16.
+/* kv_cache.h — the keys and values of every past position, per layer, in F32, F16 or Q8_0.
  *
  * Layout of one layer: key[kv_head][pos][head_dim] and the same for value, for positions
  * 0 .. n_ctx-1. Keeping each kv_head's positions contiguous lets attention read a tile of keys as
  * one block. F16 halves the memory and the bytes attention streams per token, at the price of
- * rounding keys and values to 11 significant bits (measured in docs/, see the --kv-type flag).
+ * rounding keys and values to 11 significant bits; Q8_0 (blocks of 32 int8 with one F16 scale,
+ * 34 bytes for 32 values) nearly halves them again and rounds each value to within half a step of
+ * its block's largest / 127. A Q8_0 row is whole blocks, so it needs head_dim a multiple of 32
+ * (measured in docs/, see the --kv-type flag). Every conversion goes through the type's traits
+ * (tensor.h): the cache holds a stored type like any weight row.
  *
  * With a sliding window of W positions and S attention sinks the cache is a ring of S + W slots:
  * position p lives in slot p for p < S (the sinks never leave), else in slot S + (p - S) mod W, so
@@ -18,8 +22,8 @@
 typedef struct {
     void *key;
     void *value;
-    int type;           /* TYPE_F32 or TYPE_F16 */
-    size_t elem_bytes;  /* 4 or 2 */
+    int type;           /* TYPE_F32, TYPE_F16 or TYPE_Q8_0 */
+    size_t row_bytes;   /* one position of one kv_head: head_dim values in that type */
     int n_ctx;          /* slots per kv_head: the context, or S + W for a ring */
     int n_kv_heads;
     int head_dim;
@@ -35,6 +39,9 @@ typedef struct {
     size_t bytes;
     float *sink_memory;   /* every layer's sink_keys */
 } kv_cache;
+
+/* Whether keys and values of head_dim dimensions can be cached in this type. */
+int kv_cache_type_supported(int type, int head_dim);
 
 /* Allocates and zeroes the cache; -1 when out of memory (kv_cache_free is then still safe). */
 int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head_dim, int type);
@@ -71,14 +78,14 @@ static inline int kv_run(const kv_cache_layer *c, int pos)
     return c->window && pos >= c->sinks ? c->sinks + c->window - kv_slot(c, pos) : c->n_ctx - pos;
 }
 
-/* Where the key (value) of one position of one kv_head starts, in the layer's element type. */
+/* Where the key (value) of one position of one kv_head starts, in the layer's type. */
 static inline void *kv_key(const kv_cache_layer *c, int kv_head, int pos)
 {
-    return (char *)c->key + ((size_t)kv_head * c->n_ctx + kv_slot(c, pos)) * c->head_dim * c->elem_bytes;
+    return (char *)c->key + ((size_t)kv_head * c->n_ctx + kv_slot(c, pos)) * c->row_bytes;
 }
 static inline void *kv_value(const kv_cache_layer *c, int kv_head, int pos)
 {
-    return (char *)c->value + ((size_t)kv_head * c->n_ctx + kv_slot(c, pos)) * c->head_dim * c->elem_bytes;
+    return (char *)c->value + ((size_t)kv_head * c->n_ctx + kv_slot(c, pos)) * c->row_bytes;
 }
 
 /* Store the keys and values of n_tokens positions pos .. pos+n_tokens-1; key and value are
@@ -107,14 +114,14 @@ int kv_cache_shift(kv_cache *c, int n_filled, int keep, int n_discard, int rope_
  *   offset  0  "ATKV"           magic
  *           4  u32 version      KV_FILE_VERSION
  *           8  u64 model_id     a fingerprint of the model (forward.c: config + weight bytes)
- *          16  u32 n_layers, n_kv_heads, head_dim, kv_type (ggml's id: 0 F32, 1 F16)
+ *          16  u32 n_layers, n_kv_heads, head_dim, kv_type (ggml's id: 0 F32, 1 F16, 8 Q8_0)
  *          32  u32 n_tokens     positions saved (= tokens)
  *          36  u32 reserved (0)
  *          40  u64 data_bytes   bytes of K/V that follow the tokens
  *          48  16 bytes reserved (0)
  *          64  i32 tokens[n_tokens]
  *              then per layer: per kv_head the keys of positions 0 .. n_tokens-1 (head_dim each),
- *              then the values the same way, in the cache's element type
+ *              then the values the same way, in the cache's type
  *        end-8 u64 checksum     FNV-1a 64 of every byte before it
  * Saving writes PATH.tmp and renames it over PATH, so a reader never sees half a file. */
 enum { KV_FILE_VERSION = 1, KV_FILE_HEADER = 64 };

@@ -42,7 +42,7 @@ static void usage(FILE *f)
           "  -v, --verbose            print a model summary to stderr\n"
           "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512 (or env ATTEND_SIMD)\n"
           "      --exact              float activations in every matmul (the reference path; slower for Q8_0/Q4_0)\n"
-          "      --kv-type TYPE       KV cache element type: f32 (default) or f16\n"
+          "      --kv-type TYPE       KV cache type: f32 (default), f16 or q8_0 (heads of 32k dimensions)\n"
           "      --window W           sliding-window attention: each token sees the last W (default: the\n"
           "                           model's sliding_window, else all); the KV cache becomes a ring, so\n"
           "                           generation runs past -c, and --perplexity streams the whole text\n"
@@ -177,9 +177,9 @@ static options parse_args(int argc, char **argv)
         else if (IS("-b", "--batch-size")) o.batch_size = (int)parse_int(a, VALUE(), 1, 1 << 22);
         else if (IS(NULL, "--kv-type")) {
             const char *v = VALUE();
-            if (strcmp(v, "f32") && strcmp(v, "f16"))
-                die("--kv-type expects f32 or f16, got '%s'", v);
-            o.context.kv_type = strcmp(v, "f16") ? ATTEND_KV_F32 : ATTEND_KV_F16;
+            if (strcmp(v, "f32") && strcmp(v, "f16") && strcmp(v, "q8_0"))
+                die("--kv-type expects f32, f16 or q8_0, got '%s'", v);
+            o.context.kv_type = !strcmp(v, "f16") ? ATTEND_KV_F16 : !strcmp(v, "q8_0") ? ATTEND_KV_Q8_0 : ATTEND_KV_F32;
         }
         else if (IS(NULL, "--window")) {
             o.context.window = (int)parse_int(a, VALUE(), 1, 1 << 22);

@@ -89,7 +89,9 @@ refuses test_cli_kernels_missing_value "--kernels needs a value" "$M" --kernels
 export ATTEND_SIMD=bogus   # the CLI maps the variable onto --kernels
 refuses test_cli_kernels_env_unknown "kernel set 'bogus' is unknown" "$M" $G -p hi
 unset ATTEND_SIMD
-refuses test_cli_kv_type_unknown "--kv-type expects f32 or f16, got 'q8'" "$M" --kv-type q8
+refuses test_cli_kv_type_unknown "--kv-type expects f32, f16 or q8_0, got 'q8'" "$M" --kv-type q8
+refuses test_cli_kv_type_q8_0_needs_heads_of_32 "a Q8_0 KV cache needs heads of a multiple of 32 dimensions; this model's have [0-9]+" \
+    "$M" $G -p hi --kv-type q8_0
 refuses test_cli_kv_type_missing_value "--kv-type needs a value" "$M" --kv-type
 refuses test_cli_window_0 "--window must be between 1 and" "$M" --window 0
 refuses test_cli_window_not_a_number "--window expects an integer, got 'wide'" "$M" --window wide

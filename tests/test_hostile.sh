@@ -98,6 +98,7 @@ put("kv_other_model", patch(8, "<Q", 0x0123456789abcdef))
 put("kv_layers_99", patch(16, "<I", 99))
 put("kv_head_dim_0", patch(24, "<I", 0))
 put("kv_type_q8_0", patch(28, "<I", 8))
+put("kv_type_7", patch(28, "<I", 7))
 put("kv_n_tokens_huge", patch(32, "<I", 0xFFFFFFFF))
 put("kv_data_bytes_lie", patch(40, "<Q", 1 << 62))
 b = bytearray(good); b[len(b) // 2] ^= 1; put("kv_bit_flip", bytes(b))
@@ -111,7 +112,8 @@ kv_version_9:version 9; this build reads version 1
 kv_other_model:was saved by another model
 kv_layers_99:holds a cache of 99 layers
 kv_head_dim_0:x 0 dims in F32, this context's is
-kv_type_q8_0:in an unknown type, this context's is
+kv_type_q8_0:in Q8_0, this context's is .* in F32
+kv_type_7:in an unknown type, this context's is
 kv_n_tokens_huge:holds 4294967295 positions, more than the
 kv_data_bytes_lie:declares 4611686018427387904 bytes of keys and values
 kv_bit_flip:is corrupt: its checksum does not match

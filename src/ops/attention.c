@@ -87,17 +87,18 @@ struct attention_job {
     const kv_cache_layer *cache;
     int n_tokens, pos0, n_heads;
     const ops_context *ops;
-    kernel_row f16;   /* converts F16 keys and values */
+    kernel_row cached;   /* the cache type's kernels: to_float converts F16 or Q8_0 keys and values */
     int splits;       /* tasks per (token, kv_head) pair */
 };
 
 /* Keys (or values) of positions j0 .. j0+tile-1 of one kv_head as floats: in place for an F32
- * cache, converted into `buf` for an F16 one. */
+ * cache, converted into `buf` for an F16 or Q8_0 one (its rows are whole blocks, so a tile of
+ * rows is one run of blocks). */
 static const float *tile_as_float(const struct attention_job *job, const void *first, int tile, float *buf)
 {
     if (job->cache->type == TYPE_F32)
         return first;
-    job->f16.to_float(first, buf, (int64_t)tile * job->cache->head_dim);
+    job->cached.to_float(first, buf, (int64_t)tile * job->cache->head_dim);
     return buf;
 }
 
@@ -223,7 +224,7 @@ void attention(const ops_context *ops, float *out, const float *query, const kv_
     while (pairs * splits < threadpool_size(ops->pool) && splits < group)
         splits++;
     struct attention_job job = {
-        out, query, cache, n_tokens, pos0, n_heads, ops, kernel_row_of(ops->kernels, TYPE_F16), splits,
+        out, query, cache, n_tokens, pos0, n_heads, ops, kernel_row_of(ops->kernels, cache->type), splits,
     };
     threadpool_run(ops->pool, attention_task, &job, pairs * splits);
 }
