@@ -28,16 +28,7 @@
 /* Prefill: a query block is up to BLOCK_TOKENS tokens times the n_rep heads of a group, at most
  * BLOCK_ROWS query rows (see block_tokens), padded to a multiple of PANEL rows; keys come in
  * tiles of KEY_TILE. */
-#ifndef BLOCK_TOKENS
-#define BLOCK_TOKENS 16
-#endif
-#ifndef BLOCK_ROWS
-#define BLOCK_ROWS 64
-#endif
-#ifndef KEY_TILE
-#define KEY_TILE 64
-#endif
-enum { PANEL = 16 };
+enum { BLOCK_TOKENS = 16, BLOCK_ROWS = 64, PANEL = 16, KEY_TILE = 64 };
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
@@ -58,7 +49,7 @@ size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
     const size_t decode = (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE) + 2 * (size_t)ATTN_TILE * head_dim;
     /* prefill: see attend_block */
     const size_t rows = (size_t)round_up(block_tokens(n_rep) * n_rep, PANEL), wide = (size_t)round_up(head_dim, 16);
-    const size_t prefill = rows * head_dim + (size_t)KEY_TILE * rows + rows * wide + 4 * rows +
+    const size_t prefill = rows * head_dim + (size_t)KEY_TILE * rows + rows * wide + 5 * rows +
                            (size_t)KEY_TILE * head_dim + (size_t)KEY_TILE * wide;
     return decode > prefill ? decode : prefill;
 }
@@ -361,7 +352,8 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
     float *sum = max + rows;                           /* [rows]            running sum of weights */
     float *correction = sum + rows;                    /* [rows]            exp(old max - new max) */
     float *shift = correction + rows;                  /* [rows]            what the scores are shifted by */
-    float *key_buf = shift + rows;                     /* [KEY_TILE][head_dim]  F16 keys as floats */
+    int *seen = (int *)(shift + rows);                 /* [rows]            leading keys of a tile a row sees */
+    float *key_buf = shift + 2 * rows;                 /* [KEY_TILE][head_dim]  F16 keys as floats */
     float *value_buf = key_buf + (size_t)KEY_TILE * head_dim;    /* [KEY_TILE][wide] */
 
     for (int i = 0; i < rows; i++) {
@@ -402,15 +394,21 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
                 block_4x16(head_dim, k, 1, q_t + i0, rows, score + (size_t)j * rows + i0, rows);
             }
 
-        /* 2. The causal mask (and the window's), on the tiles some row does not see whole. */
+        /* 2. The causal mask (and the window's), on the tiles some row does not see whole.
+         * seen[i]: how many keys from the start of the tile row i sees before the first one it
+         * does not (padding rows: all; their results are dropped). */
         int whole = 1;
         for (int t = 0; t < n_tok && whole; t++)
             whole = tile_visible(c, p_first + t, j0, j0 + tile);
+        for (int i = 0; i < rows; i++)
+            seen[i] = tile;
         if (!whole)
-            for (int j = 0; j < tile; j++)
-                for (int i = 0; i < n_rows; i++)
-                    if (!key_visible(c, p_first + i / n_rep, j0 + j))
+            for (int i = 0; i < n_rows; i++)
+                for (int j = tile - 1; j >= 0; j--)
+                    if (!key_visible(c, p_first + i / n_rep, j0 + j)) {
                         score[(size_t)j * rows + i] = -INFINITY;
+                        seen[i] = j;
+                    }
 
         /* 3. Online softmax, each row's update as in attend_group; the loops run over the rows
          * innermost, so they are vector operations across 8 rows. A row that has seen no key yet
@@ -445,12 +443,26 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
                 for (int d = 0; d < wide; d++)
                     acc[(size_t)i * wide + d] *= correction[i];
 
-        /* 4. acc += P · V, four rows x 16 dimensions at a time, over the keys of the tile. */
+        /* 4. acc += P · V, four rows x 16 dimensions at a time, over the keys all four rows see.
+         * A key hidden from a row has weight 0, but 0 times a NaN or infinite value (a corrupt
+         * model's, at a later position) is NaN: so on the diagonal each row adds the rest of
+         * its keys on its own, skipping zero weights, in the same order and rounding. */
         const float *value = values_as_float(job, kv_value(c, kv_head, j0), tile, wide, value_buf);
         for (int i = 0; i < rows; i += 4) {
             const float *w[4] = {score + i, score + i + 1, score + i + 2, score + i + 3};
+            int common = seen[i];
+            for (int u = 1; u < 4; u++)
+                common = seen[i + u] < common ? seen[i + u] : common;
             for (int d = 0; d < wide; d += 16)
-                block_4x16(tile, w, rows, value + d, wide, acc + (size_t)i * wide + d, wide);
+                block_4x16(common, w, rows, value + d, wide, acc + (size_t)i * wide + d, wide);
+            for (int u = 0; u < 4 && common < tile; u++)
+                for (int j = common; j < tile; j++) {
+                    const float weight = score[(size_t)j * rows + i + u];
+                    float *a = acc + (size_t)(i + u) * wide;
+                    if (weight != 0.0f)
+                        for (int d = 0; d < head_dim; d++)
+                            a[d] = MADD(weight, value[(size_t)j * wide + d], a[d]);
+                }
         }
     }
 
