@@ -11,10 +11,11 @@
  * output is acc / l. Scores exist only one tile at a time, so memory does not grow with context.
  *
  * There are two ways through, by the number of query tokens:
- *   - Decode (one token): each key is read once per token anyway, so the simple loop is right:
- *     a dot product per key, then the softmax update, then the weighted values. Grouped-query
- *     attention: the n_rep query heads that share a key/value head are processed together, so
- *     each key and value row is loaded once per tile for all of them.
+ *   - Decode (one token, or two or three of a multi-head model): token by token. Each key is
+ *     read once per token anyway, so the simple loop is right: a dot product per key, then the
+ *     softmax update, then the weighted values. Grouped-query attention: the n_rep query heads
+ *     that share a key/value head are processed together, so each key and value row is loaded
+ *     once per tile for all of them.
  *   - Prefill (several tokens): a query block of several tokens (times the n_rep heads of a
  *     group) meets each key tile together, so every key and value loaded is used by many
  *     queries. Scores and weighted values are then two small matrix products, computed with a
@@ -507,15 +508,18 @@ void attention(const ops_context *ops, float *out, const float *query, const kv_
     struct attention_job job = {
         out, query, cache, n_tokens, pos0, n_heads, ops, kernel_row_of(ops->kernels, TYPE_F16), 1,
     };
+    /* Query blocks pay when they have rows to share the keys with: a block is padded to 16 rows,
+     * and below 4 real ones (2 or 3 tokens of a multi-head model) the token-by-token loop
+     * measured faster. One token always takes that loop. */
     const int group = n_heads / cache->n_kv_heads;
-    if (n_tokens > 1) {
+    if (n_tokens > 1 && n_tokens * group >= 4) {
         const int per_block = block_tokens(group), blocks = (n_tokens + per_block - 1) / per_block;
         threadpool_run(ops->pool, attention_block_task, &job, blocks * cache->n_kv_heads);
         return;
     }
-    /* With fewer (token, kv_head) pairs than threads — decoding a multi-query model, say — the
-     * query heads of a group are split across tasks, at the price of reading its keys and values
-     * once per share instead of once. */
+    /* Token by token. With fewer (token, kv_head) pairs than threads — decoding a multi-query
+     * model, say — the query heads of a group are split across tasks, at the price of reading its
+     * keys and values once per share instead of once. */
     const int pairs = n_tokens * cache->n_kv_heads;
     while (pairs * job.splits < threadpool_size(ops->pool) && job.splits < group)
         job.splits++;
