@@ -28,8 +28,8 @@
 
 /* Prefill: a query block is up to BLOCK_TOKENS tokens times the n_rep heads of a group, at most
  * BLOCK_ROWS query rows (see block_tokens), padded to a multiple of PANEL rows; keys come in
- * tiles of KEY_TILE. */
-enum { BLOCK_TOKENS = 16, BLOCK_ROWS = 64, PANEL = 16, KEY_TILE = 64 };
+ * tiles of ATTN_TILE, as in decode. */
+enum { BLOCK_TOKENS = 16, BLOCK_ROWS = 64, PANEL = 16 };
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
@@ -50,8 +50,8 @@ size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
     const size_t decode = (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE) + 2 * (size_t)ATTN_TILE * head_dim;
     /* prefill: see attend_block */
     const size_t rows = (size_t)round_up(block_tokens(n_rep) * n_rep, PANEL), wide = (size_t)round_up(head_dim, 16);
-    const size_t prefill = rows * head_dim + (size_t)KEY_TILE * rows + rows * wide + 5 * rows +
-                           (size_t)KEY_TILE * head_dim + (size_t)KEY_TILE * wide;
+    const size_t prefill = rows * head_dim + (size_t)ATTN_TILE * rows + rows * wide + 5 * rows +
+                           (size_t)ATTN_TILE * head_dim + (size_t)ATTN_TILE * wide;
     return decode > prefill ? decode : prefill;
 }
 
@@ -348,15 +348,15 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
     const float scale = 1.0f / sqrtf((float)head_dim);
 
     float *q_t = scratch;                              /* [head_dim][rows]  queries, transposed and scaled */
-    float *score = q_t + (size_t)head_dim * rows;      /* [KEY_TILE][rows] scores, then weights, key-major */
-    float *acc = score + (size_t)KEY_TILE * rows;      /* [rows][wide]      running sum of weighted values */
+    float *score = q_t + (size_t)head_dim * rows;      /* [ATTN_TILE][rows] scores, then weights, key-major */
+    float *acc = score + (size_t)ATTN_TILE * rows;     /* [rows][wide]      running sum of weighted values */
     float *max = acc + (size_t)rows * wide;            /* [rows]            running maximum */
     float *sum = max + rows;                           /* [rows]            running sum of weights */
     float *correction = sum + rows;                    /* [rows]            exp(old max - new max) */
     float *shift = correction + rows;                  /* [rows]            what the scores are shifted by */
     int *seen = (int *)(shift + rows);                 /* [rows]            leading keys of a tile a row sees */
-    float *key_buf = shift + 2 * rows;                 /* [KEY_TILE][head_dim]  F16 keys as floats */
-    float *value_buf = key_buf + (size_t)KEY_TILE * head_dim;    /* [KEY_TILE][wide] */
+    float *key_buf = shift + 2 * rows;                 /* [ATTN_TILE][head_dim] F16 keys as floats */
+    float *value_buf = key_buf + (size_t)ATTN_TILE * head_dim;   /* [ATTN_TILE][wide] */
 
     for (int i = 0; i < rows; i++) {
         const float *q = i < n_rows ? job->query + (size_t)(t0 + i / n_rep) * q_stride +
@@ -381,7 +381,7 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
     const int range_lo[2] = {0, window_start}, range_hi[2] = {sinks_end, p_last + 1};
     for (int range = 0; range < 2; range++)
     for (int j0 = range_lo[range], tile; j0 < range_hi[range]; j0 += tile) {
-        tile = range_hi[range] - j0 < KEY_TILE ? range_hi[range] - j0 : KEY_TILE;
+        tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
         tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
 
         /* 1. Scores, four keys x one panel of 16 query rows at a time. A last group of fewer
