@@ -12,7 +12,19 @@ static int n_sets;
 /* Element d of the key (value) of position j, whatever the cache's type. */
 static float cached(const kv_cache_layer *c, const void *row, int d)
 {
+    if (c->type == TYPE_Q8_0) {   /* block d / 32 of the row: an fp16 scale, then 32 int8 */
+        const block_q8_0 *b = (const block_q8_0 *)row + d / 32;
+        return fp16_to_fp32(b->d) * b->qs[d % 32];
+    }
     return c->type == TYPE_F16 ? fp16_to_fp32(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+}
+
+/* Fill every row ([kv_head][slot], head_dim each) of the keys or values from floats, in the
+ * cache's type (Q8_0 rows are quantized whole; they cannot be written an element at a time). */
+static void fill_rows(const kv_cache_layer *c, void *base, const float *from)
+{
+    for (size_t r = 0; r < (size_t)c->n_kv_heads * c->n_ctx; r++)
+        type_traits_of(c->type)->from_float(from + r * c->head_dim, (char *)base + r * c->row_bytes, c->head_dim);
 }
 
 /* A one-layer cache of the given type, zeroed (kept alive by store). */
@@ -47,7 +59,8 @@ static void free_ops(ops_context *ops)
     ops_context_free(ops);
 }
 
-/* The oracle: materialise every score row in double, softmax it, weight the values. */
+/* The oracle: materialise every score row in double, softmax it, weight the values. Keys a
+ * ring's window hides get weight 0; the ring must not have wrapped (slot = position). */
 static void attention_naive(float *out, const float *query, const kv_cache_layer *c, int n_tokens,
                             int pos0, int n_heads)
 {
@@ -58,13 +71,16 @@ static void attention_naive(float *out, const float *query, const kv_cache_layer
         for (int h = 0; h < n_heads; h++) {
             const float *q = query + ((size_t)t * n_heads + h) * head_dim;
             float *o = out + ((size_t)t * n_heads + h) * head_dim;
-            const int kv_head = h / n_rep, n_keys = pos0 + t + 1;
+            const int kv_head = h / n_rep, p = pos0 + t, n_keys = p + 1;
             double max = -INFINITY, sum = 0.0;
             for (int j = 0; j < n_keys; j++) {
                 double s = 0.0;
                 for (int d = 0; d < head_dim; d++)
                     s += (double)q[d] * cached(c, kv_key(c, kv_head, j), d);
                 scores[j] = s * scale;
+                /* a ring's window and sinks (kv_cache.h): the rest of the keys get weight 0 */
+                if (c->window && !(j < c->sinks || j > p - c->window))
+                    scores[j] = -INFINITY;
                 max = scores[j] > max ? scores[j] : max;
             }
             for (int j = 0; j < n_keys; j++)
@@ -87,10 +103,12 @@ static float uniform(void)
 }
 
 /* Relative error of the tiled kernel vs the oracle for one configuration, with every kernel set
- * and both cache types (the largest error of them). */
-static double compare(int threads, int n_heads, int n_kv_heads, int head_dim, int pos0, int n_tokens, float spread)
+ * and every cache type the head size takes (F32, F16; Q8_0 for heads of 32k): the largest error
+ * of them. The oracle reads the cache's own rounded values, so the bound does not depend on the type. */
+static double compare_ring(int threads, int n_heads, int n_kv_heads, int head_dim, int pos0, int n_tokens,
+                           float spread, int window, int sinks)
 {
-    const int n_ctx = pos0 + n_tokens;
+    const int n_ctx = window ? window + sinks : pos0 + n_tokens;
     const size_t q_floats = (size_t)n_tokens * n_heads * head_dim, kv = (size_t)n_kv_heads * n_ctx * head_dim;
     float *q = malloc(sizeof(float) * q_floats), *got = malloc(sizeof(float) * q_floats),
           *want = malloc(sizeof(float) * q_floats), *keys = malloc(sizeof(float) * kv),
@@ -102,13 +120,18 @@ static double compare(int threads, int n_heads, int n_kv_heads, int head_dim, in
     for (size_t i = 0; i < q_floats; i++)
         q[i] = uniform();
     double worst = 0;
-    for (int type = TYPE_F32; type <= TYPE_F16; type++) {
+    const int types[] = {TYPE_F32, TYPE_F16, TYPE_Q8_0};
+    for (int ti = 0; ti < 3; ti++) {
+        const int type = types[ti];
+        if (!kv_cache_type_supported(type, head_dim))
+            continue;
         kv_cache store;
         kv_cache_layer c = make_cache(&store, n_ctx, n_kv_heads, head_dim, type);
-        for (size_t i = 0; i < kv; i++) {
-            set_at(&c, c.key, i, keys[i]);
-            set_at(&c, c.value, i, values[i]);
-        }
+        if (window && kv_cache_make_ring(&store, window, sinks) != 0)
+            abort();
+        c = store.layers[0];
+        fill_rows(&c, c.key, keys);
+        fill_rows(&c, c.value, values);
         attention_naive(want, q, &c, n_tokens, pos0, n_heads);
         for (int k = 0; k < n_sets; k++) {
             ops_context ops = make_ops(threads, sets[k], n_heads, n_kv_heads, head_dim);
@@ -126,6 +149,11 @@ static double compare(int threads, int n_heads, int n_kv_heads, int head_dim, in
     }
     free(q); free(got); free(want); free(keys); free(values);
     return worst;
+}
+
+static double compare(int threads, int n_heads, int n_kv_heads, int head_dim, int pos0, int n_tokens, float spread)
+{
+    return compare_ring(threads, n_heads, n_kv_heads, head_dim, pos0, n_tokens, spread, 0, 0);
 }
 
 /* Decode: one query at every length from 1 to 300, across the 64-key tile edges. */
@@ -232,6 +260,103 @@ static void test_attention_split_groups_give_identical_results(void)
     kv_cache_free(&store);
 }
 
+/* Prefill (several query tokens) goes through query blocks against key tiles: every head size
+ * (multiples of 16, of 8 only, and neither, which pad the value rows), n_rep from multi-head to
+ * 8:1, and prompts that end inside a block of 16 tokens and inside a key tile of 64, from
+ * position 0 or later. */
+static void test_attention_prefill_matches_naive_for_many_shapes(void)
+{
+    const int head_dims[] = {8, 12, 48, 64, 80, 128}, reps[] = {1, 2, 3, 4, 8};
+    const int prompts[][2] = {{2, 0}, {5, 3}, {16, 0}, {17, 47}, {37, 64}, {70, 0}, {129, 63}};
+    int k = 0;
+    for (size_t h = 0; h < sizeof head_dims / sizeof *head_dims; h++)
+        for (size_t r = 0; r < sizeof reps / sizeof *reps; r++)
+            for (size_t p = 0; p < sizeof prompts / sizeof *prompts; p++, k++) {
+                if (k % 3 && head_dims[h] * reps[r] >= 256)   /* big shapes: a third of the prompts */
+                    continue;
+                const int n_kv = reps[r] >= 4 ? 1 : 2, n_tokens = prompts[p][0], pos0 = prompts[p][1];
+                double e = compare(1 + k % 3, n_kv * reps[r], n_kv, head_dims[h], pos0, n_tokens, 3.0f);
+                CHECKF(e < 1e-5, "head_dim %d n_rep %d kv_heads %d: %d tokens from %d: error %g", head_dims[h],
+                       reps[r], n_kv, n_tokens, pos0, e);
+            }
+}
+
+/* A prompt into a ring with sinks (it must fit the ring unwrapped, as forward.c sends it). */
+static void test_attention_prefill_into_a_ring_with_sinks(void)
+{
+    const int cases[][5] = {/* window, sinks, pos0, n_tokens, head_dim */
+                            {60, 4, 0, 64, 16}, {60, 4, 20, 44, 48}, {32, 0, 0, 32, 64}, {100, 3, 7, 90, 8}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        double e = compare_ring(2, 4, 2, cases[i][4], cases[i][2], cases[i][3], 2.0f, cases[i][0], cases[i][1]);
+        CHECKF(e < 1e-5, "window %d sinks %d: %d tokens from %d: error %g", cases[i][0], cases[i][1], cases[i][3],
+               cases[i][2], e);
+    }
+}
+
+/* Blocks are fixed by the number of tokens, not by the threads: the same bits for 1 to 4 threads,
+ * with an F16 cache, grouped queries and a head size that pads. */
+static void test_attention_prefill_identical_across_thread_counts(void)
+{
+    const int n_heads = 6, n_kv = 2, hd = 40, n_tokens = 53, pos0 = 11, n_ctx = pos0 + n_tokens;
+    kv_cache store;
+    kv_cache_layer c = make_cache(&store, n_ctx, n_kv, hd, TYPE_F16);
+    for (int i = 0; i < n_kv * n_ctx * hd; i++) {
+        set_at(&c, c.key, i, uniform() * 3.0f);
+        set_at(&c, c.value, i, uniform());
+    }
+    const size_t n = (size_t)n_tokens * n_heads * hd;
+    float *q = malloc(sizeof(float) * n), *out[4];
+    for (size_t i = 0; i < n; i++)
+        q[i] = uniform();
+    for (int threads = 1; threads <= 4; threads++) {
+        out[threads - 1] = malloc(sizeof(float) * n);
+        ops_context ops = make_ops(threads, sets[n_sets - 1], n_heads, n_kv, hd);
+        attention(&ops, out[threads - 1], q, &c, n_tokens, pos0, n_heads);
+        free_ops(&ops);
+    }
+    for (int i = 1; i < 4; i++)
+        CHECKF(memcmp(out[0], out[i], sizeof(float) * n) == 0, "%d threads differ from 1", i + 1);
+    for (int i = 0; i < 4; i++)
+        free(out[i]);
+    free(q);
+    kv_cache_free(&store);
+}
+
+/* In a prompt, a NaN in the key or the value of position 9 reaches the queries from position 9
+ * on, and not the earlier ones of the same query block, to which that key is masked (weight 0,
+ * and 0 * NaN would be NaN). */
+static void test_attention_prefill_nan_stays_behind_the_mask(void)
+{
+    const int hd = 16, n_tokens = 20;
+    for (int in_value = 0; in_value <= 1; in_value++)
+        for (int type = TYPE_F32; type <= TYPE_F16; type++) {
+            kv_cache store;
+            kv_cache_layer c = make_cache(&store, n_tokens, 1, hd, type);
+            for (int i = 0; i < n_tokens * hd; i++) {
+                set_at(&c, c.key, i, uniform());
+                set_at(&c, c.value, i, uniform());
+            }
+            set_at(&c, in_value ? c.value : c.key, 9 * hd + 3, NAN);
+            float q[20 * 16], out[20 * 16];
+            for (int i = 0; i < n_tokens * hd; i++)
+                q[i] = uniform();
+            ops_context ops = make_ops(2, sets[n_sets - 1], 1, 1, hd);
+            attention(&ops, out, q, &c, n_tokens, 0, 1);
+            free_ops(&ops);
+            kv_cache_free(&store);
+            int finite_before = 1, nan_after = 1;
+            for (int t = 0; t < n_tokens; t++)
+                for (int d = 0; d < hd; d++) {
+                    if (t < 9)
+                        finite_before &= isfinite(out[t * hd + d]) != 0;
+                    else if (!in_value || d == 3)   /* a NaN key spoils the whole row, a value one element */
+                        nan_after &= isnan(out[t * hd + d]) != 0;
+                }
+            CHECKF(finite_before && nan_after, "NaN in the %s, %s cache: finite before %d, NaN after %d",
+                   in_value ? "value" : "key", type == TYPE_F16 ? "F16" : "F32", finite_before, nan_after);
+        }
+}
+
 /* kv_cache_append stores each token's kv_head rows where kv_key/kv_value find them. */
 static void test_kv_cache_append_places_heads_and_positions(void)
 {
@@ -265,5 +390,9 @@ int main(void)
     RUN(test_attention_propagates_nan);
     RUN(test_attention_identical_across_thread_counts);
     RUN(test_attention_split_groups_give_identical_results);
+    RUN(test_attention_prefill_matches_naive_for_many_shapes);
+    RUN(test_attention_prefill_into_a_ring_with_sinks);
+    RUN(test_attention_prefill_identical_across_thread_counts);
+    RUN(test_attention_prefill_nan_stays_behind_the_mask);
     TEST_EXIT();
 }

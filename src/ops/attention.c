@@ -10,25 +10,64 @@
  * exp(-m) and must be rescaled by exp(m - m') — one multiply per element of acc. At the end the
  * output is acc / l. Scores exist only one tile at a time, so memory does not grow with context.
  *
- * Grouped-query attention: the n_rep query heads that share a key/value head are processed
- * together, so each key and value row is loaded once per tile for all of them. */
+ * There are two ways through, by the number of query tokens:
+ *   - Decode (one token, or two or three of a multi-head model): token by token. Each key is
+ *     read once per token anyway, so the simple loop is right: a dot product per key, then the
+ *     softmax update, then the weighted values. Grouped-query attention: the n_rep query heads
+ *     that share a key/value head are processed together, so each key and value row is loaded
+ *     once per tile for all of them.
+ *   - Prefill (several tokens): a query block of several tokens (times the n_rep heads of a
+ *     group) meets each key tile together, so every key and value loaded is used by many
+ *     queries. Scores and weighted values are then two small matrix products, computed with a
+ *     register-blocked kernel like a GEMM's (see attend_block below). */
 #include "ops/attention.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+/* Prefill: a query block is up to BLOCK_TOKENS tokens times the n_rep heads of a group, at most
+ * BLOCK_ROWS query rows (see block_tokens), padded to a multiple of PANEL rows; keys come in
+ * tiles of ATTN_TILE, as in decode. */
+enum { BLOCK_TOKENS = 16, BLOCK_ROWS = 64, PANEL = 16 };
+
+static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+/* Tokens per query block: as many as fit BLOCK_ROWS rows, so a key tile serves that many queries. */
+static int block_tokens(int n_rep)
+{
+    int tokens = BLOCK_TOKENS;
+    while (tokens > 1 && tokens * n_rep > BLOCK_ROWS)
+        tokens /= 2;
+    return tokens;
+}
+
 size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
 {
-    int n_rep = n_heads / n_kv_heads;
-    /* per query head of a group: its accumulator, running max and sum, and one tile of scores;
-     * then one tile of keys and one of values as floats (for an F16 cache) */
-    return (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE) + 2 * (size_t)ATTN_TILE * head_dim;
+    const int n_rep = n_heads / n_kv_heads;
+    /* decode: per query head of a group its accumulator, running max and sum, and one tile of
+     * scores; then one tile of keys and one of values as floats (for an F16 cache) */
+    const size_t decode = (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE) + 2 * (size_t)ATTN_TILE * head_dim;
+    /* prefill: see attend_block */
+    const size_t rows = (size_t)round_up(block_tokens(n_rep) * n_rep, PANEL), wide = (size_t)round_up(head_dim, 16);
+    const size_t prefill = rows * head_dim + (size_t)ATTN_TILE * rows + rows * wide + 5 * rows +
+                           (size_t)ATTN_TILE * head_dim + (size_t)ATTN_TILE * wide;
+    return decode > prefill ? decode : prefill;
 }
+
+/* a * b + c, in one rounding where the CPU has a fused multiply-add (C11's FP_FAST_FMAF says so):
+ * ISO C mode does not let the compiler fuse a * b + c by itself, and FMA is what the vector units
+ * do best. */
+#ifdef FP_FAST_FMAF
+#define MADD(a, b, c) fmaf(a, b, c)
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
 
 /* q . k over one head. Eight independent partial sums let the compiler keep them in one vector
  * register without reordering a floating-point reduction (no -ffast-math needed), and being
- * inline, a head of 8 or 16 dimensions costs a few instructions, not a call per key. */
+ * inline, a head of 8 or 16 dimensions costs a few instructions, not a call per key. (Written
+ * with MADD, GCC 12 no longer vectorizes these sums: decode stays with a multiply and an add.) */
 static inline float dot_head(const float *q, const float *k, int head_dim)
 {
     float part[8] = {0};
@@ -42,29 +81,39 @@ static inline float dot_head(const float *q, const float *k, int head_dim)
     return s;
 }
 
-/* e^x for x <= 0 (scores minus their running maximum), in plain C that the compiler vectorizes.
- * e^x = 2^n * 2^f with n = round(x / ln 2) and |f| <= 1/2; 2^f by its Taylor series to degree 6
- * (relative error ~1e-7, below float rounding of the products it weights). Below 2^-126 the
- * result is 0; NaN stays NaN, so a corrupt model still shows up as non-finite logits. */
-static inline float exp_nonpositive(float x)
+/* x[i] = e^x[i] for n values x[i] <= 0 (scores minus their running maximum), in plain C that the
+ * compiler vectorizes. e^x = 2^k * 2^f with k = round(x / ln 2) and |f| <= 1/2; 2^f by its Taylor
+ * series to degree 6 (relative error ~1e-7, below float rounding of the products it weights).
+ * Below 2^-126 the result is 0, and e^-inf = 0 (a masked score); NaN stays NaN (the clamps let it
+ * through and every step after propagates it), so a corrupt model still shows up as non-finite
+ * logits. Two passes, because a loop whose clamps are followed by more floating-point work is
+ * not vectorized by GCC without -fno-trapping-math (the Makefile passes it, an embedder's build
+ * may not); each pass alone is. */
+static void exp_nonpositive(float *x, int n)
 {
-    float t = x * 1.44269504f;               /* x / ln 2 */
-    if (!(t >= -127.0f))
-        t = -127.0f;                         /* underflow (and NaN, restored below) */
-    if (t > 0.0f)
-        t = 0.0f;
-    const float n = nearbyintf(t), f = t - n;
-    float p = 1.5403530e-4f;                 /* (ln 2)^k / k!, k = 6 .. 1 */
-    p = p * f + 1.3333558e-3f;
-    p = p * f + 9.6181291e-3f;
-    p = p * f + 5.5504109e-2f;
-    p = p * f + 2.4022651e-1f;
-    p = p * f + 6.9314718e-1f;
-    p = p * f + 1.0f;
-    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;   /* 2^n; n = -127 gives 0 */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return x != x ? x : p * scale;
+    for (int i = 0; i < n; i++) {
+        float t = x[i] * 1.44269504f;        /* x / ln 2 */
+        t = t < -127.0f ? -127.0f : t;       /* underflow */
+        x[i] = t > 0.0f ? 0.0f : t;
+    }
+    for (int i = 0; i < n; i++) {
+        /* Adding 1.5 * 2^23 rounds t to the nearest integer k, which lands in the low bits of
+         * r's mantissa: r's bit pattern is that of 1.5 * 2^23 plus k. */
+        const float t = x[i], r = t + 12582912.0f, f = t - (r - 12582912.0f);
+        float p = 1.5403530e-4f;             /* (ln 2)^k / k!, k = 6 .. 1 */
+        p = MADD(p, f, 1.3333558e-3f);
+        p = MADD(p, f, 9.6181291e-3f);
+        p = MADD(p, f, 5.5504109e-2f);
+        p = MADD(p, f, 2.4022651e-1f);
+        p = MADD(p, f, 6.9314718e-1f);
+        p = MADD(p, f, 1.0f);
+        uint32_t bits;
+        memcpy(&bits, &r, sizeof bits);
+        bits = (bits - 0x4B400000u + 127u) << 23;   /* 2^k; k = -127 gives 0 */
+        float scale;
+        memcpy(&scale, &bits, sizeof scale);
+        x[i] = p * scale;
+    }
 }
 
 /* The sum of a tile of weights, in eight independent partial sums (vectorizable, deterministic). */
@@ -158,13 +207,15 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
             for (int j = 0; j < tile; j++)
                 new_max = s[j] > new_max ? s[j] : new_max;
             /* Rescale what was accumulated under the old maximum (exp(-inf) = 0 the first time). */
-            float correction = exp_nonpositive(max[r] - new_max);
+            float correction = max[r] - new_max;
+            exp_nonpositive(&correction, 1);
             float *a = acc + (size_t)r * head_dim;
             if (correction != 1.0f)
                 for (int d = 0; d < head_dim; d++)
                     a[d] *= correction;
             for (int j = 0; j < tile; j++)
-                s[j] = exp_nonpositive(s[j] - new_max);
+                s[j] -= new_max;
+            exp_nonpositive(s, tile);
             sum[r] = sum[r] * correction + sum_tile(s, tile);
             max[r] = new_max;
         }
@@ -200,8 +251,235 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
     }
 }
 
-/* A task is one (token, kv_head) pair, or a share of its query heads when the group is split;
- * scratch memory belongs to the thread that runs it. */
+/* ==== Prefill: a query block against key tiles ====
+ *
+ * A task takes a query block — up to block_tokens() consecutive tokens, and for each of them the
+ * n_rep query heads of one kv_head — and walks the keys tile by tile like the decode loop, but
+ * with every query row of the block at once. Row i of the block is token t0 + i / n_rep, head
+ * kv_head * n_rep + i % n_rep. Per tile:
+ *   1. Scores of the whole block, as the matrix product keys · Q^T: scores[j][i] = k_j · q_i.
+ *      The queries were copied once, transposed (q_t[d][i], pre-multiplied by 1/sqrt(head_dim)),
+ *      so that a vector load brings 16 queries' element d, to be multiplied by a key's k_j[d].
+ *   2. The causal mask: keys after a row's own position get score -inf (weight 0). Only tiles
+ *      that reach past the block's first position (the diagonal) need it; the tiles below the
+ *      diagonal are seen whole by every row of the block.
+ *   3. The online softmax update, row by row but vectorized across the rows of the block (the
+ *      scores are stored key-major, so "the same key for 16 rows" is one vector).
+ *   4. acc += P · V, the second matrix product: the same kernel, with a row's weights broadcast
+ *      and 16 dimensions of a value row loaded as vectors.
+ * Every row is computed the same way whichever block and thread it lands in: the sums run over d
+ * and over keys in the same order, so the result does not depend on the thread count. */
+
+/* The register-blocked kernel of both products: c[i][0..15] += sum over p < n of
+ * a_i[p * a_step] * b[p * b_step + 0..15], for i = 0..3. The 4 x 16 sums stay in eight vector
+ * registers for the whole loop over p; each p costs four broadcasts, two vector loads of b and
+ * eight FMAs, and each element of b loaded is used four times. The unroll pragma unrolls the
+ * 16 columns before GCC's loop passes see them, so that they become two vectors per row (left
+ * as a loop, -O3's unroll-and-jam pairs up iterations of p and runs out of registers; and the
+ * sums must start from memory, not from a choice between memory and zero, or GCC falls back to
+ * scalar code). The sums run in the order of p for each element, whichever block it is in. */
+static inline void block_4x16(int n, const float *const a[4], size_t a_step, const float *restrict b, size_t b_step,
+                              float *restrict c, size_t c_step)
+{
+    float c0[16], c1[16], c2[16], c3[16];
+    memcpy(c0, c, sizeof c0);
+    memcpy(c1, c + c_step, sizeof c1);
+    memcpy(c2, c + 2 * c_step, sizeof c2);
+    memcpy(c3, c + 3 * c_step, sizeof c3);
+    for (int p = 0; p < n; p++) {
+        const float a0 = a[0][p * a_step], a1 = a[1][p * a_step], a2 = a[2][p * a_step], a3 = a[3][p * a_step];
+        const float *bp = b + p * b_step;
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < 16; j++) {
+            c0[j] = MADD(a0, bp[j], c0[j]);
+            c1[j] = MADD(a1, bp[j], c1[j]);
+            c2[j] = MADD(a2, bp[j], c2[j]);
+            c3[j] = MADD(a3, bp[j], c3[j]);
+        }
+    }
+    memcpy(c, c0, sizeof c0);
+    memcpy(c + c_step, c1, sizeof c1);
+    memcpy(c + 2 * c_step, c2, sizeof c2);
+    memcpy(c + 3 * c_step, c3, sizeof c3);
+}
+
+/* Key j is visible from the query at position p: the causal mask (j <= p), narrowed by a sliding
+ * window to the last W keys, plus the S sinks (see attend_group). */
+static inline int key_visible(const kv_cache_layer *c, int p, int j)
+{
+    return j <= p && (!c->window || j < c->sinks || j > p - c->window);
+}
+
+/* Every key of j0 .. j1-1 is visible from position p. */
+static inline int tile_visible(const kv_cache_layer *c, int p, int j0, int j1)
+{
+    return j1 - 1 <= p && (!c->window || j1 <= c->sinks || j0 > p - c->window || c->sinks > p - c->window);
+}
+
+/* Values of a tile as floats with rows `stride` apart (a multiple of 16, for the P·V kernel):
+ * in place for an F32 cache whose head_dim is already a multiple of 16, else converted (F16,
+ * Q8_0) or copied into `buf` with the row tails zeroed. */
+static const float *values_as_float(const struct attention_job *job, const void *first, int tile, int stride,
+                                    float *buf)
+{
+    const kv_cache_layer *c = job->cache;
+    const int head_dim = c->head_dim;
+    if (stride == head_dim)
+        return tile_as_float(job, first, tile, buf);
+    for (int j = 0; j < tile; j++) {
+        const char *row = (const char *)first + (size_t)j * c->row_bytes;
+        float *to = buf + (size_t)j * stride;
+        if (c->type == TYPE_F32)
+            memcpy(to, row, sizeof(float) * head_dim);
+        else
+            job->cached.to_float(row, to, head_dim);
+        memset(to + head_dim, 0, sizeof(float) * (size_t)(stride - head_dim));
+    }
+    return buf;
+}
+
+/* Query tokens t0 .. t0+n_tok-1, all the query heads of kv_head: see the comment above. */
+static void attend_block(const struct attention_job *job, int t0, int n_tok, int kv_head, float *scratch)
+{
+    const kv_cache_layer *c = job->cache;
+    const int head_dim = c->head_dim, n_rep = job->n_heads / c->n_kv_heads;
+    const int n_rows = n_tok * n_rep;                  /* query rows of the block */
+    const int rows = round_up(n_rows, PANEL);          /* padded: the extra rows are zero, never stored */
+    const int wide = round_up(head_dim, 16);           /* acc and value rows, padded for the kernel */
+    const size_t q_stride = (size_t)job->n_heads * head_dim;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+
+    float *q_t = scratch;                              /* [head_dim][rows]  queries, transposed and scaled */
+    float *score = q_t + (size_t)head_dim * rows;      /* [ATTN_TILE][rows] scores, then weights, key-major */
+    float *acc = score + (size_t)ATTN_TILE * rows;     /* [rows][wide]      running sum of weighted values */
+    float *max = acc + (size_t)rows * wide;            /* [rows]            running maximum */
+    float *sum = max + rows;                           /* [rows]            running sum of weights */
+    float *correction = sum + rows;                    /* [rows]            exp(old max - new max) */
+    float *shift = correction + rows;                  /* [rows]            what the scores are shifted by */
+    int *seen = (int *)(shift + rows);                 /* [rows]            leading keys of a tile a row sees */
+    float *key_buf = shift + 2 * rows;                 /* [ATTN_TILE][head_dim] F16 keys as floats */
+    float *value_buf = key_buf + (size_t)ATTN_TILE * head_dim;   /* [ATTN_TILE][wide] */
+
+    for (int i = 0; i < rows; i++) {
+        const float *q = i < n_rows ? job->query + (size_t)(t0 + i / n_rep) * q_stride +
+                                          ((size_t)kv_head * n_rep + i % n_rep) * head_dim
+                                    : NULL;
+        for (int d = 0; d < head_dim; d++)
+            q_t[(size_t)d * rows + i] = q ? q[d] * scale : 0.0f;
+        max[i] = -INFINITY;
+        sum[i] = 0.0f;
+    }
+    memset(acc, 0, sizeof(float) * (size_t)rows * wide);
+
+    /* The keys any row of the block sees: the causal bound is the last row's position; a window
+     * starts at the first row's window, plus the sinks in front (see attend_group). Rows that see
+     * less of a tile get the mask. */
+    const int p_first = job->pos0 + t0, p_last = p_first + n_tok - 1;
+    int sinks_end = 0, window_start = 0;
+    if (c->window) {
+        sinks_end = c->sinks < p_last + 1 ? c->sinks : p_last + 1;
+        window_start = p_first - c->window + 1 > c->sinks ? p_first - c->window + 1 : c->sinks;
+    }
+    const int range_lo[2] = {0, window_start}, range_hi[2] = {sinks_end, p_last + 1};
+    for (int range = 0; range < 2; range++)
+    for (int j0 = range_lo[range], tile; j0 < range_hi[range]; j0 += tile) {
+        tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
+        tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
+
+        /* 1. Scores, four keys x one panel of 16 query rows at a time. A last group of fewer
+         * than four keys repeats its last key (those extra score rows are never read). */
+        const float *keys = tile_as_float(job, kv_key(c, kv_head, j0), tile, key_buf);
+        memset(score, 0, sizeof(float) * (size_t)round_up(tile, 4) * rows);
+        for (int i0 = 0; i0 < rows; i0 += PANEL)
+            for (int j = 0; j < tile; j += 4) {
+                const float *k[4];
+                for (int u = 0; u < 4; u++)
+                    k[u] = keys + (size_t)(j + u < tile ? j + u : tile - 1) * head_dim;
+                block_4x16(head_dim, k, 1, q_t + i0, rows, score + (size_t)j * rows + i0, rows);
+            }
+
+        /* 2. The causal mask (and the window's), on the tiles some row does not see whole.
+         * seen[i]: how many keys from the start of the tile row i sees before the first one it
+         * does not (padding rows: all; their results are dropped). */
+        int whole = 1;
+        for (int t = 0; t < n_tok && whole; t++)
+            whole = tile_visible(c, p_first + t, j0, j0 + tile);
+        for (int i = 0; i < rows; i++)
+            seen[i] = tile;
+        if (!whole)
+            for (int i = 0; i < n_rows; i++)
+                for (int j = tile - 1; j >= 0; j--)
+                    if (!key_visible(c, p_first + i / n_rep, j0 + j)) {
+                        score[(size_t)j * rows + i] = -INFINITY;
+                        seen[i] = j;
+                    }
+
+        /* 3. Online softmax, each row's update as in attend_group; the loops run over the rows
+         * innermost, so they are vector operations across 8 rows. A row that has seen no key yet
+         * (maximum still -inf) shifts by 0 instead, so that -inf - -inf makes no NaN. */
+        for (int i = 0; i < rows; i++)
+            shift[i] = max[i];
+        for (int j = 0; j < tile; j++)
+            for (int i = 0; i < rows; i++) {
+                const float s = score[(size_t)j * rows + i];
+                shift[i] = s > shift[i] ? s : shift[i];
+            }
+        for (int i = 0; i < rows; i++) {
+            correction[i] = max[i] - shift[i];
+            max[i] = shift[i];
+            shift[i] = shift[i] == -INFINITY ? 0.0f : shift[i];
+        }
+        /* Rescale what was accumulated under the old maximum: exp(m - m'), 0 the first time. */
+        for (int i = 0; i < rows; i++)
+            correction[i] = correction[i] != correction[i] ? 0.0f : correction[i];   /* -inf - -inf */
+        exp_nonpositive(correction, rows);
+        for (int j = 0; j < tile; j++)
+            for (int i = 0; i < rows; i++)
+                score[(size_t)j * rows + i] -= shift[i];
+        exp_nonpositive(score, tile * rows);
+        for (int i = 0; i < rows; i++)
+            sum[i] *= correction[i];
+        for (int j = 0; j < tile; j++)
+            for (int i = 0; i < rows; i++)
+                sum[i] += score[(size_t)j * rows + i];
+        for (int i = 0; i < rows; i++)
+            if (correction[i] != 1.0f)
+                for (int d = 0; d < wide; d++)
+                    acc[(size_t)i * wide + d] *= correction[i];
+
+        /* 4. acc += P · V, four rows x 16 dimensions at a time, over the keys all four rows see.
+         * A key hidden from a row has weight 0, but 0 times a NaN or infinite value (a corrupt
+         * model's, at a later position) is NaN: so on the diagonal each row adds the rest of
+         * its keys on its own, skipping zero weights, in the same order and rounding. */
+        const float *value = values_as_float(job, kv_value(c, kv_head, j0), tile, wide, value_buf);
+        for (int i = 0; i < rows; i += 4) {
+            const float *w[4] = {score + i, score + i + 1, score + i + 2, score + i + 3};
+            int common = seen[i];
+            for (int u = 1; u < 4; u++)
+                common = seen[i + u] < common ? seen[i + u] : common;
+            for (int d = 0; d < wide; d += 16)
+                block_4x16(common, w, rows, value + d, wide, acc + (size_t)i * wide + d, wide);
+            for (int u = 0; u < 4 && common < tile; u++)
+                for (int j = common; j < tile; j++) {
+                    const float weight = score[(size_t)j * rows + i + u];
+                    float *a = acc + (size_t)(i + u) * wide;
+                    if (weight != 0.0f)
+                        for (int d = 0; d < head_dim; d++)
+                            a[d] = MADD(weight, value[(size_t)j * wide + d], a[d]);
+                }
+        }
+    }
+
+    for (int i = 0; i < n_rows; i++) {
+        float *out = job->out + (size_t)(t0 + i / n_rep) * q_stride + ((size_t)kv_head * n_rep + i % n_rep) * head_dim;
+        const float inv = 1.0f / sum[i];
+        for (int d = 0; d < head_dim; d++)
+            out[d] = acc[(size_t)i * wide + d] * inv;
+    }
+}
+
+/* Decode: a task is one (token, kv_head) pair, or a share of its query heads when the group is
+ * split; scratch memory belongs to the thread that runs it. */
 static void attention_task(void *arg, int task, int n_tasks, int worker)
 {
     (void)n_tasks;
@@ -213,18 +491,39 @@ static void attention_task(void *arg, int task, int n_tasks, int worker)
     attend_group(job, pair / n_kv_heads, pair % n_kv_heads, first, last - first, ops_scratch(job->ops, worker));
 }
 
+/* Prefill: a task is one (query block, kv_head) pair. The blocks are fixed by n_tokens alone (not
+ * by the thread count), and handed out last block first: the later a block, the more keys it
+ * sees, and the big tasks first leave small ones to even out the threads at the end. */
+static void attention_block_task(void *arg, int task, int n_tasks, int worker)
+{
+    const struct attention_job *job = arg;
+    const int n_kv_heads = job->cache->n_kv_heads;
+    const int per_block = block_tokens(job->n_heads / n_kv_heads);
+    const int block = (n_tasks - 1 - task) / n_kv_heads, t0 = block * per_block;
+    const int n_tok = job->n_tokens - t0 < per_block ? job->n_tokens - t0 : per_block;
+    attend_block(job, t0, n_tok, task % n_kv_heads, ops_scratch(job->ops, worker));
+}
+
 void attention(const ops_context *ops, float *out, const float *query, const kv_cache_layer *cache,
                int n_tokens, int pos0, int n_heads)
 {
-    /* With fewer (token, kv_head) pairs than threads — decoding a multi-query model, say — the
-     * query heads of a group are split across tasks, at the price of reading its keys and values
-     * once per share instead of once. */
-    const int pairs = n_tokens * cache->n_kv_heads, group = n_heads / cache->n_kv_heads;
-    int splits = 1;
-    while (pairs * splits < threadpool_size(ops->pool) && splits < group)
-        splits++;
     struct attention_job job = {
-        out, query, cache, n_tokens, pos0, n_heads, ops, kernel_row_of(ops->kernels, cache->type), splits,
+        out, query, cache, n_tokens, pos0, n_heads, ops, kernel_row_of(ops->kernels, cache->type), 1,
     };
-    threadpool_run(ops->pool, attention_task, &job, pairs * splits);
+    /* Query blocks pay when they have rows to share the keys with: a block is padded to 16 rows,
+     * and below 4 real ones (2 or 3 tokens of a multi-head model) the token-by-token loop
+     * measured faster. One token always takes that loop. */
+    const int group = n_heads / cache->n_kv_heads;
+    if (n_tokens > 1 && n_tokens * group >= 4) {
+        const int per_block = block_tokens(group), blocks = (n_tokens + per_block - 1) / per_block;
+        threadpool_run(ops->pool, attention_block_task, &job, blocks * cache->n_kv_heads);
+        return;
+    }
+    /* Token by token. With fewer (token, kv_head) pairs than threads — decoding a multi-query
+     * model, say — the query heads of a group are split across tasks, at the price of reading its
+     * keys and values once per share instead of once. */
+    const int pairs = n_tokens * cache->n_kv_heads;
+    while (pairs * job.splits < threadpool_size(ops->pool) && job.splits < group)
+        job.splits++;
+    threadpool_run(ops->pool, attention_task, &job, pairs * job.splits);
 }

@@ -7,7 +7,8 @@
 #include "ops/ops.h"
 
 /* Keys are processed in tiles of this many positions: one tile of scores per query lives in
- * registers/L1, never a whole row of n_ctx scores. */
+ * registers/L1, never a whole row of n_ctx scores. In a prompt, a block of up to 16 query tokens
+ * meets each tile together (attention.c). */
 enum { ATTN_TILE = 64 };
 
 /* Scratch floats attention needs per worker (ops_context.scratch_floats must be at least this). */
