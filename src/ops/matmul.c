@@ -32,8 +32,10 @@ struct matmul_job {
     size_t quantized_row_bytes[MAX_MATS];   /* one token of it */
 };
 
-/* Rows outer, tokens inner: each weight row streams from memory once (one sequential stream;
- * several rows interleaved measured slower), and is multiplied by up to 4 tokens per load. */
+/* Rows outer, tokens inner: each weight row streams from memory once, and is multiplied by up
+ * to 4 tokens per load. With fewer than 4 tokens (decode), four rows at a time share each
+ * activation block (vec_dot_rows4, which gives vec_dot's bits, so where a task's share begins
+ * changes nothing). */
 static void matmul_int8(const struct matmul_job *job, int m, int64_t r0, int64_t r1)
 {
     const tensor *w = job->w[m];
@@ -41,6 +43,14 @@ static void matmul_int8(const struct matmul_job *job, int m, int64_t r0, int64_t
     const size_t stride = job->quantized_row_bytes[m];
     const char *xq = job->quantized[m];
     float *out = job->out[m];
+    if (job->n_tokens < 4 && k->vec_dot_rows4)
+        for (; r0 + 4 <= r1; r0 += 4)
+            for (int t = 0; t < job->n_tokens; t++) {
+                float o[4];
+                k->vec_dot_rows4(tensor_row(w, r0), w->row_bytes, xq + (size_t)t * stride, w->cols, o);
+                for (int j = 0; j < 4; j++)
+                    out[(size_t)t * w->rows + r0 + j] = o[j];
+            }
     for (int64_t r = r0; r < r1; r++) {
         const void *row = tensor_row(w, r);
         int t = 0;
