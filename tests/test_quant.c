@@ -635,11 +635,12 @@ static double now(void)
 static void bench(int rows)
 {
     const int cols = 4096;
-    printf("# single thread, %d x %d matrix times vector (dot) and times 4 vectors (dot4);\n"
+    printf("# single thread, %d x %d matrix times vector (dot) and times 4 vectors (dot4); int8:\n"
+           "# x quantized, then one row per vec_dot, or four per vec_dot_rows4 (decode's path);\n"
            "# GB/s of weight bytes streamed per thread-CPU second, best of 8; 64-byte aligned\n",
            rows, cols);
-    printf("%-6s %-7s %9s %11s %12s %14s\n", "type", "variant", "MB", "dot GB/s", "dot4 GB/s",
-           "int8 dot GB/s");
+    printf("%-6s %-7s %9s %11s %12s %14s %14s\n", "type", "variant", "MB", "dot GB/s", "dot4 GB/s",
+           "int8 dot GB/s", "int8 rows4");
     float *x = aligned_alloc(64, 4 * cols * sizeof *x), *y = malloc((size_t)rows * 4 * sizeof *y);
     for (int i = 0; i < 4 * cols; i++) x[i] = uniform();
     for (int t = 0; t < N_TYPES; t++) {
@@ -651,7 +652,7 @@ static void bench(int rows)
         free(src);
         for (int v = 0; v < n_variants; v++) {
             const kernel_row *k = &variants[v].traits[type];
-            double best = 1e30, best4 = 1e30, best8 = 1e30;
+            double best = 1e30, best4 = 1e30, best8 = 1e30, best_rows4 = 1e30;
             uint8_t xq[4096 / 32 * 34];
             for (int rep = 0; rep < 8; rep++) {
                 double t0 = now();
@@ -664,10 +665,17 @@ static void bench(int rows)
                     for (int r = 0; r < rows; r++) y[r] = k->vec_dot(w + r * row_bytes, xq, cols);
                 }
                 double t3 = now();
+                if (k->vec_dot_rows4) {
+                    variants[v].traits[TYPE_Q8_0].from_float(x, xq, cols);
+                    for (int r = 0; r + 4 <= rows; r += 4) k->vec_dot_rows4(w + r * row_bytes, row_bytes, xq, cols, y + r);
+                }
+                double t4 = now();
                 best = fmin(best, t1 - t0), best4 = fmin(best4, t2 - t1), best8 = fmin(best8, t3 - t2);
+                best_rows4 = fmin(best_rows4, t4 - t3);
             }
-            printf("%-6s %-7s %9.1f %11.1f %12.1f %14.1f\n", type_traits_of(type)->name, variants[v].name,
-                   bytes / 1e6, bytes / best / 1e9, bytes / best4 / 1e9, k->vec_dot ? bytes / best8 / 1e9 : 0.0);
+            printf("%-6s %-7s %9.1f %11.1f %12.1f %14.1f %14.1f\n", type_traits_of(type)->name, variants[v].name,
+                   bytes / 1e6, bytes / best / 1e9, bytes / best4 / 1e9, k->vec_dot ? bytes / best8 / 1e9 : 0.0,
+                   k->vec_dot_rows4 ? bytes / best_rows4 / 1e9 : 0.0);
             fflush(stdout);
         }
         free(w);
