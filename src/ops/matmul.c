@@ -6,7 +6,7 @@
  *   - decode, fast path (quantized weights, !exact): x is quantized once per call to the type's
  *     vec_dot_type (Q8_0 blocks for Q8_0/Q4_0, Q8_K super-blocks for the k-quants) and each
  *     weight row is multiplied in integers (vec_dot4: one weight load for four tokens of a short
- *     batch);
+ *     batch; vec_dot_rows4, where the set has it: one activation load for four rows);
  *   - decode, exact path: float dot products, one weight row against up to 4 tokens at a time.
  * Each output element is computed the same way whatever share of rows it falls in, so results
  * do not depend on the thread count. */
