@@ -450,6 +450,7 @@ static void test_kernels_never_read_past_the_row(void)
                     variants[v].traits[TYPE_Q8_0].from_float(x + 3 * n, xq_out, n);
                     sink = k->vec_dot(row, xq, n);
                     k->vec_dot4(row, xq, 0, n, sums);
+                    if (k->vec_dot_rows4) k->vec_dot_rows4(row, 0, xq, n, sums);
                     munmap(xq_map, xq_len), munmap(xq_out_map, xq_out_len);
                 }
                 (void)sink;
@@ -565,6 +566,41 @@ static void test_every_variant_vec_dot_matches_scalar_and_float64(void)
     }
 }
 
+/* vec_dot_rows4 (decode's four rows per activation load) gives each row's vec_dot bit for bit,
+ * whatever the number of blocks (a multiple of 4 or not) and the rows' stride. */
+static void test_every_variant_vec_dot_rows4_matches_vec_dot_per_row(void)
+{
+    const int int8_types[] = {TYPE_Q8_0, TYPE_Q4_0};
+    for (int t = 0; t < 2; t++) {
+        int type = int8_types[t];
+        for (int n = 32; n <= 4096; n += n < 512 ? 32 : 1024) {
+            size_t row_bytes = type_row_bytes(type, n), stride = row_bytes + 10;
+            uint8_t *w = malloc(4 * stride), *xq = malloc(type_row_bytes(TYPE_Q8_0, n));
+            for (int r = 0; r < 4; r++) {
+                float *src = random_floats(n, 1.0f + r);
+                type_traits_of(type)->from_float(src, w + r * stride, n);
+                free(src);
+            }
+            float *x = random_floats(n, 1.0f);
+            type_traits_of(TYPE_Q8_0)->from_float(x, xq, n);
+            free(x);
+            for (int v = 0; v < n_variants; v++) {
+                const kernel_row *k = &variants[v].traits[type];
+                CHECKF(k->vec_dot_rows4, "%s %s: no vec_dot_rows4", variants[v].name, type_traits_of(type)->name);
+                if (!k->vec_dot_rows4) continue;
+                float four[4];
+                k->vec_dot_rows4(w, stride, xq, n, four);
+                for (int r = 0; r < 4; r++) {
+                    float one = k->vec_dot(w + r * stride, xq, n);
+                    CHECKF(four[r] == one, "%s %s n=%d row %d: vec_dot_rows4 %.9g != vec_dot %.9g",
+                           variants[v].name, type_traits_of(type)->name, n, r, four[r], one);
+                }
+            }
+            free(w), free(xq);
+        }
+    }
+}
+
 /* Extreme quants: Q8_0 weights at +-127 (and -128, which ggml never writes but a file may hold)
  * against activations at +-127 must not saturate vpmaddubsw's int16 pair sums. */
 static void test_vec_dot_survives_extreme_quants(void)
@@ -599,11 +635,12 @@ static double now(void)
 static void bench(int rows)
 {
     const int cols = 4096;
-    printf("# single thread, %d x %d matrix times vector (dot) and times 4 vectors (dot4);\n"
+    printf("# single thread, %d x %d matrix times vector (dot) and times 4 vectors (dot4); int8:\n"
+           "# x quantized, then one row per vec_dot, or four per vec_dot_rows4 (decode's path);\n"
            "# GB/s of weight bytes streamed per thread-CPU second, best of 8; 64-byte aligned\n",
            rows, cols);
-    printf("%-6s %-7s %9s %11s %12s %14s\n", "type", "variant", "MB", "dot GB/s", "dot4 GB/s",
-           "int8 dot GB/s");
+    printf("%-6s %-7s %9s %11s %12s %14s %14s\n", "type", "variant", "MB", "dot GB/s", "dot4 GB/s",
+           "int8 dot GB/s", "int8 rows4");
     float *x = aligned_alloc(64, 4 * cols * sizeof *x), *y = malloc((size_t)rows * 4 * sizeof *y);
     for (int i = 0; i < 4 * cols; i++) x[i] = uniform();
     for (int t = 0; t < N_TYPES; t++) {
@@ -615,7 +652,7 @@ static void bench(int rows)
         free(src);
         for (int v = 0; v < n_variants; v++) {
             const kernel_row *k = &variants[v].traits[type];
-            double best = 1e30, best4 = 1e30, best8 = 1e30;
+            double best = 1e30, best4 = 1e30, best8 = 1e30, best_rows4 = 1e30;
             uint8_t xq[4096 / 32 * 34];
             for (int rep = 0; rep < 8; rep++) {
                 double t0 = now();
@@ -628,10 +665,17 @@ static void bench(int rows)
                     for (int r = 0; r < rows; r++) y[r] = k->vec_dot(w + r * row_bytes, xq, cols);
                 }
                 double t3 = now();
+                if (k->vec_dot_rows4) {
+                    variants[v].traits[TYPE_Q8_0].from_float(x, xq, cols);
+                    for (int r = 0; r + 4 <= rows; r += 4) k->vec_dot_rows4(w + r * row_bytes, row_bytes, xq, cols, y + r);
+                }
+                double t4 = now();
                 best = fmin(best, t1 - t0), best4 = fmin(best4, t2 - t1), best8 = fmin(best8, t3 - t2);
+                best_rows4 = fmin(best_rows4, t4 - t3);
             }
-            printf("%-6s %-7s %9.1f %11.1f %12.1f %14.1f\n", type_traits_of(type)->name, variants[v].name,
-                   bytes / 1e6, bytes / best / 1e9, bytes / best4 / 1e9, k->vec_dot ? bytes / best8 / 1e9 : 0.0);
+            printf("%-6s %-7s %9.1f %11.1f %12.1f %14.1f %14.1f\n", type_traits_of(type)->name, variants[v].name,
+                   bytes / 1e6, bytes / best / 1e9, bytes / best4 / 1e9, k->vec_dot ? bytes / best8 / 1e9 : 0.0,
+                   k->vec_dot_rows4 ? bytes / best_rows4 / 1e9 : 0.0);
             fflush(stdout);
         }
         free(w);
@@ -664,6 +708,7 @@ int main(int argc, char **argv)
     RUN(test_kernel_sets_are_chosen_by_cpu_and_name);
     RUN(test_every_variant_quantizes_activations_as_the_reference);
     RUN(test_every_variant_vec_dot_matches_scalar_and_float64);
+    RUN(test_every_variant_vec_dot_rows4_matches_vec_dot_per_row);
     RUN(test_vec_dot_survives_extreme_quants);
     TEST_EXIT();
 }

@@ -23,6 +23,8 @@ float avx2_q8_0_vec_dot(const void *w, const void *xq, int64_t n);
 float avx2_q4_0_vec_dot(const void *w, const void *xq, int64_t n);
 void avx2_q8_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
 void avx2_q4_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
+void avx2_q8_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+void avx2_q4_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
 
 /* ==== Sixteen weights of a float-like row (F32, F16, BF16) as fp32 ==== */
 
@@ -273,9 +275,11 @@ const kernel_set kernels_avx512 = {
         [TYPE_BF16] = { .to_float = bf16_to_float, .dot = bf16_dot, .dot4 = bf16_dot4 },
         [TYPE_Q8_0] = { .to_float = q8_0_to_float, .from_float = avx2_quantize_q8_0,
                         .dot = q8_0_dot, .dot4 = q8_0_dot4,
-                        .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4 },
+                        .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4,
+                        .vec_dot_rows4 = avx2_q8_0_vec_dot_rows4 },
         [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4,
-                        .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4 },
+                        .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4,
+                        .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4 },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
     .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },

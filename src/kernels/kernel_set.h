@@ -33,6 +33,11 @@ typedef struct {
     /* the same for 4 activation rows xq, xq + x_stride bytes, ...: each weight block is loaded
      * once for four tokens. out[t] must equal vec_dot(w, row t) bit for bit. */
     void (*vec_dot4)(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
+    /* four weight rows w, w + row_bytes, ... against one activation row xq (decode): the
+     * activation block is loaded once for four rows. out[r] must equal vec_dot(row r, xq) bit for
+     * bit, so it comes with the set's own vec_dot (kernel_row_of never mixes them) and a matrix
+     * may multiply any of its rows either way. May be NULL: decode then calls vec_dot per row. */
+    void (*vec_dot_rows4)(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
 } kernel_row;
 
 /* The prefill GEMM's register tile: tile[t * rows + r] = sum_k panel[k * rows + r] * x[t][k] for

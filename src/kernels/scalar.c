@@ -109,6 +109,16 @@ static void q4_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_
     for (int t = 0; t < 4; t++) out[t] = q4_0_vec_dot(w, (const char *)xq + t * x_stride, n);
 }
 
+static void q8_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4])
+{
+    for (int r = 0; r < 4; r++) out[r] = q8_0_vec_dot((const char *)w + r * row_bytes, xq, n);
+}
+
+static void q4_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4])
+{
+    for (int r = 0; r < 4; r++) out[r] = q4_0_vec_dot((const char *)w + r * row_bytes, xq, n);
+}
+
 /* ==== The GEMM tile: 32 rows x 8 tokens, left to the compiler ==== */
 
 static void gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile)
@@ -130,9 +140,11 @@ const kernel_set kernels_scalar = {
         [TYPE_F16]  = { .dot = f16_dot,  .dot4 = f16_dot4 },
         [TYPE_BF16] = { .dot = bf16_dot, .dot4 = bf16_dot4 },
         [TYPE_Q8_0] = { .dot = q8_0_dot, .dot4 = q8_0_dot4,
-                        .vec_dot = q8_0_vec_dot, .vec_dot4 = q8_0_vec_dot4 },
+                        .vec_dot = q8_0_vec_dot, .vec_dot4 = q8_0_vec_dot4,
+                        .vec_dot_rows4 = q8_0_vec_dot_rows4 },
         [TYPE_Q4_0] = { .dot = q4_0_dot, .dot4 = q4_0_dot4,
-                        .vec_dot = q4_0_vec_dot, .vec_dot4 = q4_0_vec_dot4 },
+                        .vec_dot = q4_0_vec_dot, .vec_dot4 = q4_0_vec_dot4,
+                        .vec_dot_rows4 = q4_0_vec_dot_rows4 },
         KQUANT_ROWS_SCALAR,     /* kernels/kquant_rows.h */
     },
     .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },

@@ -6,7 +6,7 @@
  *   - decode, fast path (quantized weights, !exact): x is quantized once per call to the type's
  *     vec_dot_type (Q8_0 blocks for Q8_0/Q4_0, Q8_K super-blocks for the k-quants) and each
  *     weight row is multiplied in integers (vec_dot4: one weight load for four tokens of a short
- *     batch);
+ *     batch; vec_dot_rows4, where the set has it: one activation load for four rows);
  *   - decode, exact path: float dot products, one weight row against up to 4 tokens at a time.
  * Each output element is computed the same way whatever share of rows it falls in, so results
  * do not depend on the thread count. */
@@ -32,8 +32,10 @@ struct matmul_job {
     size_t quantized_row_bytes[MAX_MATS];   /* one token of it */
 };
 
-/* Rows outer, tokens inner: each weight row streams from memory once (one sequential stream;
- * several rows interleaved measured slower), and is multiplied by up to 4 tokens per load. */
+/* Rows outer, tokens inner: each weight row streams from memory once, and is multiplied by up
+ * to 4 tokens per load. With fewer than 4 tokens (decode), four rows at a time share each
+ * activation block (vec_dot_rows4, which gives vec_dot's bits, so where a task's share begins
+ * changes nothing). */
 static void matmul_int8(const struct matmul_job *job, int m, int64_t r0, int64_t r1)
 {
     const tensor *w = job->w[m];
@@ -41,6 +43,14 @@ static void matmul_int8(const struct matmul_job *job, int m, int64_t r0, int64_t
     const size_t stride = job->quantized_row_bytes[m];
     const char *xq = job->quantized[m];
     float *out = job->out[m];
+    if (job->n_tokens < 4 && k->vec_dot_rows4)
+        for (; r0 + 4 <= r1; r0 += 4)
+            for (int t = 0; t < job->n_tokens; t++) {
+                float o[4];
+                k->vec_dot_rows4(tensor_row(w, r0), w->row_bytes, xq + (size_t)t * stride, w->cols, o);
+                for (int j = 0; j < 4; j++)
+                    out[(size_t)t * w->rows + r0 + j] = o[j];
+            }
     for (int64_t r = r0; r < r1; r++) {
         const void *row = tensor_row(w, r);
         int t = 0;
