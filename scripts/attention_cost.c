@@ -2,8 +2,11 @@
  * (no projections, no feed-forward), one layer of the TinyLlama 1.1B shape (32 query heads, 4
  * key/value heads, head_dim 64), random queries, keys and values.
  *
- *   make bin && gcc -O3 -march=native -Isrc -o build/attention_cost scripts/attention_cost.c \
- *       build/libattend.a -lsentencepiece -lstdc++ -lm -lpthread && build/attention_cost [threads]
+ *   make build/libattend_internal.a && gcc -std=c11 -O3 -march=native -D_GNU_SOURCE -Isrc \
+ *       -o build/attention_cost scripts/attention_cost.c build/libattend_internal.a \
+ *       -lsentencepiece -lstdc++ -lm -lpthread && build/attention_cost [threads]
+ *
+ * (the internal archive: the kernel is not part of the public API, which libattend.a keeps to)
  *
  * prefill: all n queries of an n-token prompt (query t sees keys 0..t): n(n+1)/2 query-key pairs
  * per head, so doubling n should take about 4x the time. decode: one query at position n-1 over
@@ -13,8 +16,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "attention.h"
-#include "threadpool.h"
+#include "kernels/kernel_set.h"
+#include "kv_cache.h"
+#include "ops/attention.h"
+#include "ops/threadpool.h"
 
 /* CPU time of this process: with one thread it is the kernel's own work, and it moves much less
  * than wall time when other jobs share the cores. With more threads it adds theirs up. */
@@ -29,27 +34,37 @@ int main(int argc, char **argv)
 {
     const int n_heads = 32, n_kv = 4, hd = 64, threads = argc > 1 ? atoi(argv[1]) : 1;
     threadpool *pool = threadpool_new(threads > 0 ? threads : 1);
-    float *scratch = malloc(sizeof(float) * threadpool_size(pool) * attention_scratch_floats(n_heads, n_kv, hd));
+    ops_context ops;
+    if (!pool || ops_context_init(&ops, pool, kernel_set_best(), 0, attention_scratch_floats(n_heads, n_kv, hd), 0)) {
+        fprintf(stderr, "attention_cost: out of memory\n");
+        return 1;
+    }
     printf("one layer, 32 query heads, 4 kv heads, head_dim 64, %d thread(s)\n", threadpool_size(pool));
     printf("| context n | prefill of n tokens (CPU ms) | x previous | decode at n (CPU us) | x previous |\n");
     printf("|---:|---:|---:|---:|---:|\n");
     double last_prefill = 0, last_decode = 0;
     for (int n = 128; n <= 2048; n *= 2) {
-        kv_cache_layer c = {malloc(sizeof(float) * n_kv * n * hd), malloc(sizeof(float) * n_kv * n * hd), n, n_kv, hd};
+        kv_cache cache;
+        if (kv_cache_init(&cache, 1, n, n_kv, hd, TYPE_F32) != 0) {
+            fprintf(stderr, "attention_cost: out of memory\n");
+            return 1;
+        }
+        kv_cache_layer c = cache.layers[0];
+        float *keys = c.key, *values = c.value;
         float *q = malloc(sizeof(float) * (size_t)n * n_heads * hd), *out = malloc(sizeof(float) * (size_t)n * n_heads * hd);
         for (size_t i = 0; i < (size_t)n_kv * n * hd; i++) {
-            c.key[i] = (float)rand() / RAND_MAX - 0.5f;
-            c.value[i] = (float)rand() / RAND_MAX - 0.5f;
+            keys[i] = (float)rand() / RAND_MAX - 0.5f;
+            values[i] = (float)rand() / RAND_MAX - 0.5f;
         }
         for (size_t i = 0; i < (size_t)n * n_heads * hd; i++)
             q[i] = (float)rand() / RAND_MAX - 0.5f;
         double best_prefill = 1e9, best_decode = 1e9;
         for (int rep = 0; rep < 3; rep++) {   /* the best of 3: the least disturbed by other work */
             double t0 = now();
-            attention(pool, out, q, &c, n, 0, n_heads, scratch);
+            attention(&ops, out, q, &c, n, 0, n_heads);
             double t1 = now();
             for (int k = 0; k < 20; k++)
-                attention(pool, out, q, &c, 1, n - 1, n_heads, scratch);
+                attention(&ops, out, q, &c, 1, n - 1, n_heads);
             double t2 = now();
             best_prefill = t1 - t0 < best_prefill ? t1 - t0 : best_prefill;
             best_decode = (t2 - t1) / 20 < best_decode ? (t2 - t1) / 20 : best_decode;
@@ -62,9 +77,10 @@ int main(int argc, char **argv)
         printf("| %d | %.1f | %s | %.0f | %s |\n", n, best_prefill * 1e3, ratio_prefill, best_decode * 1e6,
                ratio_decode);
         last_prefill = best_prefill, last_decode = best_decode;
-        free(c.key), free(c.value), free(q), free(out);
+        kv_cache_free(&cache);
+        free(q), free(out);
     }
-    free(scratch);
+    ops_context_free(&ops);
     threadpool_free(pool);
     return 0;
 }

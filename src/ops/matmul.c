@@ -89,12 +89,16 @@ static void matmul_float(const struct matmul_job *job, int m, int64_t r0, int64_
 }
 
 /* The matrices' rows are numbered one after another and each task takes a contiguous share of
- * that combined range, so Q, K and V (of different heights) balance as one job. */
+ * that combined range, so Q, K and V (of different heights) balance as one job. In prefill the
+ * shares are whole GEMM panels (a share ending inside a panel would pad it with zero rows). */
 static void matmul_task(void *arg, int task, int n_tasks, int worker)
 {
     const struct matmul_job *job = arg;
+    const long unit = job->n_tokens >= GEMM_TOKENS ? job->ops->kernels->gemm.rows : 1;
     long begin, end;
-    threadpool_split((long)job->total_rows, task, n_tasks, &begin, &end);
+    threadpool_split((long)((job->total_rows + unit - 1) / unit), task, n_tasks, &begin, &end);
+    begin *= unit;
+    end = end * unit < job->total_rows ? end * unit : job->total_rows;
     int64_t base = 0;
     for (int m = 0; m < job->n_mats && base < end; m++) {
         const tensor *w = job->w[m];
@@ -147,10 +151,18 @@ void matmul(const ops_context *ops, const float *x, int n_tokens, int n_mats, co
         quantized_used += (size_t)n_tokens * job.quantized_row_bytes[m];
     }
     /* A few tasks per thread let a fast thread take over from a slow one; at least 16 rows each
-     * keeps the claiming cheap and the output writes of two tasks off one cache line. */
+     * keeps the claiming cheap and the output writes of two tasks off one cache line. A prefill
+     * task is long (every token against its rows), so there it is about four panels: whichever
+     * thread finishes last, the other waits for at most that much (it was up to 6 % of tl1b's
+     * prefill with four tasks per thread). */
     long n_tasks = 4L * threadpool_size(ops->pool);
     if (n_tasks > (job.total_rows + 15) / 16)
         n_tasks = (job.total_rows + 15) / 16;
+    if (n_tokens >= GEMM_TOKENS) {
+        const long panels = (job.total_rows + ops->kernels->gemm.rows - 1) / ops->kernels->gemm.rows;
+        n_tasks = panels / 4 > n_tasks ? panels / 4 : n_tasks;
+        n_tasks = n_tasks < panels ? n_tasks : panels;
+    }
     threadpool_run(ops->pool, matmul_task, &job, (int)n_tasks);
 }
 
