@@ -334,9 +334,19 @@ static void test_kv_load_refuses_what_it_cannot_trust(void)
     attend_context_free(h);
 }
 
+/* A random-weight model made by make_models.py with these arguments into the temporary folder, or
+ * NULL (the tests that need it then fail, saying so). */
+static attend_model *made_model(const char *name, const char *args)
+{
+    char path[300], cmd[700], err[256];
+    snprintf(path, sizeof path, "%s/%s.gguf", tmpdir, name);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 scripts/make_models.py %s --out '%s'", args, path);
+    return system(cmd) == 0 ? attend_model_load(path, NULL, err, sizeof err) : NULL;
+}
+
 int main(void)
 {
-    char err[256];
+    char err[256], cmd[512];
     if (!mkdtemp(tmpdir)) {
         printf("FAIL test_kv_control: mkdtemp\n");
         return 1;
@@ -347,26 +357,10 @@ int main(void)
         return 1;
     }
     vocab = attend_model_config(model)->vocab_size;
-    char cmd[512], one[300];
-    snprintf(one, sizeof one, "%s/one-layer.gguf", tmpdir);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 scripts/make_models.py tiny-gqa --layers 1 --seed 9 --out '%s'", one);
-    if (system(cmd) == 0)
-        one_layer = attend_model_load(one, NULL, err, sizeof err);
-    snprintf(one, sizeof one, "%s/one-layer-scaled.gguf", tmpdir);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 scripts/make_models.py tiny-gqa --layers 1 --seed 9 --rope-scale 2 "
-             "--out '%s'", one);
-    if (system(cmd) == 0)
-        one_layer_scaled = attend_model_load(one, NULL, err, sizeof err);
-    snprintf(one, sizeof one, "%s/heads32.gguf", tmpdir);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 scripts/make_models.py tiny-gqa --heads 4 --kv-heads 2 --seed 5 "
-             "--out '%s'", one);
-    if (system(cmd) == 0)
-        heads32 = attend_model_load(one, NULL, err, sizeof err);
-    snprintf(one, sizeof one, "%s/one-layer32.gguf", tmpdir);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 scripts/make_models.py tiny-gqa --layers 1 --heads 4 --kv-heads 2 "
-             "--seed 9 --out '%s'", one);
-    if (system(cmd) == 0)
-        one_layer32 = attend_model_load(one, NULL, err, sizeof err);
+    one_layer = made_model("one-layer", "tiny-gqa --layers 1 --seed 9");
+    one_layer_scaled = made_model("one-layer-scaled", "tiny-gqa --layers 1 --seed 9 --rope-scale 2");
+    heads32 = made_model("heads32", "tiny-gqa --heads 4 --kv-heads 2 --seed 5");
+    one_layer32 = made_model("one-layer32", "tiny-gqa --layers 1 --heads 4 --kv-heads 2 --seed 9");
     RUN(test_kv_size_follows_forward_and_truncate_rewinds);
     RUN(test_kv_size_after_an_abort_is_the_start_position);
     RUN(test_kv_copy_continues_like_the_original);
