@@ -86,10 +86,12 @@ def main():
         f"{report['kernels']} kernels; load average before the run: {a.load or 'unknown'}.",
         f"Command: `{a.command}`.", "",
         f"Ceilings measured by the probe: streaming read {probe['read_gb_s']:.1f} GB/s ({probe['read_threads']} "
-        f"threads), FMA {probe['fma_gflop_s_per_thread']:.1f} GFLOP/s per thread ({probe['isa']}), int8 dot "
-        f"{probe['int8_gop_s_per_thread']:.1f} GOP/s per thread ({probe['int8_isa']}).",
-        "Roofline: pp = FLOPs per token x tok/s / (FMA peak x threads); tg = weight bytes per token x tok/s / "
-        "read bandwidth (a model that fits in the caches can exceed 100 %).",
+        f"threads), FMA {probe['fma_gflop_s_per_thread']:.1f} GFLOP/s per thread, "
+        f"{probe.get('fma_gflop_s_all_threads', 0):.1f} with all {probe['read_threads']} at once ({probe['isa']}), "
+        f"int8 dot {probe['int8_gop_s_per_thread']:.1f} GOP/s per thread, "
+        f"{probe.get('int8_gop_s_all_threads', 0):.1f} all at once ({probe['int8_isa']}).",
+        "Roofline: pp = FLOPs per token x tok/s / the FMA peak of all threads at once; tg = weight bytes per "
+        "token x tok/s / read bandwidth (a model that fits in the caches can exceed 100 %).",
         "The machine is shared: figures move by up to 30 % between runs; compare within one table.", "",
     ]
     head = "| model | test | depth | tok/s | ± | TTFT ms | ITL p50 ms | ITL p99 ms | roofline |"

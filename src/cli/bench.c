@@ -265,7 +265,7 @@ static void run_test(bench_state *b, bench_test *t, int profile, const probe_res
     for (int r = 0; r < t->reps; r++)
         tok_s += t->n_tokens / t->seconds[r] / t->reps;
     t->per_token = t->prefill ? prefill_flops(b->c, t->n_tokens, t->depth) / t->n_tokens : weight_bytes;
-    double ceiling = t->prefill ? probe->fma_gflops * n_threads : probe->read_gbs;
+    double ceiling = t->prefill ? probe_fma_ceiling(probe, n_threads) : probe->read_gbs;
     t->roofline = ceiling > 0 ? 100 * t->per_token * tok_s / (ceiling * 1e9) : 0;
 }
 

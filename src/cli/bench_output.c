@@ -107,12 +107,13 @@ void bench_print_header(FILE *f, const bench_info *in, int reps)
             "%.2f ms warm\n", in->path, in->format, in->type, in->bytes / 1048576.0, in->params / 1e6,
             in->load_cold_ms, in->load_warm_ms);
     fprintf(f, "run: context %d, %d threads, %s kernels; CPU %s\n", in->n_ctx, in->threads, in->kernels, in->cpu);
-    fprintf(f, "ceilings (probe, %.1f s): streaming read %.1f GB/s (%d threads), FMA %.1f GFLOP/s per thread "
-            "(%s), int8 dot %.1f GOP/s per thread (%s)\n", p->seconds, p->read_gbs, p->threads, p->fma_gflops,
-            p->isa, p->int8_gops, p->int8_isa);
+    fprintf(f, "ceilings (probe, %.1f s): streaming read %.1f GB/s (%d threads), FMA %.1f GFLOP/s per thread, "
+            "%.1f with %d at once (%s), int8 dot %.1f GOP/s per thread, %.1f with %d at once (%s)\n", p->seconds,
+            p->read_gbs, p->threads, p->fma_gflops, p->fma_gflops_all, p->threads, p->isa, p->int8_gops,
+            p->int8_gops_all, p->threads, p->int8_isa);
     fprintf(f, "method: a warm-up, then %d repetitions per test; random in-vocabulary tokens; greedy sampling; "
-            "tg never stops at end-of-text; roofline: pp FLOPs vs FMA peak x threads, tg weight bytes vs read\n\n",
-            reps);
+            "tg never stops at end-of-text; roofline: pp FLOPs vs the FMA peak of all threads at once, tg weight "
+            "bytes vs read\n\n", reps);
     fprintf(f, "| %-7s | %6s | %20s | %18s | %8s | %8s | %8s | %8s | %9s |\n", "test", "depth", "tok/s",
             "TTFT ms", "ITL p50", "p90", "p99", "max ms", "roofline");
     fprintf(f, "|---------|-------:|---------------------:|-------------------:|---------:|---------:|---------:"
@@ -160,9 +161,10 @@ void bench_write_json(FILE *f, const bench_info *in, const bench_test *tests, in
                 in->kernels);
         json_string(f, in->cpu);
         fprintf(f, ",\n   \"probe\": {\"read_gb_s\": %.3f, \"read_threads\": %d, \"read_bytes\": %zu, "
-                "\"fma_gflop_s_per_thread\": %.3f, \"int8_gop_s_per_thread\": %.3f, \"isa\": \"%s\", "
-                "\"int8_isa\": \"%s\", \"seconds\": %.3f},\n", p->read_gbs, p->threads, p->read_bytes,
-                p->fma_gflops, p->int8_gops, p->isa, p->int8_isa, p->seconds);
+                "\"fma_gflop_s_per_thread\": %.3f, \"int8_gop_s_per_thread\": %.3f, \"fma_gflop_s_all_threads\": %.3f, "
+                "\"int8_gop_s_all_threads\": %.3f, \"isa\": \"%s\", \"int8_isa\": \"%s\", \"seconds\": %.3f},\n",
+                p->read_gbs, p->threads, p->read_bytes, p->fma_gflops, p->int8_gops, p->fma_gflops_all,
+                p->int8_gops_all, p->isa, p->int8_isa, p->seconds);
         fprintf(f, "   \"load_cold_ms\": %.3f, \"load_warm_ms\": %.3f, \"peak_rss_mib\": %.1f,\n",
                 in->load_cold_ms, in->load_warm_ms, in->peak_rss_mib);
         fprintf(f, "   \"test\": \"%s\", \"kind\": \"%s\", \"n_tokens\": %d, \"depth\": %d, \"repetitions\": %d, "

@@ -15,7 +15,7 @@ static void against(const probe_result *c, int n_threads, double seconds, double
 {
     *gbs = seconds > 0 ? bytes / seconds / 1e9 : 0;
     *gflops = seconds > 0 ? flops / seconds / 1e9 : 0;
-    double peak = (int8 ? c->int8_gops : c->fma_gflops) * n_threads;
+    double peak = int8 ? probe_int8_ceiling(c, n_threads) : probe_fma_ceiling(c, n_threads);
     *pct_bw = c->read_gbs > 0 ? 100 * *gbs / c->read_gbs : 0;
     *pct_peak = peak > 0 ? 100 * *gflops / peak : 0;
 }
@@ -26,7 +26,8 @@ void profile_report(FILE *f, const char *title, const attend_profile *p, double 
     double total = p->forward_seconds + sampling_seconds, classes = 0;
     fprintf(f, "\nprofile of %s: %.3f ms in %ld forward passes + %.3f ms sampling; ceilings: read %.1f GB/s, "
             "FMA %.1f GFLOP/s, int8 %.1f GOP/s (%d thread%s)\n", title, p->forward_seconds * 1e3, p->forward_calls,
-            sampling_seconds * 1e3, c->read_gbs, c->fma_gflops * n_threads, c->int8_gops * n_threads, n_threads,
+            sampling_seconds * 1e3, c->read_gbs, probe_fma_ceiling(c, n_threads), probe_int8_ceiling(c, n_threads),
+            n_threads,
             n_threads == 1 ? "" : "s");
     fprintf(f, "| %-22s | %9s | %12s | %6s | %8s | %6s | %9s | %6s |\n", "op class", "calls", "ms", "% time",
             "GB/s", "% read", "GFLOP/s", "% peak");
