@@ -29,6 +29,9 @@ assert [(t["test"], t["depth"]) for t in tests] == [("pp16", 0), ("pp32", 0), ("
 for t in tests:
     assert t["repetitions"] == 3 and len(t["seconds"]) == 3 and all(s > 0 for s in t["seconds"]), t["test"]
     assert t["tok_s_mean"] > 0 and t["threads"] == 2 and t["kernels"], t["test"]
+    p = t["probe"]   # the ceilings, one thread's and both threads' at once, all measured
+    assert p["read_threads"] == 2 and p["fma_gflop_s_per_thread"] > 0 and p["int8_gop_s_per_thread"] > 0, p
+    assert p["fma_gflop_s_all_threads"] > 0 and p["int8_gop_s_all_threads"] > 0, p
     if t["kind"] == "pp":
         assert len(t["ttft_ms"]) == 3 and all(a >= 1e3 * s for a, s in zip(t["ttft_ms"], t["seconds"]))
     else:
