@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""bench_combine.py — several `make bench` runs side by side: the last run's figures, every run's
+ratio to llama.cpp and their geometric mean, as one markdown table.
+
+    bench_combine.py RUN1.json RUN2.json ... [--out table.md]
+
+Each argument is a report.json written by scripts/bench_report.py (copy build/bench/report.json
+aside after each `make bench`; a run of two commands, small models and TinyLlama shapes, gives two
+files: pass them both for that run, joined with a comma: a.json,b.json). On a shared machine one
+run of either engine moves by up to 25 %, so the figure to quote for a row is the geometric mean of
+its ratios over runs made in the same minutes. Rows missing from a run or without a llama.cpp figure
+are left out of the mean. Standard library only.
+"""
+import argparse
+import json
+import math
+
+
+def load(spec):
+    """{(model, test, depth): test} from one run: one or more report.json files, comma-separated."""
+    out = {}
+    for path in spec.split(","):
+        with open(path) as f:
+            for t in json.load(f)["tests"]:
+                out[(t["name"], t["test"], t["depth"])] = t
+    return out
+
+
+def fmt(x):
+    if x is None:
+        return "–"
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", help="report.json of each run (a,b for a run of two files)")
+    ap.add_argument("--out", help="write the table here instead of standard output")
+    a = ap.parse_args()
+    runs = [load(r) for r in a.runs]
+    last = runs[-1]
+    names = " / ".join(chr(ord("A") + i) for i in range(len(runs)))
+    lines = [f"| model | test | depth | tok/s | ± | TTFT ms | ITL p50 ms | ITL p99 ms | roofline | llama.cpp tok/s "
+             f"| ratio {names} | geometric mean |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for key, t in last.items():
+        ratios = [r[key].get("ratio_to_llama_cpp") if key in r else None for r in runs]
+        known = [x for x in ratios if x]
+        mean = math.exp(sum(math.log(x) for x in known) / len(known)) if known else None
+        pp = t["kind"] == "pp"
+        roof = f"{t['roofline_pct']:.0f} % {'FMA' if t['roofline_of'] == 'fma_peak' else 'BW'}"
+        ttft = fmt(t["ttft_ms_mean"]) if pp else "–"
+        p50 = "–" if pp else f"{t['itl_ms_p50']:.3g}"
+        p99 = "–" if pp else f"{t['itl_ms_p99']:.3g}"
+        shown = " / ".join(f"{x:.2f}" if x else "–" for x in ratios)
+        gm = f"**{mean:.2f}x**" if mean else "–"
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(t['tok_s_mean'])} | {fmt(t['tok_s_stddev'])} | {ttft} | "
+                     f"{p50} | {p99} | {roof} | {fmt(t.get('llama_cpp_tok_s_mean'))} | {shown} | {gm} |")
+    text = "\n".join(lines) + "\n"
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    else:
+        print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
