@@ -105,7 +105,7 @@ $(BUILD)/pic/tokenizer_sp.o: src/tokenizer_sp.cpp $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -fPIC -c -o $@ $<
 
-$(BUILD)/test_%: tests/test_%.c tests/test.h $(BUILD)/libattend_internal.a
+$(BUILD)/test_%: tests/test_%.c tests/test.h tests/ops_fixture.h $(BUILD)/libattend_internal.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libattend_internal.a $(LDLIBS)
 
 $(BUILD):

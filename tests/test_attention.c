@@ -1,6 +1,7 @@
 /* test_attention.c — the tiled online-softmax kernel against the textbook formula, with every
  * kernel set this CPU runs and both KV cache types. */
 #include "test.h"
+#include "ops_fixture.h"
 #include "kernels/kernel_set.h"
 #include "kv_cache.h"
 #include "ops/attention.h"
@@ -42,21 +43,6 @@ static void set_at(const kv_cache_layer *c, void *base, size_t i, float v)
         ((uint16_t *)base)[i] = fp32_to_fp16(v);
     else
         ((float *)base)[i] = v;
-}
-
-static ops_context make_ops(int threads, const kernel_set *k, int n_heads, int n_kv_heads, int head_dim)
-{
-    ops_context ops;
-    if (ops_context_init(&ops, threadpool_new(threads), k, 0, attention_scratch_floats(n_heads, n_kv_heads, head_dim),
-                         0))
-        abort();
-    return ops;
-}
-
-static void free_ops(ops_context *ops)
-{
-    threadpool_free(ops->pool);
-    ops_context_free(ops);
 }
 
 /* The oracle: materialise every score row in double, softmax it, weight the values. Keys a
@@ -134,7 +120,7 @@ static double compare_ring(int threads, int n_heads, int n_kv_heads, int head_di
         fill_rows(&c, c.value, values);
         attention_naive(want, q, &c, n_tokens, pos0, n_heads);
         for (int k = 0; k < n_sets; k++) {
-            ops_context ops = make_ops(threads, sets[k], n_heads, n_kv_heads, head_dim);
+            ops_context ops = attention_ops(threads, sets[k], n_heads, n_kv_heads, head_dim);
             attention(&ops, got, q, &c, n_tokens, pos0, n_heads);
             free_ops(&ops);
             double num = 0, den = 0;
@@ -206,7 +192,7 @@ static void test_attention_propagates_nan(void)
             for (int i = 0; i < hd; i++)
                 q[i] = 0.1f * i;
             set_at(&c, c.key, 5 * hd + 3, NAN);
-            ops_context ops = make_ops(1, sets[k], 1, 1, hd);
+            ops_context ops = attention_ops(1, sets[k], 1, 1, hd);
             attention(&ops, out, q, &c, 1, n_ctx - 1, 1);
             free_ops(&ops);
             kv_cache_free(&store);
@@ -228,7 +214,7 @@ static void test_attention_identical_across_thread_counts(void)
     for (int i = 0; i < 8 * 32 * 3; i++)
         q[i] = uniform();
     for (int threads = 1; threads <= 3; threads++) {
-        ops_context ops = make_ops(threads, sets[n_sets - 1], n_heads, n_kv, hd);
+        ops_context ops = attention_ops(threads, sets[n_sets - 1], n_heads, n_kv, hd);
         attention(&ops, out[threads - 1], q, &c, 3, 97, n_heads);
         free_ops(&ops);
     }
@@ -251,7 +237,7 @@ static void test_attention_split_groups_give_identical_results(void)
     for (int i = 0; i < n_heads * hd; i++)
         q[i] = uniform();
     for (int threads = 1; threads <= 4; threads++) {
-        ops_context ops = make_ops(threads, sets[n_sets - 1], n_heads, 1, hd);
+        ops_context ops = attention_ops(threads, sets[n_sets - 1], n_heads, 1, hd);
         attention(&ops, out[threads - 1], q, &c, 1, n_ctx - 1, n_heads);
         free_ops(&ops);
     }
@@ -310,7 +296,7 @@ static void test_attention_prefill_identical_across_thread_counts(void)
         q[i] = uniform();
     for (int threads = 1; threads <= 4; threads++) {
         out[threads - 1] = malloc(sizeof(float) * n);
-        ops_context ops = make_ops(threads, sets[n_sets - 1], n_heads, n_kv, hd);
+        ops_context ops = attention_ops(threads, sets[n_sets - 1], n_heads, n_kv, hd);
         attention(&ops, out[threads - 1], q, &c, n_tokens, pos0, n_heads);
         free_ops(&ops);
     }
@@ -340,7 +326,7 @@ static void test_attention_prefill_nan_stays_behind_the_mask(void)
             float q[20 * 16], out[20 * 16];
             for (int i = 0; i < n_tokens * hd; i++)
                 q[i] = uniform();
-            ops_context ops = make_ops(2, sets[n_sets - 1], 1, 1, hd);
+            ops_context ops = attention_ops(2, sets[n_sets - 1], 1, 1, hd);
             attention(&ops, out, q, &c, n_tokens, 0, 1);
             free_ops(&ops);
             kv_cache_free(&store);

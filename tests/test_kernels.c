@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "test.h"
+#include "ops_fixture.h"
 #include "kernels/kernel_set.h"
 #include "ops/elementwise.h"
 #include "ops/gemm.h"
@@ -12,22 +13,6 @@
 
 static const kernel_set *sets[3];
 static int n_sets;
-
-/* An ops context for matmul with `threads` threads and kernel set k (free with free_ops). */
-static ops_context make_ops(int threads, const kernel_set *k, int exact, int64_t max_cols)
-{
-    ops_context ops;
-    threadpool *pool = threadpool_new(threads);
-    if (ops_context_init(&ops, pool, k, exact, matmul_scratch_floats(k), matmul_quantized_bytes(max_cols, 8)))
-        abort();
-    return ops;
-}
-
-static void free_ops(ops_context *ops)
-{
-    threadpool_free(ops->pool);
-    ops_context_free(ops);
-}
 
 static void test_rmsnorm_matches_definition(void)
 {
@@ -106,7 +91,7 @@ static void test_matmul_matches_naive_for_many_shapes(void)
     }
     for (int k = 0; k < n_sets; k++)
         for (int threads = 1; threads <= 4; threads++) {
-            ops_context ops = make_ops(threads, sets[k], 0, cols);
+            ops_context ops = matmul_ops(threads, sets[k], 0, cols);
             matmul(&ops, x, n_tokens, 3, tp, out);
             free_ops(&ops);
             for (int m = 0; m < 3; m++)
@@ -149,7 +134,7 @@ static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
             tt->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
         tensor t = {types[k], rows, cols, row_bytes, w};
         const tensor *tp = &t;
-        ops_context one = make_ops(1, sets[s], 0, cols), three = make_ops(3, sets[s], 0, cols);
+        ops_context one = matmul_ops(1, sets[s], 0, cols), three = matmul_ops(3, sets[s], 0, cols);
         matmul(&one, x, n_tokens, 1, &tp, &out1);
         matmul(&three, x, n_tokens, 1, &tp, &out3);
         free_ops(&one);
@@ -191,8 +176,8 @@ static void test_matmul_int8_decode_matches_scalar_vec_dot(void)
                     tt->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
                 tensor t = {types[k], rows, cols, row_bytes, w};
                 const tensor *tp = &t;
-                ops_context one = make_ops(1, sets[s], 0, cols), three = make_ops(3, sets[s], 0, cols);
-                ops_context ref = make_ops(1, sets[s], 1, cols);
+                ops_context one = matmul_ops(1, sets[s], 0, cols), three = matmul_ops(3, sets[s], 0, cols);
+                ops_context ref = matmul_ops(1, sets[s], 1, cols);
                 matmul(&one, x, n_tokens, 1, &tp, &o1);
                 matmul(&three, x, n_tokens, 1, &tp, &o3);
                 matmul(&ref, x, n_tokens, 1, &tp, &oe);

@@ -4,6 +4,7 @@
  * (The kernels' own arithmetic is tested in test_kquants.c and against numpy by test_kquants.sh;
  * whole models against the float64 reference by test_kquant_models.sh.) */
 #include "test.h"
+#include "ops_fixture.h"
 #include "kernels/kernel_set.h"
 #include "kquants.h"
 #include "model_builder.h"
@@ -36,21 +37,6 @@ static char *quantized_matrix(int type, int rows, int cols, int seed)
         type_traits_of(type)->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
     free(wf);
     return w;
-}
-
-static ops_context make_ops(int threads, const kernel_set *k, int exact, int64_t max_cols)
-{
-    ops_context ops;
-    threadpool *pool = threadpool_new(threads);
-    if (ops_context_init(&ops, pool, k, exact, matmul_scratch_floats(k), matmul_quantized_bytes(max_cols, 8)))
-        abort();
-    return ops;
-}
-
-static void free_ops(ops_context *ops)
-{
-    threadpool_free(ops->pool);
-    ops_context_free(ops);
 }
 
 static void test_kquant_traits_are_ggml_layouts(void)
@@ -155,7 +141,7 @@ static void test_matmul_mixes_vec_dot_types_in_one_call(void)
     float *out2[4] = {two_threads[0], two_threads[1], two_threads[2], two_threads[3]};
     const int token_counts[] = {1, 5, MAX_TOKENS};
     for (int s = 0; s < n_sets; s++) {
-        ops_context one = make_ops(1, sets[s], 0, COLS), two = make_ops(2, sets[s], 0, COLS);
+        ops_context one = matmul_ops(1, sets[s], 0, COLS), two = matmul_ops(2, sets[s], 0, COLS);
         for (int c = 0; c < 3; c++) {
             const int n = token_counts[c];
             matmul(&one, x, n, 4, tp, out);
@@ -184,7 +170,7 @@ static void test_kquant_prefill_matches_exact_decode(void)
     static float x[N * COLS], prefill[N * ROWS], decode[ROWS], wf[COLS];
     fill(x, N * COLS, 5);
     for (int s = 0; s < n_sets; s++) {
-        ops_context exact = make_ops(2, sets[s], 1, COLS);
+        ops_context exact = matmul_ops(2, sets[s], 1, COLS);
         for (int k = 0; k < N_KQUANTS; k++) {
             char *w = quantized_matrix(kquant_types[k], ROWS, COLS, 20 + k);
             tensor t = {kquant_types[k], ROWS, COLS, type_row_bytes(kquant_types[k], COLS), w};

@@ -5,6 +5,7 @@
  * keys have been overwritten, so agreement far past S + W positions shows both the loop bounds
  * and the slot arithmetic. */
 #include "test.h"
+#include "ops_fixture.h"
 #include "attend.h"
 #include "attention_weights.h"
 #include "kernels/kernel_set.h"
@@ -94,10 +95,7 @@ static double compare(const kernel_set *k, int threads, int n_heads, int n_kv_he
         value[i] = noise(&state);
     }
     kv_cache_append(&full.layers[0], 0, n_pos, key, value);
-    ops_context ops;
-    if (ops_context_init(&ops, threadpool_new(threads), k, 0, attention_scratch_floats(n_heads, n_kv_heads, head_dim),
-                         0))
-        abort();
+    ops_context ops = attention_ops(threads, k, n_heads, n_kv_heads, head_dim);
     kv_cache_append(&ring.layers[0], 0, batch, key, value);
     attention(&ops, got, query, &ring.layers[0], batch, 0, n_heads);
     for (int p = batch; p < n_pos; p++) {
@@ -110,8 +108,7 @@ static double compare(const kernel_set *k, int threads, int n_heads, int n_kv_he
         for (int i = 0; i < q_dim; i++)
             worst = fmax(worst, fabs((double)got[(size_t)p * q_dim + i] - want[i]));
     }
-    threadpool_free(ops.pool);
-    ops_context_free(&ops);
+    free_ops(&ops);
     kv_cache_free(&full);
     kv_cache_free(&ring);
     free(query), free(key), free(value), free(got), free(want);
