@@ -76,8 +76,8 @@ static const kernel_set *choose_kernels(const char *name, char *err, size_t errl
     int n = kernel_sets_supported(supported, 8);
     for (int i = 0; i < n; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", supported[i]->name);
-    model_set_error(err, errlen, "kernel set '%s' is %s (this CPU runs: auto, %s)", name,
-                    k ? "not supported by this CPU" : "unknown", list);
+    set_error(err, errlen, "kernel set '%s' is %s (this CPU runs: auto, %s)", name,
+              k ? "not supported by this CPU" : "unknown", list);
     return NULL;
 }
 
@@ -90,37 +90,37 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     attend_context_params p = params ? *params : attend_context_default_params();
     int n_ctx = p.n_ctx > 0 ? p.n_ctx : c->max_seq_len;
     if (n_ctx > c->max_seq_len) {
-        model_set_error(err, errlen, "context size %d exceeds the model's %d positions", n_ctx,
-                        c->max_seq_len);
+        set_error(err, errlen, "context size %d exceeds the model's %d positions", n_ctx,
+                  c->max_seq_len);
         return NULL;
     }
     int n_threads = p.n_threads > 0 ? p.n_threads : online_cpus();
     if (n_threads > 1024) {
-        model_set_error(err, errlen, "%d threads is more than the 1024 supported", n_threads);
+        set_error(err, errlen, "%d threads is more than the 1024 supported", n_threads);
         return NULL;
     }
     if (p.kv_type != ATTEND_KV_F32 && p.kv_type != ATTEND_KV_F16 && p.kv_type != ATTEND_KV_Q8_0) {
-        model_set_error(err, errlen, "KV cache type %d is not ATTEND_KV_F32, ATTEND_KV_F16 or ATTEND_KV_Q8_0",
-                        p.kv_type);
+        set_error(err, errlen, "KV cache type %d is not ATTEND_KV_F32, ATTEND_KV_F16 or ATTEND_KV_Q8_0",
+                  p.kv_type);
         return NULL;
     }
     _Static_assert((int)ATTEND_KV_F32 == (int)TYPE_F32 && (int)ATTEND_KV_F16 == (int)TYPE_F16 &&
                    (int)ATTEND_KV_Q8_0 == (int)TYPE_Q8_0,
                    "the public KV types are the storage type ids (ggml's)");
     if (!kv_cache_type_supported(p.kv_type, c->head_dim)) {
-        model_set_error(err, errlen, "a Q8_0 KV cache needs heads of a multiple of 32 dimensions; this model's "
-                        "have %d (use F16 or F32)", c->head_dim);
+        set_error(err, errlen, "a Q8_0 KV cache needs heads of a multiple of 32 dimensions; this model's "
+                  "have %d (use F16 or F32)", c->head_dim);
         return NULL;
     }
     if (p.window < 0 || p.sinks < 0 || (p.sinks > 0 && p.window == 0) ||
         (p.window > 0 && p.sinks > n_ctx - p.window)) {
-        model_set_error(err, errlen, "window %d with %d sinks does not fit: need window >= 1 (or 0 for none), "
-                        "sinks >= 0 and sinks + window <= the %d-token context", p.window, p.sinks, n_ctx);
+        set_error(err, errlen, "window %d with %d sinks does not fit: need window >= 1 (or 0 for none), "
+                  "sinks >= 0 and sinks + window <= the %d-token context", p.window, p.sinks, n_ctx);
         return NULL;
     }
     if (p.sinks > 0 && c->rope_dim / 2 > MAX_ROPE_PAIRS) {
-        model_set_error(err, errlen, "attention sinks support heads of up to %d rotated dimensions, not %d",
-                        2 * MAX_ROPE_PAIRS, c->rope_dim);
+        set_error(err, errlen, "attention sinks support heads of up to %d rotated dimensions, not %d",
+                  2 * MAX_ROPE_PAIRS, c->rope_dim);
         return NULL;
     }
     const kernel_set *kernels = choose_kernels(p.kernels, err, errlen);
@@ -128,7 +128,7 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
         return NULL;
     attend_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
-        model_set_error(err, errlen, "out of memory");
+        set_error(err, errlen, "out of memory");
         return NULL;
     }
     ctx->model = m;
@@ -164,8 +164,8 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     ctx->rope_sin = malloc(sizeof(float) * MAX_BATCH * c->rope_dim / 2);
     if (!ops_ok || !kv_ok || !ctx->x || !ctx->xn || !ctx->query || !ctx->key || !ctx->value || !ctx->attn ||
         !ctx->proj || !ctx->gate || !ctx->up || !ctx->rope_cos || !ctx->rope_sin) {
-        model_set_error(err, errlen, "out of memory for a %d-token context (%.1f MiB of KV cache)", n_ctx,
-                        ctx->cache.bytes / 1048576.0);
+        set_error(err, errlen, "out of memory for a %d-token context (%.1f MiB of KV cache)", n_ctx,
+                  ctx->cache.bytes / 1048576.0);
         attend_context_free(ctx);
         return NULL;
     }
@@ -211,8 +211,8 @@ int attend_context_set_observer(attend_context *ctx, attend_attention_observer f
     const attend_config *c = &ctx->model->config;
     const int rows = ctx->n_ctx < MAX_BATCH ? ctx->n_ctx : MAX_BATCH;
     if (attention_observer_set(&ctx->observer, fn, user, rows, c->n_heads, c->head_dim, ctx->n_ctx) != 0)
-        return model_set_error(err, errlen, "out of memory for the attention weights of %d x %d positions",
-                               rows, ctx->n_ctx);
+        return set_error(err, errlen, "out of memory for the attention weights of %d x %d positions",
+                         rows, ctx->n_ctx);
     return 0;
 }
 
@@ -374,22 +374,22 @@ int attend_forward(attend_context *ctx, const int *tokens, int n, int pos, float
 {
     const attend_config *c = &ctx->model->config;
     if (n <= 0 || pos < 0 || n > (ctx->window ? INT_MAX : ctx->n_ctx) - pos)
-        return model_set_error(err, errlen, "cannot place %d tokens at position %d in a %d-token context",
-                               n, pos, ctx->n_ctx);
+        return set_error(err, errlen, "cannot place %d tokens at position %d in a %d-token context",
+                         n, pos, ctx->n_ctx);
     if (pos > ctx->n_filled)
-        return model_set_error(err, errlen, "position %d would leave a gap: the cache holds positions 0 .. %d",
-                               pos, ctx->n_filled - 1);
+        return set_error(err, errlen, "position %d would leave a gap: the cache holds positions 0 .. %d",
+                         pos, ctx->n_filled - 1);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return model_set_error(err, errlen, "token id %d is outside the vocabulary [0, %d)", tokens[i],
-                                   c->vocab_size);
+            return set_error(err, errlen, "token id %d is outside the vocabulary [0, %d)", tokens[i],
+                             c->vocab_size);
     const double start = profile_begin(&ctx->prof);
     ctx->n_filled = pos;   /* an earlier position rewinds: what followed it is forgotten */
     for (int done = 0; done < n; done += MAX_BATCH) {
         int chunk = n - done < MAX_BATCH ? n - done : MAX_BATCH;
         if (forward_chunk(ctx, tokens + done, chunk, pos + done) != 0) {
             ctx->n_filled = pos;   /* as attend.h promises, whatever chunks were done */
-            return model_set_error(err, errlen, "aborted");
+            return set_error(err, errlen, "aborted");
         }
         ctx->n_filled = pos + done + chunk;
         if (logits && all_logits)
@@ -445,23 +445,23 @@ int attend_kv_save(const attend_context *ctx, const char *path, const int *token
                    size_t errlen)
 {
     if (ctx->window)
-        return model_set_error(err, errlen, "a sliding-window cache (a ring of positions) cannot be saved");
+        return set_error(err, errlen, "a sliding-window cache (a ring of positions) cannot be saved");
     if (n_tokens != ctx->n_filled || (n_tokens > 0 && !tokens))
-        return model_set_error(err, errlen, "%d tokens given for a cache of %d positions: save one token per "
-                               "position", n_tokens, ctx->n_filled);
+        return set_error(err, errlen, "%d tokens given for a cache of %d positions: save one token per "
+                         "position", n_tokens, ctx->n_filled);
     return kv_cache_save(&ctx->cache, model_fingerprint(ctx->model), tokens, n_tokens, path, err, errlen);
 }
 
 int attend_kv_load(attend_context *ctx, const char *path, int *tokens, int max_tokens, char *err, size_t errlen)
 {
     if (ctx->window)
-        return model_set_error(err, errlen, "a sliding-window cache (a ring of positions) cannot be loaded");
+        return set_error(err, errlen, "a sliding-window cache (a ring of positions) cannot be loaded");
     ctx->n_filled = 0;
     int n = kv_cache_load(&ctx->cache, model_fingerprint(ctx->model), path, tokens, max_tokens, err, errlen);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= ctx->model->config.vocab_size)
-            return model_set_error(err, errlen, "'%s' holds token id %d, outside the vocabulary [0, %d)", path,
-                                   tokens[i], ctx->model->config.vocab_size);
+            return set_error(err, errlen, "'%s' holds token id %d, outside the vocabulary [0, %d)", path,
+                             tokens[i], ctx->model->config.vocab_size);
     if (n > 0)
         ctx->n_filled = n;
     return n;

@@ -3,11 +3,11 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "ops/elementwise.h"
 
@@ -157,18 +157,6 @@ int kv_cache_shift(kv_cache *c, int n_filled, int keep, int n_discard, int rope_
 
 /* ==== Save and load ================================================================================ */
 
-static int kv_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int kv_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* FNV-1a, 64 bits: simple, and any changed byte changes it. Not a defence against an attacker
  * who forges files (nothing here is); a guard against truncation, bit rot and wrong files. */
 static const uint64_t fnv_offset = 0xcbf29ce484222325ull, fnv_prime = 0x100000001b3ull;
@@ -211,8 +199,8 @@ int kv_cache_save(const kv_cache *c, uint64_t model_id, const int *tokens, int n
                   char *err, size_t errlen)
 {
     if (c->n_layers == 0 || n_tokens < 0 || n_tokens > c->layers[0].n_ctx)
-        return kv_error(err, errlen, "cannot save %d positions of a %d-position cache", n_tokens,
-                        c->n_layers ? c->layers[0].n_ctx : 0);
+        return set_error(err, errlen, "cannot save %d positions of a %d-position cache", n_tokens,
+                         c->n_layers ? c->layers[0].n_ctx : 0);
     const kv_cache_layer *l0 = &c->layers[0];
     kv_file_header hdr = {{'A', 'T', 'K', 'V'}, KV_FILE_VERSION, model_id, (uint32_t)c->n_layers,
                           (uint32_t)l0->n_kv_heads, (uint32_t)l0->head_dim, (uint32_t)l0->type,
@@ -220,12 +208,12 @@ int kv_cache_save(const kv_cache *c, uint64_t model_id, const int *tokens, int n
     size_t len = strlen(path);
     char *tmp = malloc(len + 5);
     if (!tmp)
-        return kv_error(err, errlen, "out of memory");
+        return set_error(err, errlen, "out of memory");
     memcpy(tmp, path, len);
     memcpy(tmp + len, ".tmp", 5);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        kv_error(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
+        set_error(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
         free(tmp);
         return -1;
     }
@@ -254,7 +242,7 @@ int kv_cache_save(const kv_cache *c, uint64_t model_id, const int *tokens, int n
         why = errno;
     }
     if (rc != 0) {
-        kv_error(err, errlen, "cannot write '%s': %s", path, strerror(why));
+        set_error(err, errlen, "cannot write '%s': %s", path, strerror(why));
         remove(tmp);
     }
     free(tmp);
@@ -282,13 +270,13 @@ int kv_cache_load(kv_cache *c, uint64_t model_id, const char *path, int *tokens,
     struct stat st;
     int fd = open_regular_file(path, &st);
     if (fd == FILE_CANNOT_OPEN)
-        return kv_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return set_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
     if (fd == FILE_NOT_REGULAR)
-        return kv_error(err, errlen, "'%s' is not a regular file", path);
+        return set_error(err, errlen, "'%s' is not a regular file", path);
     FILE *f = fdopen(fd, "rb");
     if (!f) {
         close(fd);
-        return kv_error(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        return set_error(err, errlen, "cannot read '%s': %s", path, strerror(errno));
     }
     const uint64_t size = (uint64_t)st.st_size;
     const kv_cache_layer *l0 = c->n_layers ? &c->layers[0] : NULL;
@@ -296,49 +284,49 @@ int kv_cache_load(kv_cache *c, uint64_t model_id, const char *path, int *tokens,
     uint64_t h = fnv_offset;
     int n = -1;
     if (size < sizeof hdr + 8 || get(f, &h, &hdr, sizeof hdr) != 0) {
-        kv_error(err, errlen, "'%s' is truncated or not a KV cache file: %llu bytes, fewer than a header and "
-                 "checksum (%d)", path, (unsigned long long)size, KV_FILE_HEADER + 8);
+        set_error(err, errlen, "'%s' is truncated or not a KV cache file: %llu bytes, fewer than a header and "
+                  "checksum (%d)", path, (unsigned long long)size, KV_FILE_HEADER + 8);
         goto done;
     }
     if (memcmp(hdr.magic, "ATKV", 4) != 0) {
-        kv_error(err, errlen, "'%s' is not a KV cache file (no ATKV magic)", path);
+        set_error(err, errlen, "'%s' is not a KV cache file (no ATKV magic)", path);
         goto done;
     }
     if (hdr.version != KV_FILE_VERSION) {
-        kv_error(err, errlen, "'%s' is a KV cache file of version %u; this build reads version %d", path,
-                 hdr.version, KV_FILE_VERSION);
+        set_error(err, errlen, "'%s' is a KV cache file of version %u; this build reads version %d", path,
+                  hdr.version, KV_FILE_VERSION);
         goto done;
     }
     if (hdr.model_id != model_id) {
-        kv_error(err, errlen, "'%s' was saved by another model (fingerprint %016llx, this model's %016llx)",
-                 path, (unsigned long long)hdr.model_id, (unsigned long long)model_id);
+        set_error(err, errlen, "'%s' was saved by another model (fingerprint %016llx, this model's %016llx)",
+                  path, (unsigned long long)hdr.model_id, (unsigned long long)model_id);
         goto done;
     }
     if (!l0 || hdr.n_layers != (uint32_t)c->n_layers || hdr.n_kv_heads != (uint32_t)l0->n_kv_heads ||
         hdr.head_dim != (uint32_t)l0->head_dim || hdr.kv_type != (uint32_t)l0->type) {
-        kv_error(err, errlen, "'%s' holds a cache of %u layers x %u kv heads x %u dims in %s, this context's "
-                 "is %d x %d x %d in %s (see --kv-type)", path, hdr.n_layers, hdr.n_kv_heads, hdr.head_dim,
-                 type_label(hdr.kv_type), c->n_layers, l0 ? l0->n_kv_heads : 0, l0 ? l0->head_dim : 0,
-                 type_label(l0 ? (uint32_t)l0->type : 99u));
+        set_error(err, errlen, "'%s' holds a cache of %u layers x %u kv heads x %u dims in %s, this context's "
+                  "is %d x %d x %d in %s (see --kv-type)", path, hdr.n_layers, hdr.n_kv_heads, hdr.head_dim,
+                  type_label(hdr.kv_type), c->n_layers, l0 ? l0->n_kv_heads : 0, l0 ? l0->head_dim : 0,
+                  type_label(l0 ? (uint32_t)l0->type : 99u));
         goto done;
     }
     if (hdr.n_tokens > (uint32_t)l0->n_ctx || hdr.n_tokens > (uint32_t)(max_tokens > 0 ? max_tokens : 0)) {
-        kv_error(err, errlen, "'%s' holds %u positions, more than the %d this context takes", path, hdr.n_tokens,
-                 l0->n_ctx < max_tokens ? l0->n_ctx : max_tokens);
+        set_error(err, errlen, "'%s' holds %u positions, more than the %d this context takes", path, hdr.n_tokens,
+                  l0->n_ctx < max_tokens ? l0->n_ctx : max_tokens);
         goto done;
     }
     /* Now that n_tokens is bounded by the context, the sizes cannot overflow. */
     const int count = (int)hdr.n_tokens;
     const uint64_t want = sizeof hdr + 4 * (uint64_t)count + data_bytes(c, count) + 8;
     if (hdr.data_bytes != data_bytes(c, count)) {
-        kv_error(err, errlen, "'%s' declares %llu bytes of keys and values for %d positions, expected %llu", path,
-                 (unsigned long long)hdr.data_bytes, count, (unsigned long long)data_bytes(c, count));
+        set_error(err, errlen, "'%s' declares %llu bytes of keys and values for %d positions, expected %llu", path,
+                  (unsigned long long)hdr.data_bytes, count, (unsigned long long)data_bytes(c, count));
         goto done;
     }
     if (size != want) {
-        kv_error(err, errlen, "'%s' is %s: %llu bytes, its header promises %llu", path,
-                 size < want ? "truncated" : "longer than its contents", (unsigned long long)size,
-                 (unsigned long long)want);
+        set_error(err, errlen, "'%s' is %s: %llu bytes, its header promises %llu", path,
+                  size < want ? "truncated" : "longer than its contents", (unsigned long long)size,
+                  (unsigned long long)want);
         goto done;
     }
     int ok = 1;
@@ -356,11 +344,11 @@ int kv_cache_load(kv_cache *c, uint64_t model_id, const char *path, int *tokens,
     }
     uint64_t stored;
     if (!ok || fread(&stored, sizeof stored, 1, f) != 1) {
-        kv_error(err, errlen, "cannot read '%s': %s", path, ferror(f) ? strerror(errno) : "it shrank");
+        set_error(err, errlen, "cannot read '%s': %s", path, ferror(f) ? strerror(errno) : "it shrank");
         goto done;
     }
     if (stored != h) {
-        kv_error(err, errlen, "'%s' is corrupt: its checksum does not match its contents", path);
+        set_error(err, errlen, "'%s' is corrupt: its checksum does not match its contents", path);
         goto done;
     }
     n = count;

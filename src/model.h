@@ -6,10 +6,9 @@
 #ifndef ATTEND_MODEL_H
 #define ATTEND_MODEL_H
 
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 #include "attend.h"
+#include "error.h"
 #include "tensor.h"
 
 typedef struct {
@@ -44,20 +43,5 @@ struct attend_model {
 
 /* A cheap identity of the model (model_fingerprint.c): the config and a few weights' edge bytes. */
 uint64_t model_fingerprint(const attend_model *m);
-
-/* Write a one-line reason into err (which may be NULL) and return -1: how every library call
- * reports a failure. */
-static inline int model_set_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static inline int model_set_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 #endif

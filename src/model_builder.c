@@ -15,8 +15,8 @@ static int check_config(attend_config *c, char *err, size_t errlen)
 {
 #define BOUND(field, lo, hi) \
     if (c->field < (lo) || c->field > (hi)) \
-        return model_set_error(err, errlen, "model: %s = %d is out of range [%d, %d]", #field, \
-                               c->field, (int)(lo), (int)(hi))
+        return set_error(err, errlen, "model: %s = %d is out of range [%d, %d]", #field, \
+                         c->field, (int)(lo), (int)(hi))
     BOUND(dim, 1, MAX_DIM);
     BOUND(hidden_dim, 1, MAX_HIDDEN);
     BOUND(n_layers, 1, MAX_LAYERS);
@@ -25,29 +25,29 @@ static int check_config(attend_config *c, char *err, size_t errlen)
     BOUND(vocab_size, 1, MAX_VOCAB);
     BOUND(max_seq_len, 1, MAX_SEQ);
     if (c->dim % c->n_heads)
-        return model_set_error(err, errlen, "model: dim %d is not a multiple of n_heads %d", c->dim,
-                               c->n_heads);
+        return set_error(err, errlen, "model: dim %d is not a multiple of n_heads %d", c->dim,
+                         c->n_heads);
     if (c->n_heads % c->n_kv_heads)
-        return model_set_error(err, errlen, "model: n_heads %d is not a multiple of n_kv_heads %d",
-                               c->n_heads, c->n_kv_heads);
+        return set_error(err, errlen, "model: n_heads %d is not a multiple of n_kv_heads %d",
+                         c->n_heads, c->n_kv_heads);
     if (c->head_dim == 0)
         c->head_dim = c->dim / c->n_heads;
     if (c->head_dim != c->dim / c->n_heads)
-        return model_set_error(err, errlen, "model: head_dim %d != dim %d / n_heads %d", c->head_dim,
-                               c->dim, c->n_heads);
+        return set_error(err, errlen, "model: head_dim %d != dim %d / n_heads %d", c->head_dim,
+                         c->dim, c->n_heads);
     if (c->rope_dim == 0)
         c->rope_dim = c->head_dim;
     if (c->rope_dim < 2 || c->rope_dim > c->head_dim || c->rope_dim % 2)
-        return model_set_error(err, errlen, "model: rope dimension %d must be even and in [2, %d]",
-                               c->rope_dim, c->head_dim);
+        return set_error(err, errlen, "model: rope dimension %d must be even and in [2, %d]",
+                         c->rope_dim, c->head_dim);
     if (!(c->rope_base > 1.0f && c->rope_base < 1e12f))
-        return model_set_error(err, errlen, "model: rope freq_base %g is out of range", c->rope_base);
+        return set_error(err, errlen, "model: rope freq_base %g is out of range", c->rope_base);
     if (c->rope_scale == 0.0f)
         c->rope_scale = 1.0f;   /* loaders that know no scaling leave it 0 */
     if (!(c->rope_scale >= 1.0f / 1024 && c->rope_scale <= 1024.0f))
-        return model_set_error(err, errlen, "model: rope scaling factor %g is out of range", c->rope_scale);
+        return set_error(err, errlen, "model: rope scaling factor %g is out of range", c->rope_scale);
     if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
-        return model_set_error(err, errlen, "model: rms norm epsilon %g is out of range", c->norm_eps);
+        return set_error(err, errlen, "model: rms norm epsilon %g is out of range", c->norm_eps);
 #undef BOUND
     return 0;
 }
@@ -61,7 +61,7 @@ int model_builder_set_config(attend_model *m, const attend_config *c, char *err,
     free(m->layers);
     m->layers = calloc((size_t)checked.n_layers, sizeof *m->layers);
     if (!m->layers)
-        return model_set_error(err, errlen, "out of memory");
+        return set_error(err, errlen, "out of memory");
     return 0;
 }
 
@@ -106,10 +106,10 @@ int model_builder_set_meta(attend_model *m, int n, const char *const *keys, cons
         bytes += keys_len[i] + values_len[i] + 2;
     char *text = malloc(bytes ? bytes : 1);
     if (!text || model_builder_own(m, text) != 0)   /* (which frees a block it cannot keep) */
-        return model_set_error(err, errlen, "out of memory for the metadata");
+        return set_error(err, errlen, "out of memory for the metadata");
     const char **index = malloc(sizeof *index * (size_t)(2 * n + 1));
     if (!index || model_builder_own(m, (void *)index) != 0)
-        return model_set_error(err, errlen, "out of memory for the metadata");
+        return set_error(err, errlen, "out of memory for the metadata");
     char *at = text;
     for (int i = 0; i < n; i++) {
         const char *from[2] = {keys[i], values[i]};
@@ -132,7 +132,7 @@ int model_builder_finish(attend_model *m, char *err, size_t errlen)
 {
     attend_config *c = &m->config;
     if (!m->layers)
-        return model_set_error(err, errlen, "model: the loader set no config");
+        return set_error(err, errlen, "model: the loader set no config");
     if (!m->output.data) {
         m->output = m->token_embedding;
         c->tied_output = 1;
@@ -144,7 +144,7 @@ int model_builder_finish(attend_model *m, char *err, size_t errlen)
                    !w->wo.data || !w->w_gate.data || !w->w_up.data || !w->w_down.data;
     }
     if (missing)
-        return model_set_error(err, errlen, "model: the loader left a weight unset");
+        return set_error(err, errlen, "model: the loader left a weight unset");
     c->weight_type = m->layers[0].wq.type;
     return 0;
 }

@@ -54,22 +54,22 @@ attend_model *attend_model_load(const char *path, const attend_model_params *par
     const char *tokenizer_path = p.tokenizer_path;
     attend_model *m = calloc(1, sizeof *m);
     if (!m) {
-        model_set_error(err, errlen, "out of memory");
+        set_error(err, errlen, "out of memory");
         return NULL;
     }
     struct stat st;
     int fd = open_regular_file(path, &st);
     if (fd == FILE_CANNOT_OPEN) {
-        model_set_error(err, errlen, "cannot open model '%s': %s", path, strerror(errno));
+        set_error(err, errlen, "cannot open model '%s': %s", path, strerror(errno));
         goto fail;
     }
     if (fd == FILE_NOT_REGULAR) {
-        model_set_error(err, errlen, "model '%s' is not a regular file", path);
+        set_error(err, errlen, "model '%s' is not a regular file", path);
         goto fail;
     }
     if (st.st_size < 8) {
-        model_set_error(err, errlen, "model '%s' is too small to be a model (%lld bytes)", path,
-                        (long long)st.st_size);
+        set_error(err, errlen, "model '%s' is too small to be a model (%lld bytes)", path,
+                  (long long)st.st_size);
         close(fd);
         goto fail;
     }
@@ -81,7 +81,7 @@ attend_model *attend_model_load(const char *path, const attend_model_params *par
     close(fd);
     if (m->map == MAP_FAILED) {
         m->map = NULL;
-        model_set_error(err, errlen, "cannot map model '%s': %s", path, strerror(errno));
+        set_error(err, errlen, "cannot map model '%s': %s", path, strerror(errno));
         goto fail;
     }
 
@@ -90,7 +90,7 @@ attend_model *attend_model_load(const char *path, const attend_model_params *par
         if (formats[i]->probe(m->map, m->map_size))
             format = formats[i];
     if (!format) {
-        model_set_error(err, errlen, "model '%s' is neither GGUF nor a llama2.c checkpoint", path);
+        set_error(err, errlen, "model '%s' is neither GGUF nor a llama2.c checkpoint", path);
         goto fail;
     }
     if (format->load(m, m->map, m->map_size, err, errlen) != 0)
@@ -106,8 +106,8 @@ attend_model *attend_model_load(const char *path, const attend_model_params *par
         m->tok = t;
     }
     if (m->tok && attend_tokenizer_vocab_size(m->tok) != m->config.vocab_size) {
-        model_set_error(err, errlen, "tokenizer has %d tokens but the model's vocabulary is %d",
-                        attend_tokenizer_vocab_size(m->tok), m->config.vocab_size);
+        set_error(err, errlen, "tokenizer has %d tokens but the model's vocabulary is %d",
+                  attend_tokenizer_vocab_size(m->tok), m->config.vocab_size);
         goto fail;
     }
     return m;

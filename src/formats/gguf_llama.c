@@ -27,13 +27,13 @@ static int gguf_arch_u32(const gguf_file *g, const char *name, int required, int
     uint32_t v;
     if (gguf_get_u32(g, key, &v) == 0) {
         if (v > (1u << 30))
-            return model_set_error(err, errlen, "gguf: %s = %u is out of range", key, v);
+            return set_error(err, errlen, "gguf: %s = %u is out of range", key, v);
         *out = (int)v;
         return 0;
     }
     if (required || gguf_find_kv(g, key))
-        return model_set_error(err, errlen, "gguf: %s is %s", key,
-                               gguf_find_kv(g, key) ? "not an unsigned integer" : "missing");
+        return set_error(err, errlen, "gguf: %s is %s", key,
+                         gguf_find_kv(g, key) ? "not an unsigned integer" : "missing");
     return 0;
 }
 
@@ -91,22 +91,22 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
 {
     const gguf_tensor *gt = find_tensor(g, name);
     if (!gt)
-        return model_set_error(err, errlen, "gguf: tensor '%s' is missing", name);
+        return set_error(err, errlen, "gguf: tensor '%s' is missing", name);
     uint64_t want_rows = (uint64_t)rows;
     uint64_t have_rows = gt->n_dims >= 2 ? gt->dims[1] : 1;
     int extra = 0;
     for (uint32_t d = 2; d < gt->n_dims; d++)
         extra |= gt->dims[d] != 1;
     if (gt->dims[0] != (uint64_t)cols || have_rows != want_rows || extra)
-        return model_set_error(err, errlen,
-                               "gguf: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
-                               (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
-                               (long long)cols, (long long)rows);
+        return set_error(err, errlen,
+                         "gguf: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
+                         (unsigned long long)gt->dims[0], (unsigned long long)have_rows,
+                         (long long)cols, (long long)rows);
     if (tensor_view(t, (int)gt->type, rows, cols, gt->data) != 0) {
         const type_traits *tt = type_traits_of((int)gt->type);
         if (tt)     /* a type we know but no weight takes (Q8_K) */
-            return model_set_error(err, errlen, "gguf: tensor '%s' has type %s, which only activations take",
-                                   name, tt->name);
+            return set_error(err, errlen, "gguf: tensor '%s' has type %s, which only activations take",
+                             name, tt->name);
         /* Name the type and say what to do: most such files are llama.cpp quantizations. */
         const char *type = ggml_type_name(gt->type);
         char label[48];
@@ -114,10 +114,10 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
             snprintf(label, sizeof label, "%s (ggml type %u)", type, gt->type);
         else
             snprintf(label, sizeof label, "%u (not a ggml type)", gt->type);
-        return model_set_error(err, errlen, "gguf: tensor '%s' has unsupported type %s: attend runs F32, F16, "
-                               "BF16, Q8_0, Q4_0 and the k-quants Q2_K..Q6_K; requantize the file with llama.cpp's "
-                               "llama-quantize (e.g. to Q8_0 or Q4_K_M) or convert the original weights with "
-                               "scripts/convert.py", name, label);
+        return set_error(err, errlen, "gguf: tensor '%s' has unsupported type %s: attend runs F32, F16, "
+                         "BF16, Q8_0, Q4_0 and the k-quants Q2_K..Q6_K; requantize the file with llama.cpp's "
+                         "llama-quantize (e.g. to Q8_0 or Q4_K_M) or convert the original weights with "
+                         "scripts/convert.py", name, label);
     }
     return 0;
 }
@@ -135,7 +135,7 @@ static int gguf_vector(attend_model *m, const tensor_index *g, const char *name,
     }
     float *f = malloc(sizeof(float) * (size_t)n);
     if (!f || model_builder_own(m, f) != 0)
-        return model_set_error(err, errlen, "out of memory");
+        return set_error(err, errlen, "out of memory");
     type_traits_of(t.type)->to_float(t.data, f, n);
     *out = f;
     return 0;
@@ -150,7 +150,7 @@ static int gguf_load_meta(attend_model *m, const gguf_file *g, char *err, size_t
     size_t *values_len = malloc(sizeof *values_len * (size_t)(g->n_kv + 1));
     int n = 0, rc = -1;
     if (!keys || !values || !keys_len || !values_len) {
-        model_set_error(err, errlen, "out of memory");
+        set_error(err, errlen, "out of memory");
         goto done;
     }
     for (uint64_t i = 0; i < g->n_kv; i++) {
@@ -195,26 +195,26 @@ static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_
     if (gguf_find_kv(g, "tokenizer.ggml.model")) {
         char shown[72];
         if (gguf_get_str(g, "tokenizer.ggml.model", &model) != 0)
-            return model_set_error(err, errlen, "gguf: tokenizer.ggml.model is not a string");
+            return set_error(err, errlen, "gguf: tokenizer.ggml.model is not a string");
         shown_name(shown, model);
         if (model.len != 5 || memcmp(model.ptr, "llama", 5) != 0)
-            return model_set_error(err, errlen, "gguf: tokenizer model '%s' is not supported (only 'llama', "
-                                   "SentencePiece; GPT-2-style BPE vocabularies are not)", shown);
+            return set_error(err, errlen, "gguf: tokenizer model '%s' is not supported (only 'llama', "
+                             "SentencePiece; GPT-2-style BPE vocabularies are not)", shown);
     }
     const gguf_kv *scores = gguf_find_kv(g, "tokenizer.ggml.scores");
     const gguf_kv *types = gguf_find_kv(g, "tokenizer.ggml.token_type");
     const uint64_t n = tokens->array_len;
     if (tokens->type != GGUF_ARRAY || tokens->array_type != GGUF_STRING)
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.tokens is not an array of strings");
+        return set_error(err, errlen, "gguf: tokenizer.ggml.tokens is not an array of strings");
     if (n != (uint64_t)m->config.vocab_size)
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.tokens has %llu entries but the "
-                               "vocabulary size is %d", (unsigned long long)n, m->config.vocab_size);
+        return set_error(err, errlen, "gguf: tokenizer.ggml.tokens has %llu entries but the "
+                         "vocabulary size is %d", (unsigned long long)n, m->config.vocab_size);
     if (scores && (scores->type != GGUF_ARRAY || scores->array_type != GGUF_FLOAT32 || scores->array_len != n))
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.scores is not %llu float32s",
-                               (unsigned long long)n);
+        return set_error(err, errlen, "gguf: tokenizer.ggml.scores is not %llu float32s",
+                         (unsigned long long)n);
     if (types && (types->type != GGUF_ARRAY || types->array_type != GGUF_INT32 || types->array_len != n))
-        return model_set_error(err, errlen, "gguf: tokenizer.ggml.token_type is not %llu int32s",
-                               (unsigned long long)n);
+        return set_error(err, errlen, "gguf: tokenizer.ggml.token_type is not %llu int32s",
+                         (unsigned long long)n);
 
     const char **pieces = malloc(sizeof *pieces * n);
     size_t *lens = malloc(sizeof *lens * n);
@@ -222,7 +222,7 @@ static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_
     int *type = malloc(sizeof *type * n);
     int rc = -1;
     if (!pieces || !lens || !score || !type) {
-        model_set_error(err, errlen, "out of memory");
+        set_error(err, errlen, "out of memory");
         goto done;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -246,12 +246,12 @@ static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_
         if (!gguf_find_kv(g, key))
             continue;
         if (gguf_get_u32(g, key, &id) != 0) {
-            model_set_error(err, errlen, "gguf: %s is not an unsigned 32-bit integer", key);
+            set_error(err, errlen, "gguf: %s is not an unsigned 32-bit integer", key);
             goto done;
         }
         if (id >= n) {
-            model_set_error(err, errlen, "gguf: %s %u is outside the %llu-token vocabulary", key, id,
-                            (unsigned long long)n);
+            set_error(err, errlen, "gguf: %s %u is outside the %llu-token vocabulary", key, id,
+                      (unsigned long long)n);
             goto done;
         }
         ids[i] = (int)id;
@@ -286,12 +286,12 @@ static int gguf_rope_scaling(const gguf_file *g, float *scale, char *err, size_t
     gguf_str type = {0};
     const gguf_kv *kv = gguf_find_kv(g, "llama.rope.scaling.type");
     if (kv && gguf_get_str(g, "llama.rope.scaling.type", &type) != 0)
-        return model_set_error(err, errlen, "gguf: llama.rope.scaling.type is not a string");
+        return set_error(err, errlen, "gguf: llama.rope.scaling.type is not a string");
     const char *factor_key = gguf_find_kv(g, "llama.rope.scaling.factor") ? "llama.rope.scaling.factor"
                            : gguf_find_kv(g, "llama.rope.scale_linear") ? "llama.rope.scale_linear" : NULL;
     float factor = 1.0f;
     if (factor_key && gguf_get_f32(g, factor_key, &factor) != 0)
-        return model_set_error(err, errlen, "gguf: %s is not a float", factor_key);
+        return set_error(err, errlen, "gguf: %s is not a float", factor_key);
     if (kv && type.len == 4 && memcmp(type.ptr, "none", 4) == 0) {
         *scale = 1.0f;
         return 0;
@@ -299,13 +299,13 @@ static int gguf_rope_scaling(const gguf_file *g, float *scale, char *err, size_t
     if (kv && !(type.len == 6 && memcmp(type.ptr, "linear", 6) == 0)) {
         char shown[68];
         show_name(shown, sizeof shown, type);
-        return model_set_error(err, errlen, "gguf: llama.rope.scaling.type '%s' is not supported (attend "
-                               "implements 'linear' and 'none')", shown);
+        return set_error(err, errlen, "gguf: llama.rope.scaling.type '%s' is not supported (attend "
+                         "implements 'linear' and 'none')", shown);
     }
     if (factor == 0.0f)   /* llama.cpp reads 0 as "not set" */
         factor = 1.0f;
     if (!(factor >= 1.0f / 1024 && factor <= 1024.0f))
-        return model_set_error(err, errlen, "gguf: %s = %g is out of range", factor_key, factor);
+        return set_error(err, errlen, "gguf: %s = %g is out of range", factor_key, factor);
     *scale = factor;
     return 0;
 }
@@ -320,13 +320,13 @@ static int gguf_llama_load(attend_model *m, const void *base, size_t size, char 
     attend_config cfg = {0}, *c = &cfg;
     gguf_str arch;
     if (gguf_get_str(&g, "general.architecture", &arch) != 0) {
-        model_set_error(err, errlen, "gguf: general.architecture is missing");
+        set_error(err, errlen, "gguf: general.architecture is missing");
         goto done;
     }
     if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0) {
         char shown[72];   /* the name is the file's */
         shown_name(shown, arch);
-        model_set_error(err, errlen, "gguf: architecture '%s' is not supported (only 'llama')", shown);
+        set_error(err, errlen, "gguf: architecture '%s' is not supported (only 'llama')", shown);
         goto done;
     }
     char format[32];
@@ -349,21 +349,21 @@ static int gguf_llama_load(attend_model *m, const void *base, size_t size, char 
     if ((gguf_find_kv(&g, "llama.rope.freq_base") && gguf_get_f32(&g, "llama.rope.freq_base", &c->rope_base)) ||
         (gguf_find_kv(&g, "llama.attention.layer_norm_rms_epsilon") &&
          gguf_get_f32(&g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps))) {
-        model_set_error(err, errlen, "gguf: rope.freq_base or layer_norm_rms_epsilon is not a float");
+        set_error(err, errlen, "gguf: rope.freq_base or layer_norm_rms_epsilon is not a float");
         goto done;
     }
     if (gguf_rope_scaling(&g, &c->rope_scale, err, errlen) != 0)
         goto done;
     if (g.n_tensors == 0) {
-        model_set_error(err, errlen, "gguf: the file has no tensors (a vocabulary-only GGUF has no model "
-                        "to run)");
+        set_error(err, errlen, "gguf: the file has no tensors (a vocabulary-only GGUF has no model "
+                  "to run)");
         goto done;
     }
     /* The vocabulary size is the embedding's height. */
     const gguf_tensor *embd = gguf_find_tensor(&g, "token_embd.weight");
     if (!embd || embd->n_dims != 2 || embd->dims[1] > (1u << 30)) {
-        model_set_error(err, errlen, "gguf: tensor 'token_embd.weight' is %s",
-                        embd ? "not a 2-D matrix" : "missing");
+        set_error(err, errlen, "gguf: tensor 'token_embd.weight' is %s",
+                  embd ? "not a 2-D matrix" : "missing");
         goto done;
     }
     c->vocab_size = (int)embd->dims[1];
@@ -374,7 +374,7 @@ static int gguf_llama_load(attend_model *m, const void *base, size_t size, char 
     const int64_t dim = c->dim, q_dim = (int64_t)c->n_heads * c->head_dim,
                   kv_dim = (int64_t)c->n_kv_heads * c->head_dim, hidden = c->hidden_dim;
     if (index_tensors(&ix, &g) != 0) {
-        model_set_error(err, errlen, "out of memory");
+        set_error(err, errlen, "out of memory");
         goto done;
     }
     if (gguf_weight(&ix, "token_embd.weight", c->vocab_size, dim, &m->token_embedding, err, errlen) ||

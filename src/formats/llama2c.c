@@ -103,20 +103,20 @@ static int llama2c_load(attend_model *m, const void *file, size_t size, char *er
     reader r = {base, base + size, 0};
     if (magic == LLAMA2C_MAGIC) {
         if (size < V1_HEADER_BYTES)
-            return model_set_error(err, errlen, "llama2.c: header is truncated (%zu bytes)", size);
+            return set_error(err, errlen, "llama2.c: header is truncated (%zu bytes)", size);
         int32_t v;
         memcpy(&v, base + 4, 4);
         if (v != 1 && v != 2)
-            return model_set_error(err, errlen, "llama2.c: version %d is not supported (0, 1 or 2)", v);
+            return set_error(err, errlen, "llama2.c: version %d is not supported (0, 1 or 2)", v);
         version = v;
         memcpy(&h, base + 8, sizeof h);
         shared = base[8 + sizeof h];
         if (shared > 1)
-            return model_set_error(err, errlen, "llama2.c: shared_classifier flag is %d, not 0 or 1", shared);
+            return set_error(err, errlen, "llama2.c: shared_classifier flag is %d, not 0 or 1", shared);
         if (version == 2) {
             memcpy(&group, base + 9 + sizeof h, 4);
             if (group <= 0 || group > (1 << 20))
-                return model_set_error(err, errlen, "llama2.c: group_size %d is out of range", group);
+                return set_error(err, errlen, "llama2.c: group_size %d is out of range", group);
         }
         r.p = base + V1_HEADER_BYTES;
     } else {
@@ -124,7 +124,7 @@ static int llama2c_load(attend_model *m, const void *file, size_t size, char *er
         shared = h.vocab_size > 0;
         /* INT32_MIN has no positive twin: negating it would overflow. */
         if (h.vocab_size == INT32_MIN)
-            return model_set_error(err, errlen, "llama2.c: vocab_size %d is out of range", h.vocab_size);
+            return set_error(err, errlen, "llama2.c: vocab_size %d is out of range", h.vocab_size);
         if (h.vocab_size < 0)
             h.vocab_size = -h.vocab_size;
         r.p = base + sizeof h;
@@ -141,8 +141,8 @@ static int llama2c_load(attend_model *m, const void *file, size_t size, char *er
         return -1;
     const attend_config *c = &m->config;
     if (version == 2 && (c->dim % group || c->hidden_dim % group))
-        return model_set_error(err, errlen, "llama2.c: group_size %d does not divide dim %d and hidden_dim %d",
-                               group, c->dim, c->hidden_dim);
+        return set_error(err, errlen, "llama2.c: group_size %d does not divide dim %d and hidden_dim %d",
+                         group, c->dim, c->hidden_dim);
 
     const size_t L = (size_t)c->n_layers, dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim,
                  vocab = (size_t)c->vocab_size, q_dim = (size_t)c->n_heads * c->head_dim,
@@ -184,12 +184,12 @@ static int llama2c_load(attend_model *m, const void *file, size_t size, char *er
     }
 #undef F32
     if (r.failed)
-        return model_set_error(err, errlen, "llama2.c v%d: file is truncated: %zu bytes cannot hold the "
-                               "weights of this config (dim %d, %d layers, vocab %d)", version,
-                               size, c->dim, c->n_layers, c->vocab_size);
+        return set_error(err, errlen, "llama2.c v%d: file is truncated: %zu bytes cannot hold the "
+                         "weights of this config (dim %d, %d layers, vocab %d)", version,
+                         size, c->dim, c->n_layers, c->vocab_size);
     if (r.p != r.end)
-        return model_set_error(err, errlen, "llama2.c v%d: %zu unexpected bytes after the weights",
-                               version, (size_t)(r.end - r.p));
+        return set_error(err, errlen, "llama2.c v%d: %zu unexpected bytes after the weights",
+                         version, (size_t)(r.end - r.p));
 
     tensor_view(&m->token_embedding, TYPE_F32, c->vocab_size, c->dim, embed);
     m->output_norm = final_norm;
