@@ -21,6 +21,7 @@
  *     queries. Scores and weighted values are then two small matrix products, computed with a
  *     register-blocked kernel like a GEMM's (see attend_block below). */
 #include "ops/attention.h"
+#include "ops/vec_math.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -55,14 +56,6 @@ size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
     return decode > prefill ? decode : prefill;
 }
 
-/* a * b + c, in one rounding where the CPU has a fused multiply-add (C11's FP_FAST_FMAF says so):
- * ISO C mode does not let the compiler fuse a * b + c by itself, and FMA is what the vector units
- * do best. */
-#ifdef FP_FAST_FMAF
-#define MADD(a, b, c) fmaf(a, b, c)
-#else
-#define MADD(a, b, c) ((a) * (b) + (c))
-#endif
 
 /* q . k over one head. Eight independent partial sums let the compiler keep them in one vector
  * register without reordering a floating-point reduction (no -ffast-math needed), and being
@@ -96,24 +89,8 @@ static void exp_nonpositive(float *x, int n)
         t = t < -127.0f ? -127.0f : t;       /* underflow */
         x[i] = t > 0.0f ? 0.0f : t;
     }
-    for (int i = 0; i < n; i++) {
-        /* Adding 1.5 * 2^23 rounds t to the nearest integer k, which lands in the low bits of
-         * r's mantissa: r's bit pattern is that of 1.5 * 2^23 plus k. */
-        const float t = x[i], r = t + 12582912.0f, f = t - (r - 12582912.0f);
-        float p = 1.5403530e-4f;             /* (ln 2)^k / k!, k = 6 .. 1 */
-        p = MADD(p, f, 1.3333558e-3f);
-        p = MADD(p, f, 9.6181291e-3f);
-        p = MADD(p, f, 5.5504109e-2f);
-        p = MADD(p, f, 2.4022651e-1f);
-        p = MADD(p, f, 6.9314718e-1f);
-        p = MADD(p, f, 1.0f);
-        uint32_t bits;
-        memcpy(&bits, &r, sizeof bits);
-        bits = (bits - 0x4B400000u + 127u) << 23;   /* 2^k; k = -127 gives 0 */
-        float scale;
-        memcpy(&scale, &bits, sizeof scale);
-        x[i] = p * scale;
-    }
+    for (int i = 0; i < n; i++)
+        x[i] = pow2_clamped(x[i]);   /* vec_math.h */
 }
 
 /* The sum of a tile of weights, in eight independent partial sums (vectorizable, deterministic). */
