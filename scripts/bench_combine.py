@@ -14,6 +14,11 @@ are left out of the mean. Standard library only.
 import argparse
 import json
 import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_report import fmt, row_cells  # noqa: E402
 
 
 def load(spec):
@@ -24,18 +29,6 @@ def load(spec):
             for t in json.load(f)["tests"]:
                 out[(t["name"], t["test"], t["depth"])] = t
     return out
-
-
-def fmt(x):
-    if x is None:
-        return "–"
-    if x >= 1000:
-        return f"{x:,.0f}"
-    if x >= 100:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}"
 
 
 def main():
@@ -53,15 +46,9 @@ def main():
         ratios = [r[key].get("ratio_to_llama_cpp") if key in r else None for r in runs]
         known = [x for x in ratios if x]
         mean = math.exp(sum(math.log(x) for x in known) / len(known)) if known else None
-        pp = t["kind"] == "pp"
-        roof = f"{t['roofline_pct']:.0f} % {'FMA' if t['roofline_of'] == 'fma_peak' else 'BW'}"
-        ttft = fmt(t["ttft_ms_mean"]) if pp else "–"
-        p50 = "–" if pp else f"{t['itl_ms_p50']:.3g}"
-        p99 = "–" if pp else f"{t['itl_ms_p99']:.3g}"
         shown = " / ".join(f"{x:.2f}" if x else "–" for x in ratios)
         gm = f"**{mean:.2f}x**" if mean else "–"
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(t['tok_s_mean'])} | {fmt(t['tok_s_stddev'])} | {ttft} | "
-                     f"{p50} | {p99} | {roof} | {fmt(t.get('llama_cpp_tok_s_mean'))} | {shown} | {gm} |")
+        lines.append(f"{row_cells(t)} {fmt(t.get('llama_cpp_tok_s_mean'))} | {shown} | {gm} |")
     text = "\n".join(lines) + "\n"
     if a.out:
         with open(a.out, "w") as f:

@@ -42,6 +42,14 @@ def fmt(x, digits=3):
     return f"{x:,.{max(0, digits - 1 - len(str(int(x))) + 1)}f}" if x >= 1 else f"{x:.{digits}g}"
 
 
+def row_cells(t):
+    """The table's first nine cells for one test: model, test, depth, tok/s, sd, TTFT, ITL p50/p99, roofline."""
+    pp = t["kind"] == "pp"
+    return (f"| {t['name']} | {t['test']} | {t['depth']} | {fmt(t['tok_s_mean'])} | {fmt(t['tok_s_stddev'], 2)} | "
+            f"{fmt(t.get('ttft_ms_mean')) if pp else '–'} | {'–' if pp else fmt(t['itl_ms_p50'])} | "
+            f"{'–' if pp else fmt(t['itl_ms_p99'])} | {t['roofline_pct']:.0f} % {'FMA' if pp else 'BW'} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
@@ -80,16 +88,18 @@ def main():
     with open(os.path.join(a.dir, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
 
+    # the all-threads peaks (absent from JSON written before the probe measured them)
+    all_fma = (f", {probe['fma_gflop_s_all_threads']:.1f} with all {probe['read_threads']} at once"
+               if "fma_gflop_s_all_threads" in probe else "")
+    all_int8 = f", {probe['int8_gop_s_all_threads']:.1f} all at once" if "int8_gop_s_all_threads" in probe else ""
     lines = [
         "# attend benchmark report", "",
         f"{report['date']}, commit {a.commit}, CPU {report['cpu']}, {report['threads']} threads, "
         f"{report['kernels']} kernels; load average before the run: {a.load or 'unknown'}.",
         f"Command: `{a.command}`.", "",
         f"Ceilings measured by the probe: streaming read {probe['read_gb_s']:.1f} GB/s ({probe['read_threads']} "
-        f"threads), FMA {probe['fma_gflop_s_per_thread']:.1f} GFLOP/s per thread, "
-        f"{probe.get('fma_gflop_s_all_threads', 0):.1f} with all {probe['read_threads']} at once ({probe['isa']}), "
-        f"int8 dot {probe['int8_gop_s_per_thread']:.1f} GOP/s per thread, "
-        f"{probe.get('int8_gop_s_all_threads', 0):.1f} all at once ({probe['int8_isa']}).",
+        f"threads), FMA {probe['fma_gflop_s_per_thread']:.1f} GFLOP/s per thread{all_fma} ({probe['isa']}), "
+        f"int8 dot {probe['int8_gop_s_per_thread']:.1f} GOP/s per thread{all_int8} ({probe['int8_isa']}).",
         "Roofline: pp = FLOPs per token x tok/s / the FMA peak of all threads at once; tg = weight bytes per "
         "token x tok/s / read bandwidth (a model that fits in the caches can exceed 100 %).",
         "The machine is shared: figures move by up to 30 % between runs; compare within one table.", "",
@@ -101,10 +111,7 @@ def main():
         rule += "---:|---:|"
     lines += [head, rule]
     for t in tests:
-        pp = t["kind"] == "pp"
-        row = (f"| {t['name']} | {t['test']} | {t['depth']} | {fmt(t['tok_s_mean'])} | {fmt(t['tok_s_stddev'], 2)} | "
-               f"{fmt(t.get('ttft_ms_mean')) if pp else '–'} | {'–' if pp else fmt(t['itl_ms_p50'])} | "
-               f"{'–' if pp else fmt(t['itl_ms_p99'])} | {t['roofline_pct']:.0f} % {'FMA' if pp else 'BW'} |")
+        row = row_cells(t)
         if have_llama:
             peer = t.get("llama_cpp_tok_s_mean")
             ratio = t.get("ratio_to_llama_cpp")
