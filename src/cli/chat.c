@@ -63,15 +63,7 @@ typedef struct {
 /* Room for n more bytes and a NUL. */
 static int reserve(buffer *b, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = 2 * (b->len + n + 1) + 64;
-        char *grown = realloc(b->s, cap);
-        if (!grown)
-            return -1;
-        b->s = grown;
-        b->cap = cap;
-    }
-    return 0;
+    return grow_buffer(&b->s, &b->cap, b->len + n + 1);
 }
 
 static int append(buffer *b, const char *s, size_t n)

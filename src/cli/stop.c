@@ -1,5 +1,6 @@
 /* stop.c — stop strings over streamed text (see stop.h). */
 #include "cli/stop.h"
+#include "cli/util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,8 @@ int stop_put(stop_filter *f, const char *s, size_t n)
 {
     if (f->hit)
         return 1;
-    if (f->len + n + 1 > f->cap) {
-        size_t cap = 2 * (f->len + n + 1) + 64;
-        char *grown = realloc(f->text, cap);
-        if (!grown)
-            return -1;
-        f->text = grown;
-        f->cap = cap;
-    }
+    if (grow_buffer(&f->text, &f->cap, f->len + n + 1) != 0)
+        return -1;
     const size_t before = f->len;
     memcpy(f->text + f->len, s, n);
     f->len += n;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "attend.h"
 
 /* "error: ..." on stderr as one line (control bytes become '?'), then exit status 1. */
@@ -22,6 +23,21 @@ void check_logits(const float *logits, int rows, int vocab, int first_pos);
 double next_token_nll(const float *row, int vocab, int next);
 /* The logits of n tokens from position 0, in forward passes of at most `batch` tokens (<= 0: one). */
 void forward_all(attend_context *ctx, const int *ids, int n, int vocab, float *logits, int batch);
+
+/* Room for `need` bytes in the heap buffer *p of *cap bytes, grown to twice that and a little more
+ * when short: 0, or -1 when out of memory (the buffer is then left as it was). */
+static inline int grow_buffer(char **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t grown_cap = 2 * need + 64;
+    char *grown = realloc(*p, grown_cap);
+    if (!grown)
+        return -1;
+    *p = grown;
+    *cap = grown_cap;
+    return 0;
+}
 
 /* A whole regular file, NUL-terminated (never blocks on a FIFO); *size receives its length. */
 char *read_file(const char *path, size_t *size);
