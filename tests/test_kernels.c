@@ -235,6 +235,32 @@ static void test_threadpool_runs_every_task_once_per_job(void)
     }
 }
 
+/* Guided shares cover 0..n exactly once, in order, never growing, none shorter than `min` but the
+ * remainder; the first is about 1/(2 x threads) of the whole. */
+static void test_threadpool_guided_shares_tile_the_range(void)
+{
+    const long ns[] = {1, 15, 16, 17, 144, 2304, 100000};
+    const long mins[] = {1, 4, 16};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof mins / sizeof mins[0]; b++)
+            for (int threads = 1; threads <= 8; threads *= 2) {
+                const long n = ns[a], min = mins[b];
+                const int tasks = threadpool_guided_tasks(n, min, threads);
+                long expect = 0, previous = n + 1;
+                int ok = tasks >= 1 && tasks <= n;
+                for (int t = 0; t < tasks && ok; t++) {
+                    long begin, end;
+                    threadpool_split_guided(n, min, threads, t, &begin, &end);
+                    const long share = end - begin;
+                    ok = begin == expect && share > 0 && share <= previous && (share >= min || end == n);
+                    if (t == 0)
+                        ok = ok && (share == n || share >= n / (2L * threads));
+                    expect = end, previous = share;
+                }
+                CHECKF(ok && expect == n, "n %ld min %ld threads %d: shares do not tile 0..n", n, min, threads);
+            }
+}
+
 static double thread_seconds(void)
 {
     struct timespec ts;
@@ -312,5 +338,6 @@ int main(int argc, char **argv)
     RUN(test_matmul_prefill_gemm_matches_dot_products_for_every_type);
     RUN(test_matmul_int8_decode_matches_scalar_vec_dot);
     RUN(test_threadpool_runs_every_task_once_per_job);
+    RUN(test_threadpool_guided_shares_tile_the_range);
     TEST_EXIT();
 }

@@ -28,4 +28,34 @@ static inline void threadpool_split(long n, int task, int n_tasks, long *begin, 
     *end = n * (task + 1) / n_tasks;
 }
 
+/* Shares that shrink as a job goes on ("guided" scheduling): each task takes 1/(2 n_threads) of
+ * the items still left, but at least `min`. Equal shares leave the thread that finishes first
+ * idle for up to one share while the other finishes its last; here the last shares are `min`
+ * long, so both finish within about that much. The shares depend on n, min and n_threads only. */
+static inline long threadpool_guided_share(long left, long min, int n_threads)
+{
+    long share = left / (2L * n_threads);
+    share = share > min ? share : min;
+    return share < left ? share : left;
+}
+
+/* How many guided shares n items make. */
+static inline int threadpool_guided_tasks(long n, long min, int n_threads)
+{
+    int tasks = 0;
+    for (long left = n; left > 0; tasks++)
+        left -= threadpool_guided_share(left, min, n_threads);
+    return tasks;
+}
+
+/* The share [*begin, *end) of guided task `task` (0 <= task < threadpool_guided_tasks). */
+static inline void threadpool_split_guided(long n, long min, int n_threads, int task, long *begin, long *end)
+{
+    long start = 0;
+    for (int i = 0; i < task; i++)
+        start += threadpool_guided_share(n - start, min, n_threads);
+    *begin = start;
+    *end = start + threadpool_guided_share(n - start, min, n_threads);
+}
+
 #endif
