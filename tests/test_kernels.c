@@ -153,6 +153,55 @@ static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
     free(wf); free(x); free(out1); free(out3);
 }
 
+/* A kernel set's own panel packing gives the floats of the type's to_float, transposed, bit for
+ * bit: panel[k * rows + r] = row r's value at k0 + k. Panels of 16 and 32 rows (the AVX2 and
+ * AVX-512 tiles), an offset k0 and a short last block; a shape it does not take is left alone. */
+static void test_gemm_pack_matches_to_float_transposed(void)
+{
+    const int cols = 1120, types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0};
+    const int64_t k0s[] = {0, 512, 1024};
+    const int kcs[] = {512, 512, 96};
+    float *wf = malloc(sizeof(float) * 32 * cols), *row = malloc(sizeof(float) * cols);
+    float *panel = malloc(sizeof(float) * 32 * 512);
+    for (int i = 0; i < 32 * cols; i++)
+        wf[i] = sinf(i * 0.37f) * (1 + i % 7);   /* no two neighbours alike: a transposition error shows */
+    int packs = 0;
+    for (int s = 0; s < n_sets; s++) {
+        gemm_pack_fn pack = sets[s]->gemm.pack;
+        if (!pack)
+            continue;
+        for (size_t k = 0; k < sizeof types / sizeof *types; k++)
+        for (int rows = 16; rows <= 32; rows += 16)
+        for (int b = 0; b < 3; b++) {
+            const type_traits *tt = type_traits_of(types[k]);
+            const size_t row_bytes = type_row_bytes(types[k], cols);
+            char *w = malloc(row_bytes * rows);
+            for (int r = 0; r < rows; r++)
+                tt->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
+            for (int i = 0; i < rows * 512; i++)
+                panel[i] = -12345.0f;
+            if (!pack(types[k], w, row_bytes, k0s[b], kcs[b], rows, panel)) {
+                for (int i = 0; i < rows * 512; i++)
+                    CHECKF(panel[i] == -12345.0f, "%s %s: a refused pack wrote the panel", sets[s]->name, tt->name);
+                free(w);
+                continue;
+            }
+            packs++;
+            for (int r = 0; r < rows; r++) {
+                tt->to_float(w + r * row_bytes, row, cols);
+                for (int c = 0; c < kcs[b]; c++)
+                    CHECKF(memcmp(&panel[(size_t)c * rows + r], &row[k0s[b] + c], sizeof(float)) == 0,
+                           "%s %s rows %d k0 %d: panel[%d][%d] = %g, row has %g", sets[s]->name, tt->name, rows,
+                           (int)k0s[b], c, r, panel[(size_t)c * rows + r], row[k0s[b] + c]);
+            }
+            free(w);
+        }
+    }
+    if (n_sets > 1)
+        CHECKF(packs > 0, "no kernel set packed a panel");
+    free(wf); free(row); free(panel);
+}
+
 /* The fast path of a short batch (decode) for Q8_0/Q4_0 weights: x quantized once to Q8_0, each
  * output the scalar set's integer dot product of the row with that x (so within float rounding of
  * it), the same bits for any thread count, and within the int8 rounding of x of the exact path. */
@@ -336,6 +385,7 @@ int main(int argc, char **argv)
     RUN(test_swiglu_is_silu_gate_times_up);
     RUN(test_matmul_matches_naive_for_many_shapes);
     RUN(test_matmul_prefill_gemm_matches_dot_products_for_every_type);
+    RUN(test_gemm_pack_matches_to_float_transposed);
     RUN(test_matmul_int8_decode_matches_scalar_vec_dot);
     RUN(test_threadpool_runs_every_task_once_per_job);
     RUN(test_threadpool_guided_shares_tile_the_range);

@@ -44,11 +44,18 @@ typedef struct {
  * `tokens` token pointers and a panel of kc packed columns of `rows` weights (see ops/gemm.c). */
 typedef void (*gemm_tile_fn)(const float *panel, int kc, const float *const *x, float *tile);
 
+/* Optionally, a faster way to pack a whole panel: `rows` stored rows of `type` from first_row
+ * (row_bytes apart), columns k0 .. k0+kc-1, into panel[k * rows + r], the same floats as the
+ * type's to_float. Returns 0, having written nothing, for a type or shape it does not take. */
+typedef int (*gemm_pack_fn)(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows,
+                            float *panel);
+
 typedef struct {
     int rows;        /* weight rows per tile (the panel's width) */
     int tokens;      /* tokens per tile */
     int k_block;     /* columns per packed panel: rows * k_block floats should stay in L1/L2 */
     gemm_tile_fn tile;
+    gemm_pack_fn pack;   /* may be NULL: gemm.c then dequantizes row by row and transposes */
 } gemm_kernel;
 
 enum { GEMM_MAX_ROWS = 32, GEMM_MAX_TOKENS = 8, GEMM_MAX_K = 1024 };

@@ -7,7 +7,8 @@
  *   1. Pack: dequantize a group of weight rows over g->k_block columns into float panels of
  *      g->rows rows each, stored column by column (panel[k][r]), so one vector load brings
  *      several rows' weights at k. This is the only place the storage type matters, and its cost
- *      is shared by every token. The group's panels together stay in L2.
+ *      is shared by every token. The group's panels together stay in L2. (A kernel set may pack
+ *      some types itself, g->pack: converting and transposing in registers.)
  *   2. Multiply: for a tile of g->tokens tokens, keep rows x tokens partial sums in registers; at
  *      each k, broadcast each token's x[k] and multiply-add it into its sums (the kernel set's
  *      tile function: 16 x 6 for AVX2, 32 x 8 for AVX-512). The tile's x (tokens x k_block
@@ -48,6 +49,8 @@ static void pack_panel(const gemm_kernel *g, const kernel_row *row, const tensor
     const type_traits *tt = type_traits_of(w->type);
     const int tile_rows = g->rows;
     const int64_t stride = dequantized_stride(g);
+    if (nr == tile_rows && g->pack && g->pack(w->type, tensor_row(w, rb), w->row_bytes, k0, kc, tile_rows, panel))
+        return;
     /* k0 is a multiple of every block size, so the row offset is whole blocks. Dequantize row by
      * row, then transpose with k outer, so that the panel is written contiguously (a store per
      * element into a different cache line measured 11 % of s110M prefill). */
