@@ -158,9 +158,9 @@ static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
  * AVX-512 tiles), an offset k0 and a short last block; a shape it does not take is left alone. */
 static void test_gemm_pack_matches_to_float_transposed(void)
 {
-    const int cols = 1120, types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0};
-    const int64_t k0s[] = {0, 512, 1024};
-    const int kcs[] = {512, 512, 96};
+    const int cols = 1120, types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0};
+    const int64_t k0s[] = {0, 512, 1024, 0};
+    const int kcs[] = {512, 512, 96, 12};   /* the last is not a multiple of 8: refused */
     float *wf = malloc(sizeof(float) * 32 * cols), *row = malloc(sizeof(float) * cols);
     float *panel = malloc(sizeof(float) * 32 * 512);
     for (int i = 0; i < 32 * cols; i++)
@@ -172,7 +172,7 @@ static void test_gemm_pack_matches_to_float_transposed(void)
             continue;
         for (size_t k = 0; k < sizeof types / sizeof *types; k++)
         for (int rows = 16; rows <= 32; rows += 16)
-        for (int b = 0; b < 3; b++) {
+        for (int b = 0; b < 4; b++) {
             const type_traits *tt = type_traits_of(types[k]);
             const size_t row_bytes = type_row_bytes(types[k], cols);
             char *w = malloc(row_bytes * rows);
@@ -181,6 +181,7 @@ static void test_gemm_pack_matches_to_float_transposed(void)
             for (int i = 0; i < rows * 512; i++)
                 panel[i] = -12345.0f;
             if (!pack(types[k], w, row_bytes, k0s[b], kcs[b], rows, panel)) {
+                CHECKF(kcs[b] % 8 != 0, "%s %s: a panel of %d x %d refused", sets[s]->name, tt->name, rows, kcs[b]);
                 for (int i = 0; i < rows * 512; i++)
                     CHECKF(panel[i] == -12345.0f, "%s %s: a refused pack wrote the panel", sets[s]->name, tt->name);
                 free(w);

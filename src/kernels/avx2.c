@@ -452,7 +452,7 @@ AVX2 static void gemm_tile_16x6(const float *panel, int kc, const float *const *
 #undef STORE
 }
 
-/* ==== Packing float-like rows into GEMM panels ==== */
+/* ==== Packing rows into GEMM panels ==== */
 
 /* v[i] = row i's 8 values -> v[k] = the 8 rows' value k: pairs, then quads, then 128-bit halves. */
 AVX2 INLINE void transpose8(__m256 v[8])
@@ -474,19 +474,39 @@ AVX2 INLINE void transpose8(__m256 v[8])
     }
 }
 
+/* Values k .. k+7 of a stored row (k a multiple of 8) as fp32, as its to_float gives them: for
+ * Q8_0 and Q4_0, the quarter of a block that q8_0_unpack / q4_0_unpack put in q[k % 32 / 8]. */
+AVX2 INLINE __m256 load8_any(int type, const void *row, int64_t k)
+{
+    if (type != TYPE_Q8_0 && type != TYPE_Q4_0)
+        return load8(type, row, k);
+    const int quarter = (int)(k % 32 / 8);
+    if (type == TYPE_Q8_0) {
+        const block_q8_0 *b = (const block_q8_0 *)row + k / 32;
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(widen8_signed(b->qs + 8 * quarter)), block_scale(b));
+    }
+    const block_q4_0 *b = (const block_q4_0 *)row + k / 32;
+    const __m256i bytes = widen8_unsigned(b->qs + 8 * (quarter & 1));
+    const __m256i nibbles = quarter < 2 ? _mm256_and_si256(bytes, _mm256_set1_epi32(0x0f)) : _mm256_srli_epi32(bytes, 4);
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(nibbles, _mm256_set1_epi32(8))), block_scale(b));
+}
+
 /* gemm.c's pack, straight from the stored rows: 8 rows x 8 columns converted in registers and
  * transposed, instead of dequantizing each row into a buffer and copying it out one float at a
- * time (4-9 % of the CPU samples of an F32/F16 prefill). The same floats as to_float, so the same GEMM. */
-AVX2 static int pack_float_like(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows,
-                                float *panel)
+ * time (4-9 % of the CPU samples of an F32/F16 prefill). The same floats as to_float, so the
+ * same GEMM. */
+AVX2 static int pack_rows(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows,
+                          float *panel)
 {
-    if ((type != TYPE_F32 && type != TYPE_F16 && type != TYPE_BF16) || kc % 8 != 0 || rows % 8 != 0)
+    const int quantized = type == TYPE_Q8_0 || type == TYPE_Q4_0;
+    if ((type != TYPE_F32 && type != TYPE_F16 && type != TYPE_BF16 && !quantized) || kc % 8 != 0 || rows % 8 != 0 ||
+        (quantized && k0 % 32 != 0))
         return 0;
     for (int k = 0; k < kc; k += 8)
         for (int r0 = 0; r0 < rows; r0 += 8) {
             __m256 v[8];
             for (int i = 0; i < 8; i++)
-                v[i] = load8(type, (const char *)first_row + (size_t)(r0 + i) * row_bytes, k0 + k);
+                v[i] = load8_any(type, (const char *)first_row + (size_t)(r0 + i) * row_bytes, k0 + k);
             transpose8(v);
             for (int i = 0; i < 8; i++)
                 _mm256_storeu_ps(panel + (size_t)(k + i) * rows + r0, v[i]);
@@ -509,7 +529,7 @@ const kernel_set kernels_avx2 = {
                         .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4 },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 16, .tokens = 6, .k_block = 512, .tile = gemm_tile_16x6, .pack = pack_float_like },
+    .gemm = { .rows = 16, .tokens = 6, .k_block = 512, .tile = gemm_tile_16x6, .pack = pack_rows },
 };
 
 #else
