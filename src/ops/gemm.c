@@ -94,6 +94,14 @@ void gemm_rows(const gemm_kernel *g, const kernel_row *row, const tensor *w, int
                 for (int p = 0; p < n_panels; p++) {
                     const int64_t rb = rg + (int64_t)p * tile_rows;
                     const int nr = (int)(rg_end - rb < tile_rows ? rg_end - rb : tile_rows);
+                    /* The next tile's outputs of these rows are read (or written) after the
+                     * next multiplication: ask for them now, so they are not waited for. By
+                     * then x and the panels have streamed through L2 since they were last
+                     * touched, and this add was the slowest line of the GEMM outside the tile. */
+                    for (int t = t0 + tile_tokens; t < t0 + 2 * tile_tokens && t < n_tokens; t++) {
+                        __builtin_prefetch(out + (size_t)t * ldo + rb, 1);
+                        __builtin_prefetch(out + (size_t)t * ldo + rb + nr - 1, 1);
+                    }
                     g->tile(panels + (size_t)p * g->k_block * tile_rows, kc, xt, tile);
                     for (int t = 0; t < nt; t++) {
                         float *o = out + (size_t)(t0 + t) * ldo + rb;
