@@ -24,10 +24,11 @@
  *   - Tiles per step: C00 C01 C10 C11 (32 tokens x 32 rows of int32 sums), A0 A1 (two 16-token A
  *     tiles), B0 B1 (two 16-row B tiles): all eight registers, each loaded tile used twice.
  *
- * The B tile is in "VNNI" layout: TDPBSSD takes dword k of A's row m (bytes 4k..4k+3) against
- * row k of B, dword n (bytes 4n..4n+3), and adds the four byte products into C[m][n]. With A's row
- * a token's 32 activations of a block, B's row k holds weights k*4..k*4+3 of each of 16 weight
- * rows side by side: B[k / 4][4 * n + k % 4] = W[n][k], 8 rows of 64 bytes per block.
+ * The B tile is in "VNNI" layout: TDPBSSD takes dword i of A's row m (bytes 4i..4i+3) against
+ * dword n of B's row i (bytes 4n..4n+3) and adds the four byte products into C[m][n]. With A's
+ * row m a token's 32 activations of a block, B's row i must hold weights 4i..4i+3 of each of the
+ * 16 weight rows side by side: B[k / 4][4 n + k % 4] = W[n][k] for weight k of row n, 8 rows of
+ * 64 bytes per block.
  *
  * Every tile instruction goes through the TILE_* macros and two functions. Built with
  * -DATTEND_AMX_EMULATE (tests/test_amx.c includes this file so), they become plain C over an
