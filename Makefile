@@ -108,6 +108,9 @@ $(BUILD)/pic/tokenizer_sp.o: src/tokenizer_sp.cpp $(HEADERS)
 $(BUILD)/test_%: tests/test_%.c tests/test.h tests/ops_fixture.h $(BUILD)/libattend_internal.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libattend_internal.a $(LDLIBS)
 
+# test_amx compiles kernels/amx.c into itself, with the tile emulator (-DATTEND_AMX_EMULATE in the file).
+$(BUILD)/test_amx: src/kernels/amx.c
+
 $(BUILD):
 	mkdir -p $(BUILD)
 

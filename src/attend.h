@@ -109,7 +109,7 @@ enum { ATTEND_KV_F32 = 0, ATTEND_KV_F16 = 1, ATTEND_KV_Q8_0 = 8 };
 typedef struct {
     int n_ctx;            /* <= 0: the model's max_seq_len */
     int n_threads;        /* <= 0: the online CPUs */
-    const char *kernels;  /* NULL or "auto": the best set this CPU runs; or "scalar", "avx2", "avx512" */
+    const char *kernels;  /* NULL or "auto": the best set this CPU runs; or "scalar", "avx2", "avx512", "amx" */
     int kv_type;          /* ATTEND_KV_F32 (default), ATTEND_KV_F16 or ATTEND_KV_Q8_0 */
     int exact;            /* 1: float activations in every matmul (the reference path);
                              0 (default): int8 activations for quantized weights */

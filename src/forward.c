@@ -145,7 +145,7 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     const size_t widest = max_size(max_size((size_t)c->dim, (size_t)c->hidden_dim), q_dim);
     int ops_ok = ctx->pool &&
                  ops_context_init(&ctx->ops, ctx->pool, kernels, p.exact != 0, scratch,
-                                  matmul_quantized_bytes((int64_t)widest, MAX_BATCH)) == 0;
+                                  matmul_quantized_bytes(kernels, (int64_t)widest, MAX_BATCH)) == 0;
     /* With a window the cache holds sinks + window slots, however long the sequence grows. */
     int kv_ok = kv_cache_init(&ctx->cache, c->n_layers, p.window ? p.sinks + p.window : n_ctx, c->n_kv_heads,
                               c->head_dim, p.kv_type) == 0;

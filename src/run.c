@@ -40,7 +40,7 @@ static void usage(FILE *f)
           "  -s, --seed S             random seed (default: from the clock and the process; -v prints it)\n"
           "  -z, --tokenizer FILE     tokenizer.model or llama2.c tokenizer.bin (needed for llama2.c files)\n"
           "  -v, --verbose            print a model summary to stderr\n"
-          "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512 (or env ATTEND_SIMD)\n"
+          "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512, amx (or env ATTEND_SIMD)\n"
           "      --exact              float activations in every matmul (the reference path; slower for Q8_0/Q4_0)\n"
           "      --kv-type TYPE       KV cache type: f32 (default), f16 or q8_0 (heads of 32k dimensions)\n"
           "      --window W           sliding-window attention: each token sees the last W (default: the\n"

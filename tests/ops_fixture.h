@@ -19,10 +19,16 @@ static inline ops_context test_ops(int threads, const kernel_set *k, int exact, 
     return ops;
 }
 
-/* For matmul of up to 8 tokens' quantized activations of max_cols columns, and any prefill. */
+/* Tokens per matmul call whose activations a matmul_ops context holds quantized: every short
+ * batch, and prefill batches up to this many where the set has an int8 GEMM (the AMX set; a
+ * longer batch would fall back to float activations, and a test would miss the GEMM). */
+enum { MATMUL_OPS_TOKENS = 64 };
+
+/* For matmul of activations of up to max_cols columns: any batch, int8 paths up to MATMUL_OPS_TOKENS. */
 static inline ops_context matmul_ops(int threads, const kernel_set *k, int exact, int64_t max_cols)
 {
-    return test_ops(threads, k, exact, matmul_scratch_floats(k), matmul_quantized_bytes(max_cols, 8));
+    return test_ops(threads, k, exact, matmul_scratch_floats(k),
+                    matmul_quantized_bytes(k, max_cols, MATMUL_OPS_TOKENS));
 }
 
 static inline ops_context attention_ops(int threads, const kernel_set *k, int n_heads, int n_kv_heads, int head_dim)

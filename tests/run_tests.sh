@@ -26,7 +26,7 @@ passed=$(grep -c '^ok ' "$log")
 failed=$(grep -c '^FAIL ' "$log")
 skipped=$(grep -c '^skip ' "$log")
 if [ "$skipped" -gt 0 ]; then
-    echo "WARNING: $skipped test(s) skipped (see the skip lines above; ../shared missing?)"
+    echo "WARNING: $skipped test(s) skipped (see the skip lines above: ../shared missing? an instruction set this CPU lacks?)"
 fi
 echo "full log: $log"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -7,7 +7,7 @@
 #include "ops/attention.h"
 #include "ops/threadpool.h"
 
-static const kernel_set *sets[3];
+static const kernel_set *sets[8];
 static int n_sets;
 
 /* Element d of the key (value) of position j, whatever the cache's type. */
@@ -367,7 +367,7 @@ static void test_kv_cache_append_places_heads_and_positions(void)
 
 int main(void)
 {
-    n_sets = kernel_sets_supported(sets, 3);
+    n_sets = kernel_sets_supported(sets, 8);
     RUN(test_kv_cache_append_places_heads_and_positions);
     RUN(test_attention_matches_naive_softmax_across_tiles);
     RUN(test_attention_matches_naive_for_mha_gqa_mqa);

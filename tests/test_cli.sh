@@ -111,8 +111,8 @@ refuses test_cli_window_with_context_shift "a sliding window .* keeps a ring" "$
 refuses test_cli_keep_without_context_shift "--keep .* needs --context-shift" "$M" --keep 4
 refuses test_cli_keep_below_minus_1 "--keep must be between -1 and" "$M" --context-shift --keep -2
 refuses test_cli_prompt_cache_is_a_directory "--prompt-cache: '.*' is not a regular file" "$M" $G -p hi --prompt-cache "$TMP"
-# a set this CPU cannot run is refused by name (only testable where one is missing: here avx512 or avx2)
-for k in avx2 avx512; do
+# a set this CPU cannot run is refused by name (only testable where one is missing: here amx, avx512 or avx2)
+for k in avx2 avx512 amx; do
     if ! ATTEND_SIMD= "$RUN" "$M" $G -n 1 -p hi --kernels $k > /dev/null 2> "$TMP/err_k"; then
         refuses test_cli_kernels_unsupported_$k "kernel set '$k' is not supported by this CPU" "$M" $G --kernels $k
     fi

@@ -11,7 +11,7 @@
 #include "ops/threadpool.h"
 #include "tensor.h"
 
-static const kernel_set *sets[3];
+static const kernel_set *sets[8];
 static int n_sets;
 
 static void test_rmsnorm_matches_definition(void)
@@ -113,13 +113,16 @@ static void test_matmul_matches_naive_for_many_shapes(void)
 
 /* Prefill's blocked GEMM equals one dot product per (row, token) for every storage type, across
  * several column blocks, a row count that is not a multiple of the row block, and a short final
- * token tile; and the same output whatever the thread count. */
+ * token tile; and the same output whatever the thread count. Where the set has an int8 GEMM for
+ * the type (the AMX set's Q8_0 and Q4_0), the dot product is the scalar vec_dot with x quantized
+ * to Q8_0, as in decode. */
 static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
 {
     const int cols = 1120, rows = 600, n_tokens = 19;   /* 2 column blocks + 96; 150-row tasks: several panel groups */
     const int types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0};
     float *wf = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * n_tokens * cols);
     float *out1 = malloc(sizeof(float) * rows * n_tokens), *out3 = malloc(sizeof(float) * rows * n_tokens);
+    char *xq = malloc(type_row_bytes(TYPE_Q8_0, cols));
     for (int i = 0; i < rows * cols; i++)
         wf[i] = sinf(i * 0.013f) + 0.1f * cosf(i * 1.7f);
     for (int i = 0; i < n_tokens * cols; i++)
@@ -128,6 +131,7 @@ static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
     for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
         const type_traits *tt = type_traits_of(types[k]);
         const kernel_row scalar = kernel_row_of(&kernels_scalar, types[k]);
+        const int int8 = kernel_row_of(sets[s], types[k]).vec_dot_gemm != NULL;
         size_t row_bytes = type_row_bytes(types[k], cols);
         char *w = malloc(row_bytes * rows);
         for (int r = 0; r < rows; r++)
@@ -141,16 +145,20 @@ static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
         free_ops(&three);
         CHECKF(memcmp(out1, out3, sizeof(float) * rows * n_tokens) == 0, "%s %s: thread count changed the result",
                sets[s]->name, tt->name);
-        for (int tok = 0; tok < n_tokens; tok++)
+        for (int tok = 0; tok < n_tokens; tok++) {
+            if (int8)
+                type_traits_of(TYPE_Q8_0)->from_float(x + (size_t)tok * cols, xq, cols);
             for (int r = 0; r < rows; r++) {
-                float want = scalar.dot(w + r * row_bytes, x + (size_t)tok * cols, cols);
+                float want = int8 ? scalar.vec_dot(w + r * row_bytes, xq, cols)
+                                  : scalar.dot(w + r * row_bytes, x + (size_t)tok * cols, cols);
                 float got = out1[(size_t)tok * rows + r];
-                CHECKF(fabsf(got - want) <= 1e-4f * (1 + fabsf(want)), "%s %s token %d row %d: %g vs %g",
-                       sets[s]->name, tt->name, tok, r, got, want);
+                CHECKF(fabsf(got - want) <= 1e-4f * (1 + fabsf(want)), "%s %s%s token %d row %d: %g vs %g",
+                       sets[s]->name, tt->name, int8 ? " (int8 GEMM)" : "", tok, r, got, want);
             }
+        }
         free(w);
     }
-    free(wf); free(x); free(out1); free(out3);
+    free(wf); free(x); free(xq); free(out1); free(out3);
 }
 
 /* A kernel set's own panel packing gives the floats of the type's to_float, transposed, bit for
@@ -374,7 +382,7 @@ static void bench(void)
 
 int main(int argc, char **argv)
 {
-    n_sets = kernel_sets_supported(sets, 3);
+    n_sets = kernel_sets_supported(sets, 8);
     if (argc > 1 && !strcmp(argv[1], "--bench")) {
         bench();
         return 0;

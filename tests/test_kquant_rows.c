@@ -13,7 +13,7 @@
 #include "ops/threadpool.h"
 #include "tensor.h"
 
-static const kernel_set *sets[3];
+static const kernel_set *sets[8];
 static int n_sets;
 
 static const int kquant_types[] = {TYPE_Q2_K, TYPE_Q3_K, TYPE_Q4_K, TYPE_Q5_K, TYPE_Q6_K};
@@ -198,7 +198,7 @@ static void test_kquant_prefill_matches_exact_decode(void)
 
 int main(void)
 {
-    n_sets = kernel_sets_supported(sets, 3);
+    n_sets = kernel_sets_supported(sets, 8);
     for (int s = 0; s < n_sets; s++)
         printf("# kernel set %s: tested\n", sets[s]->name);
     RUN(test_kquant_traits_are_ggml_layouts);

@@ -24,13 +24,13 @@ typedef struct {
     const char *name;
     kernel_row traits[TYPE_COUNT];
 } variant;
-static variant variants[3];
+static variant variants[8];
 static int n_variants;
 
 static void capture_variants(void)
 {
-    const kernel_set *sets[3];
-    n_variants = kernel_sets_supported(sets, 3);
+    const kernel_set *sets[8];
+    n_variants = kernel_sets_supported(sets, 8);
     for (int v = 0; v < n_variants; v++) {
         variants[v].name = sets[v]->name;
         for (int i = 0; i < N_TYPES; i++)
@@ -483,18 +483,21 @@ static void test_kernel_sets_are_chosen_by_cpu_and_name(void)
     CHECK(!strcmp(kernel_set_best()->name, variants[n_variants - 1].name));
     CHECK(kernel_set_named("avx2") == &kernels_avx2 && kernel_set_named("scalar") == &kernels_scalar);
     CHECK(kernel_set_named("avx512") == &kernels_avx512 && !kernel_set_named("no-such-set"));
+    CHECK(kernel_set_named("amx") == &kernels_amx);
     CHECK(kernel_set_supported(&kernels_scalar));
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl"))
+    if (kernel_set_supported(&kernels_amx))   /* the CPU, its XCR0 and Linux's permission: select.c */
+        CHECK(!strcmp(kernel_set_best()->name, "amx"));
+    else if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl"))
         CHECK(!strcmp(kernel_set_best()->name, "avx512"));
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         CHECK(!strcmp(kernel_set_best()->name, "avx2"));
 #endif
     /* every set fills what the ops call, directly or through kernel_row_of's fallback */
-    const kernel_set *sets[3] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
-    for (int k = 0; k < 3; k++) {
+    const kernel_set *sets[4] = {&kernels_scalar, &kernels_avx2, &kernels_avx512, &kernels_amx};
+    for (int k = 0; k < 4; k++) {
         if (!kernel_set_supported(sets[k])) continue;
         CHECK(sets[k]->gemm.tile && sets[k]->gemm.rows <= GEMM_MAX_ROWS &&
               sets[k]->gemm.tokens <= GEMM_MAX_TOKENS && sets[k]->gemm.k_block <= GEMM_MAX_K);
@@ -502,6 +505,8 @@ static void test_kernel_sets_are_chosen_by_cpu_and_name(void)
             kernel_row r = kernel_row_of(sets[k], all_types[i]);
             CHECK(r.to_float && r.from_float && r.dot && r.dot4);
             CHECK(!r.vec_dot == (type_traits_of(all_types[i])->vec_dot_type == TYPE_F32));
+            /* an int8 GEMM needs the integer dot's activations, and scratch */
+            CHECK(!r.vec_dot_gemm || (r.vec_dot && sets[k]->vec_dot_gemm_scratch > 0));
         }
     }
 }

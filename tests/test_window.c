@@ -14,7 +14,7 @@
 #include "ops/elementwise.h"
 #include "ops/threadpool.h"
 
-static const kernel_set *sets[3];
+static const kernel_set *sets[8];
 static int n_sets;
 
 static int visible(int p, int j, int window, int sinks)
@@ -331,7 +331,7 @@ static void test_sinks_sit_at_cache_positions_as_in_streamingllm(void)
 
 int main(void)
 {
-    n_sets = kernel_sets_supported(sets, 3);
+    n_sets = kernel_sets_supported(sets, 8);
     RUN(test_window_and_sinks_match_naive_mask_far_past_the_ring);
     RUN(test_window_prefill_chunk_matches_naive_mask);
     RUN(test_attention_weights_mask_what_left_the_window);

@@ -495,8 +495,8 @@ AVX2 INLINE __m256 load8_any(int type, const void *row, int64_t k)
  * transposed, instead of dequantizing each row into a buffer and copying it out one float at a
  * time (4-9 % of the CPU samples of an F32/F16 prefill). The same floats as to_float, so the
  * same GEMM. */
-AVX2 static int pack_rows(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows,
-                          float *panel)
+AVX2 int avx2_pack_rows(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows,
+                         float *panel)
 {
     const int quantized = type == TYPE_Q8_0 || type == TYPE_Q4_0;
     if ((type != TYPE_F32 && type != TYPE_F16 && type != TYPE_BF16 && !quantized) || kc % 8 != 0 || rows % 8 != 0 ||
@@ -529,7 +529,7 @@ const kernel_set kernels_avx2 = {
                         .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4 },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 16, .tokens = 6, .k_block = 512, .tile = gemm_tile_16x6, .pack = pack_rows },
+    .gemm = { .rows = 16, .tokens = 6, .k_block = 512, .tile = gemm_tile_16x6, .pack = avx2_pack_rows },
 };
 
 #else

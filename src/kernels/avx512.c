@@ -5,10 +5,12 @@
  * (vec_dot) kernels and the activation quantizer are the AVX2 set's, which run unchanged here.
  * Weights are dequantized in registers and multiplied with fp32 activations; the activations are
  * never rounded (AVX512_BF16's dot instructions would round them to bf16, so they are not used).
- * Row tails are handled with masked loads, which never touch memory past the row. */
+ * Row tails are handled with masked loads, which never touch memory past the row. The kernels are
+ * named in avx512.h: the AMX set (amx.c) reuses all of them. */
 
 #if defined(__x86_64__)
 
+#include "kernels/avx512.h"
 #include "kernels/kernel_set.h"
 #include "kernels/kquant_rows.h"
 
@@ -16,15 +18,6 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
-
-/* borrowed from avx2.c */
-void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);
-float avx2_q8_0_vec_dot(const void *w, const void *xq, int64_t n);
-float avx2_q4_0_vec_dot(const void *w, const void *xq, int64_t n);
-void avx2_q8_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
-void avx2_q4_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
-void avx2_q8_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
-void avx2_q4_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
 
 /* ==== Sixteen weights of a float-like row (F32, F16, BF16) as fp32 ==== */
 
@@ -224,19 +217,19 @@ AVX512 INLINE void to_float_quantized(int type, const void *src, float *dst, int
 /* ==== The kernels, one set per type ==== */
 
 #define FLOAT_LIKE_KERNELS(name, TYPE)                                                         \
-    AVX512 static void name##_to_float(const void *src, float *dst, int64_t n)                 \
+    AVX512 void avx512_##name##_to_float(const void *src, float *dst, int64_t n)               \
     { to_float_float_like(TYPE, src, dst, n); }                                                \
-    AVX512 static float name##_dot(const void *w, const float *x, int64_t n)                   \
+    AVX512 float avx512_##name##_dot(const void *w, const float *x, int64_t n)                 \
     { return dot_float_like(TYPE, w, x, n); }                                                  \
-    AVX512 static void name##_dot4(const void *w, const float *x, int64_t s, int64_t n, float o[4]) \
+    AVX512 void avx512_##name##_dot4(const void *w, const float *x, int64_t s, int64_t n, float o[4]) \
     { dot4_float_like(TYPE, w, x, s, n, o); }
 
 #define QUANTIZED_KERNELS(name, TYPE)                                                          \
-    AVX512 static void name##_to_float(const void *src, float *dst, int64_t n)                 \
+    AVX512 void avx512_##name##_to_float(const void *src, float *dst, int64_t n)               \
     { to_float_quantized(TYPE, src, dst, n); }                                                 \
-    AVX512 static float name##_dot(const void *w, const float *x, int64_t n)                   \
+    AVX512 float avx512_##name##_dot(const void *w, const float *x, int64_t n)                 \
     { return dot_quantized(TYPE, w, x, n); }                                                   \
-    AVX512 static void name##_dot4(const void *w, const float *x, int64_t s, int64_t n, float o[4]) \
+    AVX512 void avx512_##name##_dot4(const void *w, const float *x, int64_t s, int64_t n, float o[4]) \
     { dot4_quantized(TYPE, w, x, s, n, o); }
 
 FLOAT_LIKE_KERNELS(f32, TYPE_F32)
@@ -247,7 +240,7 @@ QUANTIZED_KERNELS(q4_0, TYPE_Q4_0)
 
 /* ==== The GEMM tile: 32 rows x 8 tokens in 16 registers ==== */
 
-AVX512 static void gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile)
+AVX512 void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile)
 {
     __m512 c[8][2];
     for (int t = 0; t < 8; t++)
@@ -270,19 +263,19 @@ AVX512 static void gemm_tile_32x8(const float *panel, int kc, const float *const
 const kernel_set kernels_avx512 = {
     .name = "avx512",
     .row = {
-        [TYPE_F32]  = { .to_float = f32_to_float,  .dot = f32_dot,  .dot4 = f32_dot4 },
-        [TYPE_F16]  = { .to_float = f16_to_float,  .dot = f16_dot,  .dot4 = f16_dot4 },
-        [TYPE_BF16] = { .to_float = bf16_to_float, .dot = bf16_dot, .dot4 = bf16_dot4 },
-        [TYPE_Q8_0] = { .to_float = q8_0_to_float, .from_float = avx2_quantize_q8_0,
-                        .dot = q8_0_dot, .dot4 = q8_0_dot4,
+        [TYPE_F32]  = { .to_float = avx512_f32_to_float,  .dot = avx512_f32_dot,  .dot4 = avx512_f32_dot4 },
+        [TYPE_F16]  = { .to_float = avx512_f16_to_float,  .dot = avx512_f16_dot,  .dot4 = avx512_f16_dot4 },
+        [TYPE_BF16] = { .to_float = avx512_bf16_to_float, .dot = avx512_bf16_dot, .dot4 = avx512_bf16_dot4 },
+        [TYPE_Q8_0] = { .to_float = avx512_q8_0_to_float, .from_float = avx2_quantize_q8_0,
+                        .dot = avx512_q8_0_dot, .dot4 = avx512_q8_0_dot4,
                         .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4,
                         .vec_dot_rows4 = avx2_q8_0_vec_dot_rows4 },
-        [TYPE_Q4_0] = { .to_float = q4_0_to_float, .dot = q4_0_dot, .dot4 = q4_0_dot4,
+        [TYPE_Q4_0] = { .to_float = avx512_q4_0_to_float, .dot = avx512_q4_0_dot, .dot4 = avx512_q4_0_dot4,
                         .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4,
                         .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4 },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },
+    .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = avx512_gemm_tile_32x8, .pack = avx2_pack_rows },
 };
 
 #else

@@ -3,8 +3,10 @@
  * A kernel set is a constant struct: for each storage type, the inner loops that read it (a row
  * per type, as in tensor.h's traits), and the register tile of the prefill GEMM. There is one set
  * per file: scalar.c (portable C, the reference), avx2.c (AVX2 + FMA + F16C), avx512.c
- * (AVX-512 F/BW/VL). A set may leave a function NULL; kernel_row_of() then takes the scalar one
- * (or the type's own reference conversion), and that is the only place a fallback happens.
+ * (AVX-512 F/BW/VL), amx.c (the AVX-512 set plus an int8 prefill GEMM on Intel's AMX tiles). A
+ * set may leave a function NULL; kernel_row_of() then takes the scalar one (or the type's own
+ * reference conversion), and that is the only place a fallback happens. vec_dot_gemm has no
+ * fallback: without it, prefill takes the float GEMM.
  *
  * Which set runs is decided when a context is created (kernel_set_best(), or a name the caller
  * asks for) and stored in it; ops receive it as an argument. Nothing here is mutable. */
@@ -38,6 +40,14 @@ typedef struct {
      * bit, so it comes with the set's own vec_dot (kernel_row_of never mixes them) and a matrix
      * may multiply any of its rows either way. May be NULL: decode then calls vec_dot per row. */
     void (*vec_dot_rows4)(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+
+    /* Prefill against activations already in the vec_dot_type (NULL in every set but amx; matmul
+     * then uses the float GEMM): out[t * ldo + r] = W[r] . x[t] for rows r0 <= r < r1 of w and
+     * n_tokens rows of xq, x_stride bytes apart. Each output is summed the same way whatever rows
+     * it is called with, so the thread count changes nothing. `scratch` holds the set's
+     * vec_dot_gemm_scratch bytes and belongs to the calling thread. */
+    void (*vec_dot_gemm)(const tensor *w, int64_t r0, int64_t r1, const void *xq, size_t x_stride,
+                         int n_tokens, float *out, int64_t ldo, void *scratch);
 } kernel_row;
 
 /* The prefill GEMM's register tile: tile[t * rows + r] = sum_k panel[k * rows + r] * x[t][k] for
@@ -61,25 +71,28 @@ typedef struct {
 enum { GEMM_MAX_ROWS = 32, GEMM_MAX_TOKENS = 8, GEMM_MAX_K = 1024 };
 
 typedef struct {
-    const char *name;               /* "scalar", "avx2", "avx512" */
+    const char *name;               /* "scalar", "avx2", "avx512", "amx" */
     kernel_row row[TYPE_COUNT];     /* indexed by storage type */
     gemm_kernel gemm;
+    size_t vec_dot_gemm_scratch;    /* per-thread bytes the rows' vec_dot_gemm need (0: no row has one) */
 } kernel_set;
 
 extern const kernel_set kernels_scalar;   /* kernels/scalar.c */
 extern const kernel_set kernels_avx2;     /* kernels/avx2.c */
 extern const kernel_set kernels_avx512;   /* kernels/avx512.c */
+extern const kernel_set kernels_amx;      /* kernels/amx.c */
 
 /* The functions for one type: the set's own, the scalar set's where it has none, the type's
  * reference conversions where neither has one. */
 kernel_row kernel_row_of(const kernel_set *k, int type);
 
 /* ---- choosing a set (kernels/select.c) ---- */
-/* Whether this CPU (and OS) runs the set. */
+/* Whether this CPU (and OS) runs the set. For "amx" on Linux this also asks the kernel for the
+ * process's permission to use the tiles (the first call that gets this far does; see select.c). */
 int kernel_set_supported(const kernel_set *k);
 /* The fastest set this CPU runs. */
 const kernel_set *kernel_set_best(void);
-/* The set of that name ("scalar", "avx2", "avx512"), or NULL; supported or not. */
+/* The set of that name ("scalar", "avx2", "avx512", "amx"), or NULL; supported or not. */
 const kernel_set *kernel_set_named(const char *name);
 /* The sets this CPU runs, scalar first, fastest last; returns how many (at most max). */
 int kernel_sets_supported(const kernel_set **out, int max);

@@ -5,10 +5,46 @@
 #include "kernels/kernel_set.h"
 
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
-/* Ordered slowest to fastest: every AVX-512 CPU also runs AVX2, every x86-64 runs scalar. */
-static const kernel_set *const all_sets[] = { &kernels_scalar, &kernels_avx2, &kernels_avx512 };
+/* Ordered slowest to fastest: every AVX-512 CPU also runs AVX2, every x86-64 runs scalar, and
+ * the AMX set is the AVX-512 set with a faster prefill. */
+static const kernel_set *const all_sets[] = { &kernels_scalar, &kernels_avx2, &kernels_avx512, &kernels_amx };
 enum { N_SETS = sizeof all_sets / sizeof all_sets[0] };
+
+#if defined(__x86_64__)
+/* AMX-TILE and AMX-INT8 in the CPU, their state enabled by the OS, and this process allowed to
+ * use it. Only asked on a CPU with AVX-512, whose support (libgcc checks XCR0 for it) implies
+ * that xgetbv may run.
+ *   - cpuid leaf 7, sub-leaf 0, EDX bit 24: AMX-TILE; bit 25: AMX-INT8.
+ *   - XCR0 bit 17 (XTILECFG) and bit 18 (XTILEDATA): the OS saves and restores the tiles.
+ *   - Linux (5.16 and later) also gives the 8 KiB of tile data to a process only when it asks:
+ *     arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA). Without it the first tile instruction
+ *     faults. The permission is the process's (every thread's), and asking again is harmless; it
+ *     is refused, for one, if a thread's sigaltstack is too small for the larger signal frame. */
+static int amx_usable(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !(edx & (1u << 24)) || !(edx & (1u << 25)))
+        return 0;
+    unsigned xcr0_low, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    if ((xcr0_low & (3u << 17)) != (3u << 17))
+        return 0;
+#if defined(__linux__)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return 0;
+#endif
+}
+#endif
 
 int kernel_set_supported(const kernel_set *k)
 {
@@ -20,9 +56,12 @@ int kernel_set_supported(const kernel_set *k)
                __builtin_cpu_supports("f16c");
     if (k == &kernels_avx2)
         return avx2;
+    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl");
     if (k == &kernels_avx512)
-        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
+        return avx512;
+    if (k == &kernels_amx)
+        return avx512 && amx_usable();
 #endif
     return 0;
 }

@@ -1,0 +1,38 @@
+/* avx512.h — the AVX-512 set's kernels, by name, for the sets built on it.
+ *
+ * avx512.c defines them; the AMX set (amx.c) is these rows and this float GEMM tile plus its int8
+ * prefill GEMM, so it lists them in its own table. The int8 (vec_dot) kernels, the activation
+ * quantizer and the GEMM's panel packing are the AVX2 set's (avx2.c), which run unchanged on
+ * these CPUs. */
+#ifndef ATTEND_KERNELS_AVX512_H
+#define ATTEND_KERNELS_AVX512_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- from avx512.c: float activations, and the GEMM's register tile (32 rows x 8 tokens) ---- */
+#define AVX512_FLOAT_KERNELS(name)                                                                  \
+    void avx512_##name##_to_float(const void *src, float *dst, int64_t n);                         \
+    float avx512_##name##_dot(const void *w, const float *x, int64_t n);                           \
+    void avx512_##name##_dot4(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+AVX512_FLOAT_KERNELS(f32)
+AVX512_FLOAT_KERNELS(f16)
+AVX512_FLOAT_KERNELS(bf16)
+AVX512_FLOAT_KERNELS(q8_0)
+AVX512_FLOAT_KERNELS(q4_0)
+#undef AVX512_FLOAT_KERNELS
+void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile);
+
+/* ---- from avx2.c: the GEMM's panel packing (8-row blocks, so 32-row panels too) ---- */
+int avx2_pack_rows(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows, float *panel);
+
+/* ---- from avx2.c: int8 activations ---- */
+void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);
+float avx2_q8_0_vec_dot(const void *w, const void *xq, int64_t n);
+float avx2_q4_0_vec_dot(const void *w, const void *xq, int64_t n);
+void avx2_q8_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
+void avx2_q4_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t n, float out[4]);
+void avx2_q8_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+void avx2_q4_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
+
+#endif
