@@ -118,7 +118,9 @@ static void test_matmul_matches_naive_for_many_shapes(void)
  * to Q8_0, as in decode. */
 static void test_matmul_prefill_gemm_matches_dot_products_for_every_type(void)
 {
-    const int cols = 1120, rows = 600, n_tokens = 19;   /* 2 column blocks + 96; 150-row tasks: several panel groups */
+    /* columns: more than one column block (512 or 1024) in every set, the last one short;
+     * 150-row tasks: several panel groups */
+    const int cols = 1120, rows = 600, n_tokens = 19;
     const int types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0};
     float *wf = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * n_tokens * cols);
     float *out1 = malloc(sizeof(float) * rows * n_tokens), *out3 = malloc(sizeof(float) * rows * n_tokens);

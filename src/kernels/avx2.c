@@ -529,7 +529,7 @@ const kernel_set kernels_avx2 = {
                         .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4 },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 16, .tokens = 6, .k_block = 512, .tile = gemm_tile_16x6, .pack = avx2_pack_rows },
+    .gemm = { .rows = 16, .tokens = 6, .k_block = 1024, .tile = gemm_tile_16x6, .pack = avx2_pack_rows },
 };
 
 #else
