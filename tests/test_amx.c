@@ -171,8 +171,8 @@ static void test_emulated_tdpbssd_matches_the_matrix_product(void)
             for (int n = 0; n < c_stride / 4; n++) {
                 const uint8_t *got = out + m * c_stride + 4 * n;
                 if (m >= M || n >= N) {   /* outside rows x colsb: untouched */
-                    CHECKF(got[0] == 0xA5 && got[1] == 0xA5 && got[2] == 0xA5 && got[3] == 0xA5, "shape %dx%dx%d: stored past the tile at "
-                           "row %d dword %d", M, K, N, m, n);
+                    CHECKF(got[0] == 0xA5 && got[1] == 0xA5 && got[2] == 0xA5 && got[3] == 0xA5,
+                           "shape %dx%dx%d: stored past the tile at row %d dword %d", M, K, N, m, n);
                     continue;
                 }
                 uint32_t want;

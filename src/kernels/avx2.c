@@ -487,7 +487,8 @@ AVX2 INLINE __m256 load8_any(int type, const void *row, int64_t k)
     }
     const block_q4_0 *b = (const block_q4_0 *)row + k / 32;
     const __m256i bytes = widen8_unsigned(b->qs + 8 * (quarter & 1));
-    const __m256i nibbles = quarter < 2 ? _mm256_and_si256(bytes, _mm256_set1_epi32(0x0f)) : _mm256_srli_epi32(bytes, 4);
+    const __m256i nibbles = quarter < 2 ? _mm256_and_si256(bytes, _mm256_set1_epi32(0x0f))   /* elements 0-15 */
+                                        : _mm256_srli_epi32(bytes, 4);                        /* 16-31 */
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(nibbles, _mm256_set1_epi32(8))), block_scale(b));
 }
 

@@ -35,7 +35,7 @@ static inline void threadpool_split(long n, int task, int n_tasks, long *begin, 
 static inline long threadpool_guided_share(long left, long min, int n_threads)
 {
     long share = left / (2L * n_threads);
-    share = share > min ? share : min;
+    share = share > min ? share : min > 0 ? min : 1;
     return share < left ? share : left;
 }
 
