@@ -300,7 +300,7 @@ static void test_threadpool_runs_every_task_once_per_job(void)
 static void test_threadpool_guided_shares_tile_the_range(void)
 {
     const long ns[] = {1, 15, 16, 17, 144, 2304, 100000};
-    const long mins[] = {1, 4, 16};
+    const long mins[] = {0, 1, 4, 16};   /* 0: still at least one item per task */
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
         for (size_t b = 0; b < sizeof mins / sizeof mins[0]; b++)
             for (int threads = 1; threads <= 8; threads *= 2) {
