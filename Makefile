@@ -49,6 +49,10 @@ help:
 	@echo "make asan       the whole suite built with AddressSanitizer+UBSan in build-asan/ (also: ubsan, tsan)"
 	@echo "make fuzz       run the libFuzzer targets of tests/fuzz/, FUZZ_SECONDS each (default 60)"
 
+# The sub-makes below compile with every core, unless the caller chose the number of jobs (make -jN);
+# "=", not ":=": MAKEFLAGS shows a -j only once recipes run.
+JOBS = $(if $(findstring -j,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 1))
+
 deps:
 	@scripts/deps.sh build
 deps-test:
@@ -56,7 +60,7 @@ deps-test:
 
 # ./run is a link to build/run, because `make run` is the command that runs it.
 bin: deps
-	@$(MAKE) --no-print-directory $(BUILD)/run
+	@$(MAKE) --no-print-directory $(JOBS) $(BUILD)/run
 	@ln -sf $(BUILD)/run run
 
 run: bin
@@ -64,7 +68,7 @@ run: bin
 	./run $(MODEL) -p "$(PROMPT)"
 
 lib: deps
-	@$(MAKE) --no-print-directory $(BUILD)/libattend.a $(BUILD)/$(SO)
+	@$(MAKE) --no-print-directory $(JOBS) $(BUILD)/libattend.a $(BUILD)/$(SO)
 
 # The command line is a user of the installed library's kind: it links the public archive.
 $(BUILD)/run: $(CLI_C) $(HEADERS) $(BUILD)/libattend.a
@@ -116,7 +120,7 @@ $(BUILD):
 
 # The suite, plus the hostile-input corpus again against an ASan+UBSan build of ./run.
 test: deps-test bin lib asan-run
-	@$(MAKE) --no-print-directory $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(JOBS) $(TEST_BIN)
 	@ATTEND_RUN_ASAN=build-asan/run ATTEND_DEFAULT_MODEL=$(MODEL) tests/run_tests.sh $(TEST_BIN)
 
 # Benchmarks are not tests: scripts/bench.sh measures and writes build/bench/report.md and .json.
@@ -158,7 +162,7 @@ SAN_TESTS = $(TESTS_C:tests/%.c=build-$(1)/%)
 
 # The ASan+UBSan ./run alone, for `make test` to give the hostile files to (ATTEND_RUN_ASAN).
 asan-run:
-	@$(MAKE) --no-print-directory BUILD=build-asan \
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=build-asan \
 	    OPT="-O1 -fno-omit-frame-pointer -fno-sanitize-recover=all $(SAN_FLAGS_asan)" build-asan/run
 
 asan ubsan tsan: deps-test
