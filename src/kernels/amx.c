@@ -425,19 +425,12 @@ AMX static void q4_0_gemm(const tensor *w, int64_t r0, int64_t r1, const void *x
 const kernel_set kernels_amx = {
     .name = "amx",
     .row = {
-        [TYPE_F32]  = { .to_float = avx512_f32_to_float,  .dot = avx512_f32_dot,  .dot4 = avx512_f32_dot4 },
-        [TYPE_F16]  = { .to_float = avx512_f16_to_float,  .dot = avx512_f16_dot,  .dot4 = avx512_f16_dot4 },
-        [TYPE_BF16] = { .to_float = avx512_bf16_to_float, .dot = avx512_bf16_dot, .dot4 = avx512_bf16_dot4 },
-        [TYPE_Q8_0] = { .to_float = avx512_q8_0_to_float, .from_float = avx2_quantize_q8_0,
-                        .dot = avx512_q8_0_dot, .dot4 = avx512_q8_0_dot4,
-                        .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4,
-                        .vec_dot_rows4 = avx2_q8_0_vec_dot_rows4, .vec_dot_gemm = q8_0_gemm },
-        [TYPE_Q4_0] = { .to_float = avx512_q4_0_to_float, .dot = avx512_q4_0_dot, .dot4 = avx512_q4_0_dot4,
-                        .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4,
-                        .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4, .vec_dot_gemm = q4_0_gemm },
+        AVX512_FLOAT_ROWS,
+        [TYPE_Q8_0] = { AVX512_Q8_0_ROW, .vec_dot_gemm = q8_0_gemm },
+        [TYPE_Q4_0] = { AVX512_Q4_0_ROW, .vec_dot_gemm = q4_0_gemm },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = avx512_gemm_tile_32x8, .pack = avx2_pack_rows },
+    .gemm = AVX512_GEMM,
     .vec_dot_gemm_scratch = sizeof(amx_scratch),
 };
 #else

@@ -263,19 +263,12 @@ AVX512 void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const
 const kernel_set kernels_avx512 = {
     .name = "avx512",
     .row = {
-        [TYPE_F32]  = { .to_float = avx512_f32_to_float,  .dot = avx512_f32_dot,  .dot4 = avx512_f32_dot4 },
-        [TYPE_F16]  = { .to_float = avx512_f16_to_float,  .dot = avx512_f16_dot,  .dot4 = avx512_f16_dot4 },
-        [TYPE_BF16] = { .to_float = avx512_bf16_to_float, .dot = avx512_bf16_dot, .dot4 = avx512_bf16_dot4 },
-        [TYPE_Q8_0] = { .to_float = avx512_q8_0_to_float, .from_float = avx2_quantize_q8_0,
-                        .dot = avx512_q8_0_dot, .dot4 = avx512_q8_0_dot4,
-                        .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4,
-                        .vec_dot_rows4 = avx2_q8_0_vec_dot_rows4 },
-        [TYPE_Q4_0] = { .to_float = avx512_q4_0_to_float, .dot = avx512_q4_0_dot, .dot4 = avx512_q4_0_dot4,
-                        .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4,
-                        .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4 },
+        AVX512_FLOAT_ROWS,
+        [TYPE_Q8_0] = { AVX512_Q8_0_ROW },
+        [TYPE_Q4_0] = { AVX512_Q4_0_ROW },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = avx512_gemm_tile_32x8, .pack = avx2_pack_rows },
+    .gemm = AVX512_GEMM,
 };
 
 #else

@@ -35,4 +35,19 @@ void avx2_q4_0_vec_dot4(const void *w, const void *xq, size_t x_stride, int64_t 
 void avx2_q8_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
 void avx2_q4_0_vec_dot_rows4(const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4]);
 
+/* The AVX-512 set's table entries, which the AMX set repeats (adding its int8 GEMM to the Q8_0
+ * and Q4_0 rows): one list, so the two sets cannot drift apart. */
+#define AVX512_FLOAT_ROWS                                                                           \
+    [TYPE_F32]  = { .to_float = avx512_f32_to_float,  .dot = avx512_f32_dot,  .dot4 = avx512_f32_dot4 }, \
+    [TYPE_F16]  = { .to_float = avx512_f16_to_float,  .dot = avx512_f16_dot,  .dot4 = avx512_f16_dot4 }, \
+    [TYPE_BF16] = { .to_float = avx512_bf16_to_float, .dot = avx512_bf16_dot, .dot4 = avx512_bf16_dot4 }
+#define AVX512_Q8_0_ROW                                                                             \
+    .to_float = avx512_q8_0_to_float, .from_float = avx2_quantize_q8_0, .dot = avx512_q8_0_dot,     \
+    .dot4 = avx512_q8_0_dot4, .vec_dot = avx2_q8_0_vec_dot, .vec_dot4 = avx2_q8_0_vec_dot4,         \
+    .vec_dot_rows4 = avx2_q8_0_vec_dot_rows4
+#define AVX512_Q4_0_ROW                                                                             \
+    .to_float = avx512_q4_0_to_float, .dot = avx512_q4_0_dot, .dot4 = avx512_q4_0_dot4,             \
+    .vec_dot = avx2_q4_0_vec_dot, .vec_dot4 = avx2_q4_0_vec_dot4, .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4
+#define AVX512_GEMM { .rows = 32, .tokens = 8, .k_block = 512, .tile = avx512_gemm_tile_32x8, .pack = avx2_pack_rows }
+
 #endif
