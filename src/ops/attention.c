@@ -128,6 +128,32 @@ static const float *tile_as_float(const struct attention_job *job, const void *f
     return buf;
 }
 
+/* The keys visible from every position p_first .. p_last, as two ranges [lo[r], hi[r]). The causal
+ * mask is the loop bound: position p sees keys 0 .. p and no later. A sliding window (Mistral) is
+ * a lower bound too: only the last W keys, p-W+1 .. p. Attention sinks (StreamingLLM) are a
+ * second range in front of it: the first S keys, always visible. Without a window the first range
+ * is empty and the second is the whole causal one. For a block of positions the ranges cover
+ * what any of them sees (the last one's causal bound, the first one's window); one query has
+ * p_first = p_last. */
+static void visible_ranges(const kv_cache_layer *c, int p_first, int p_last, int lo[2], int hi[2])
+{
+    int sinks_end = 0, window_start = 0;
+    if (c->window) {
+        sinks_end = c->sinks < p_last + 1 ? c->sinks : p_last + 1;
+        window_start = p_first - c->window + 1 > c->sinks ? p_first - c->window + 1 : c->sinks;
+    }
+    lo[0] = 0, hi[0] = sinks_end;
+    lo[1] = window_start, hi[1] = p_last + 1;
+}
+
+/* Keys in the tile that starts at j0 of a range ending at `end`: at most ATTN_TILE, stopping at
+ * the range's end and where a ring of slots wraps (kv_cache.h). */
+static int tile_length(const kv_cache_layer *c, int j0, int end)
+{
+    int tile = end - j0 < ATTN_TILE ? end - j0 : ATTN_TILE;
+    return kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
+}
+
 /* One query token against the keys of one kv_head: its query heads first .. first+n_share-1
  * (the whole group of n_rep heads, unless the group is split across threads; see attention()). */
 static void attend_group(const struct attention_job *job, int t, int kv_head, int first, int n_share,
@@ -153,22 +179,13 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
         sum[r] = 0.0f;
     }
 
-    /* The causal mask is the loop bound: position p = pos0+t sees keys 0 .. p and no later.
-     * A sliding window (Mistral) is a lower bound too: only the last W keys, p-W+1 .. p. Attention
-     * sinks (StreamingLLM) are a second range in front of it: the first S keys, always visible.
-     * Without a window the first range is empty and the second is the whole causal one. */
-    const int p = job->pos0 + t, window = c->window, sinks = c->sinks;
-    int sinks_end = 0, window_start = 0;
-    if (window) {
-        sinks_end = sinks < p + 1 ? sinks : p + 1;
-        window_start = p - window + 1 > sinks ? p - window + 1 : sinks;
-    }
-    const int range_lo[2] = {0, window_start}, range_hi[2] = {sinks_end, p + 1};
+    /* The causal mask (and a window, and sinks) as the loop's bounds: see visible_ranges. */
+    const int p = job->pos0 + t;
+    int range_lo[2], range_hi[2];
+    visible_ranges(c, p, p, range_lo, range_hi);
     for (int range = 0; range < 2; range++)
     for (int j0 = range_lo[range], tile; j0 < range_hi[range]; j0 += tile) {
-        /* A tile stops at the range's end and where a ring of slots wraps (kv_cache.h). */
-        tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
-        tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
+        tile = tile_length(c, j0, range_hi[range]);
 
         /* Scores for the tile, each key row read once for every query head of the group. */
         const float *keys = tile_as_float(job, kv_key(c, kv_head, j0), tile, key_buf);
@@ -352,16 +369,11 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
      * starts at the first row's window, plus the sinks in front (see attend_group). Rows that see
      * less of a tile get the mask. */
     const int p_first = job->pos0 + t0, p_last = p_first + n_tok - 1;
-    int sinks_end = 0, window_start = 0;
-    if (c->window) {
-        sinks_end = c->sinks < p_last + 1 ? c->sinks : p_last + 1;
-        window_start = p_first - c->window + 1 > c->sinks ? p_first - c->window + 1 : c->sinks;
-    }
-    const int range_lo[2] = {0, window_start}, range_hi[2] = {sinks_end, p_last + 1};
+    int range_lo[2], range_hi[2];
+    visible_ranges(c, p_first, p_last, range_lo, range_hi);
     for (int range = 0; range < 2; range++)
     for (int j0 = range_lo[range], tile; j0 < range_hi[range]; j0 += tile) {
-        tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
-        tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
+        tile = tile_length(c, j0, range_hi[range]);
 
         /* 1. Scores, four keys x one panel of 16 query rows at a time. A last group of fewer
          * than four keys repeats its last key (those extra score rows are never read). */
