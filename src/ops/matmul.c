@@ -153,7 +153,7 @@ static void matmul_task(void *arg, int task, int n_tasks, int worker)
 void matmul(const ops_context *ops, const float *x, int n_tokens, int n_mats, const tensor *const *w,
             float *const *out)
 {
-    struct matmul_job job = {ops, x, n_tokens, n_mats, w, out, 0, 1, 0, 0, {{0}}, {0}, {0}, {0}, 0, {0}};
+    struct matmul_job job = {.ops = ops, .x = x, .n_tokens = n_tokens, .n_mats = n_mats, .w = w, .out = out};
     const int prefill = n_tokens >= GEMM_TOKENS;
     size_t quantized_used = 0;
     for (int m = 0; m < n_mats && m < MAX_MATS; m++) {
@@ -204,6 +204,7 @@ void matmul(const ops_context *ops, const float *x, int n_tokens, int n_mats, co
         job.unit_rows = ops->kernels->gemm.rows;
         job.min_units = 4;
     } else {
+        job.unit_rows = 1;
         job.min_units = 16;
     }
     job.units = (long)((job.total_rows + job.unit_rows - 1) / job.unit_rows);
