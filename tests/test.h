@@ -9,10 +9,13 @@
 #define ATTEND_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <setjmp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static jmp_buf test_jmp_;
 static int test_skipped_;
@@ -39,6 +42,35 @@ static int test_failures_;
     fflush(stdout); } while (0)
 
 #define TEST_EXIT() return test_failures_ ? 1 : 0
+
+/* xorshift64 (Marsaglia): advances a test's own random state and returns it. Each test file keeps
+ * its seed and its way of turning the state into numbers. */
+static inline uint64_t test_xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* n bytes that end where an unreadable page begins, so that a kernel reading past them faults
+ * (no sanitizer needed). Aborts if the pages cannot be had. Free with test_guarded_free(p, n). */
+static inline void *test_guarded_alloc(size_t n)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = (n + page - 1) / page * page;
+    char *p = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || mprotect(p + span, page, PROT_NONE) != 0) {
+        fprintf(stderr, "test_guarded_alloc: no memory for %zu bytes and a guard page\n", n);
+        abort();
+    }
+    return p + span - n;
+}
+
+static inline void test_guarded_free(void *p, size_t n)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = (n + page - 1) / page * page;
+    munmap((char *)p + n - span, span + page);
+}
 
 /* Where ../shared is, or NULL (the caller SKIPs). Honours $ATTEND_SHARED. */
 static inline const char *test_shared_dir(void)

@@ -13,7 +13,6 @@
 #include "kernels/amx.c"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,32 +24,9 @@
 /* ==== Helpers ==== */
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint32_t next_random(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 32);
-}
+static uint32_t next_random(void) { return (uint32_t)(test_xorshift(&rng_state) >> 32); }
 static int random_in(int lo, int hi) { return lo + (int)(next_random() % (uint32_t)(hi - lo + 1)); }
 static float uniform(void) { return (float)(next_random() >> 8) * 0x1p-23f - 1.0f; }   /* [-1, 1) */
-
-/* n bytes that end where an unreadable page begins: a read past them faults, here, without a
- * sanitizer (a tile load of rows past the last token, say, which would not change a result) */
-static void *guarded_alloc(size_t n)
-{
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = (n + page - 1) / page * page;
-    char *p = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED || mprotect(p + span, page, PROT_NONE))
-        abort();
-    return p + span - n;
-}
-
-static void guarded_free(void *p, size_t n)
-{
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = (n + page - 1) / page * page;
-    munmap((char *)p + n - span, span + page);
-}
 
 /* A scale of either sign and a few binades, as fp16 */
 static uint16_t random_scale(void)
@@ -61,11 +37,11 @@ static uint16_t random_scale(void)
 
 /* rows x cols of Q8_0 or Q4_0 with random quants over the whole range (-128 included, which
  * ggml's quantizer never writes but a file may hold) and random scales; a few blocks scale 0.
- * Guarded (free with guarded_free(w, rows * row_bytes)). */
+ * Guarded (free with test_guarded_free(w, rows * row_bytes)). */
 static char *random_weights(int type, int rows, int cols)
 {
     const size_t row_bytes = type_row_bytes(type, cols);
-    char *w = guarded_alloc(row_bytes * rows);
+    char *w = test_guarded_alloc(row_bytes * rows);
     for (int r = 0; r < rows; r++)
         for (int b = 0; b < cols / 32; b++) {
             uint16_t d = random_in(0, 40) ? random_scale() : 0;
@@ -91,7 +67,7 @@ static size_t activation_bytes(int n_tokens, int cols, size_t x_stride)
 
 static char *random_activations(int n_tokens, int cols, size_t x_stride)
 {
-    char *xq = guarded_alloc(activation_bytes(n_tokens, cols, x_stride));
+    char *xq = test_guarded_alloc(activation_bytes(n_tokens, cols, x_stride));
     for (int t = 0; t < n_tokens; t++)
         for (int b = 0; b < cols / 32; b++) {
             block_q8_0 *block = (block_q8_0 *)(xq + t * x_stride) + b;
@@ -312,7 +288,7 @@ static void check_gemm_shape(int type, int rows, int cols, int n_tokens, amx_scr
     const int64_t ldo = rows + 3;
     char *w = random_weights(type, rows, cols), *xq = random_activations(n_tokens, cols, x_stride);
     const size_t out_bytes = sizeof(float) * n_tokens * ldo;
-    float *out = guarded_alloc(out_bytes), *split = guarded_alloc(out_bytes);
+    float *out = test_guarded_alloc(out_bytes), *split = test_guarded_alloc(out_bytes);
     const tensor tw = {type, rows, cols, row_bytes, w};
     const kernel_row scalar = kernel_row_of(&kernels_scalar, type);
     const char *name = type_traits_of(type)->name;
@@ -349,9 +325,9 @@ static void check_gemm_shape(int type, int rows, int cols, int n_tokens, amx_scr
                     CHECKF(isnan(got), "%s rows %d..%d: row %d of token %d written", name, (int)r0, (int)r1, r, t);
             }
     }
-    guarded_free(w, row_bytes * rows);
-    guarded_free(xq, activation_bytes(n_tokens, cols, x_stride));
-    guarded_free(out, out_bytes), guarded_free(split, out_bytes);
+    test_guarded_free(w, row_bytes * rows);
+    test_guarded_free(xq, activation_bytes(n_tokens, cols, x_stride));
+    test_guarded_free(out, out_bytes), test_guarded_free(split, out_bytes);
 }
 
 /* Rows not a multiple of 16 or 32; token counts around the tile of 16 and the step of 32 (a
@@ -524,8 +500,8 @@ static void test_real_amx_matches_the_emulator(void)
             emulated_gemm[type](&tw, 0, rows, xq, x_stride, n_tokens, emulated, rows, scratch);
             CHECKF(!memcmp(real, emulated, sizeof(float) * n_tokens * rows), "%s %d x %d, %d tokens: the real "
                    "tiles differ from the emulator", type_traits_of(type)->name, rows, cols, n_tokens);
-            guarded_free(w, row_bytes * rows);
-            guarded_free(xq, activation_bytes(n_tokens, cols, x_stride));
+            test_guarded_free(w, row_bytes * rows);
+            test_guarded_free(xq, activation_bytes(n_tokens, cols, x_stride));
             free(real), free(emulated);
         }
     free(scratch);

@@ -18,10 +18,7 @@
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static double uniform01(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 11) + 0.5) * 0x1p-53;
+    return ((test_xorshift(&rng_state) >> 11) + 0.5) * 0x1p-53;
 }
 
 static float gaussian(void)     /* Box-Muller */

@@ -10,7 +10,6 @@
 
 #include <signal.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,10 +42,7 @@ static void capture_variants(void)
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static float uniform(void)   /* in [-1, 1) */
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * 0x1p-23 - 1.0);
+    return (float)((test_xorshift(&rng_state) >> 40) * 0x1p-23 - 1.0);
 }
 
 static float *random_floats(int64_t n, float scale)
@@ -400,17 +396,6 @@ static void on_fault(int sig)
     longjmp(test_jmp_, 1);
 }
 
-static void *before_guard_page(size_t bytes, void **map, size_t *map_len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (bytes + page - 1) / page;
-    *map_len = (pages + 1) * page;
-    uint8_t *p = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return NULL;
-    mprotect(p + pages * page, page, PROT_NONE);
-    *map = p;
-    return p + pages * page - bytes;
-}
-
 static void test_kernels_never_read_past_the_row(void)
 {
     struct sigaction sa = { 0 }, old_segv, old_bus;
@@ -425,11 +410,9 @@ static void test_kernels_never_read_past_the_row(void)
             int n = sizes[s];
             size_t bytes = type_row_bytes(type, n);
             if (!bytes) continue;                 /* not a whole number of blocks */
-            void *row_map = NULL, *x_map = NULL, *out_map = NULL;
-            size_t row_len = 0, x_len = 0, out_len = 0;
-            void *row = before_guard_page(bytes, &row_map, &row_len);
-            float *x = before_guard_page(4 * (size_t)n * 4, &x_map, &x_len);
-            float *out = before_guard_page((size_t)n * 4, &out_map, &out_len);
+            void *row = test_guarded_alloc(bytes);
+            float *x = test_guarded_alloc(4 * (size_t)n * 4);
+            float *out = test_guarded_alloc((size_t)n * 4);
             CHECK(row && x && out);
             float *src = random_floats(4 * n, 1.0f);
             memcpy(x, src, 4 * (size_t)n * 4);
@@ -441,22 +424,22 @@ static void test_kernels_never_read_past_the_row(void)
                 k->dot4(row, x, n, n, sums);
                 k->to_float(row, out, n);
                 if (k->vec_dot) {   /* int8: the quantized x flush against the guard page, too */
-                    void *xq_map = NULL, *xq_out_map = NULL;
-                    size_t xq_len = 0, xq_out_len = 0, xq_bytes = type_row_bytes(TYPE_Q8_0, n);
-                    void *xq = before_guard_page(xq_bytes, &xq_map, &xq_len);
-                    void *xq_out = before_guard_page(xq_bytes, &xq_out_map, &xq_out_len);
+                    size_t xq_bytes = type_row_bytes(TYPE_Q8_0, n);
+                    void *xq = test_guarded_alloc(xq_bytes);
+                    void *xq_out = test_guarded_alloc(xq_bytes);
                     CHECK(xq && xq_out);
                     type_traits_of(TYPE_Q8_0)->from_float(src, xq, n);
                     variants[v].traits[TYPE_Q8_0].from_float(x + 3 * n, xq_out, n);
                     sink = k->vec_dot(row, xq, n);
                     k->vec_dot4(row, xq, 0, n, sums);
                     if (k->vec_dot_rows4) k->vec_dot_rows4(row, 0, xq, n, sums);
-                    munmap(xq_map, xq_len), munmap(xq_out_map, xq_out_len);
+                    test_guarded_free(xq, xq_bytes), test_guarded_free(xq_out, xq_bytes);
                 }
                 (void)sink;
             }
             free(src);
-            munmap(row_map, row_len), munmap(x_map, x_len), munmap(out_map, out_len);
+            test_guarded_free(row, bytes), test_guarded_free(x, 4 * (size_t)n * 4);
+            test_guarded_free(out, (size_t)n * 4);
         }
     }
     sigaction(SIGSEGV, &old_segv, NULL);

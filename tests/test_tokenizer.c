@@ -23,13 +23,7 @@
 static char err[256];
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 32);
-}
+static uint32_t rng(void) { return (uint32_t)(test_xorshift(&rng_state) >> 32); }
 
 /* Encode into a fresh array (caller frees); asserts success. */
 static int *encode(const attend_tokenizer *t, const char *text, size_t len, int add_bos, int *n)
