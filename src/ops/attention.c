@@ -146,14 +146,6 @@ static void visible_ranges(const kv_cache_layer *c, int p_first, int p_last, int
     lo[1] = window_start, hi[1] = p_last + 1;
 }
 
-/* Keys in the tile that starts at j0 of a range ending at `end`: at most ATTN_TILE, stopping at
- * the range's end and where a ring of slots wraps (kv_cache.h). */
-static int tile_length(const kv_cache_layer *c, int j0, int end)
-{
-    int tile = end - j0 < ATTN_TILE ? end - j0 : ATTN_TILE;
-    return kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
-}
-
 /* One query token against the keys of one kv_head: its query heads first .. first+n_share-1
  * (the whole group of n_rep heads, unless the group is split across threads; see attention()). */
 static void attend_group(const struct attention_job *job, int t, int kv_head, int first, int n_share,
@@ -185,7 +177,9 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
     visible_ranges(c, p, p, range_lo, range_hi);
     for (int range = 0; range < 2; range++)
     for (int j0 = range_lo[range], tile; j0 < range_hi[range]; j0 += tile) {
-        tile = tile_length(c, j0, range_hi[range]);
+        /* A tile stops at the range's end and where a ring of slots wraps (kv_cache.h). */
+        tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
+        tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
 
         /* Scores for the tile, each key row read once for every query head of the group. */
         const float *keys = tile_as_float(job, kv_key(c, kv_head, j0), tile, key_buf);
@@ -373,7 +367,8 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
     visible_ranges(c, p_first, p_last, range_lo, range_hi);
     for (int range = 0; range < 2; range++)
     for (int j0 = range_lo[range], tile; j0 < range_hi[range]; j0 += tile) {
-        tile = tile_length(c, j0, range_hi[range]);
+        tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
+        tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
 
         /* 1. Scores, four keys x one panel of 16 query rows at a time. A last group of fewer
          * than four keys repeats its last key (those extra score rows are never read). */
