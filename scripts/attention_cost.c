@@ -1,10 +1,10 @@
 /* attention_cost.c — how the time of attention grows with the context: the attention kernel alone
  * (no projections, no feed-forward), one layer of the TinyLlama 1.1B shape (32 query heads, 4
- * key/value heads, head_dim 64), random queries, keys and values.
+ * key/value heads, head_dim 64) or of the shape given, random queries, keys and values.
  *
  *   make build/libattend_internal.a && gcc -std=c11 -O3 -march=native -D_GNU_SOURCE -Isrc \
  *       -o build/attention_cost scripts/attention_cost.c build/libattend_internal.a \
- *       -lsentencepiece -lstdc++ -lm -lpthread && build/attention_cost [threads]
+ *       -lsentencepiece -lstdc++ -lm -lpthread && build/attention_cost [threads [heads kv_heads head_dim]]
  *
  * (the internal archive: the kernel is not part of the public API, which libattend.a keeps to)
  *
@@ -32,14 +32,19 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-    const int n_heads = 32, n_kv = 4, hd = 64, threads = argc > 1 ? atoi(argv[1]) : 1;
+    const int threads = argc > 1 ? atoi(argv[1]) : 1;
+    const int n_heads = argc > 4 ? atoi(argv[2]) : 32, n_kv = argc > 4 ? atoi(argv[3]) : 4, hd = argc > 4 ? atoi(argv[4]) : 64;
+    if (n_heads < 1 || n_kv < 1 || n_heads % n_kv || hd < 1 || hd > 1024) {
+        fprintf(stderr, "attention_cost: heads must be a multiple of kv_heads, head_dim 1..1024\n");
+        return 1;
+    }
     threadpool *pool = threadpool_new(threads > 0 ? threads : 1);
     ops_context ops;
     if (!pool || ops_context_init(&ops, pool, kernel_set_best(), 0, attention_scratch_floats(n_heads, n_kv, hd), 0)) {
         fprintf(stderr, "attention_cost: out of memory\n");
         return 1;
     }
-    printf("one layer, 32 query heads, 4 kv heads, head_dim 64, %d thread(s)\n", threadpool_size(pool));
+    printf("one layer, %d query heads, %d kv heads, head_dim %d, %d thread(s)\n", n_heads, n_kv, hd, threadpool_size(pool));
     printf("| context n | prefill of n tokens (CPU ms) | x previous | decode at n (CPU us) | x previous |\n");
     printf("|---:|---:|---:|---:|---:|\n");
     double last_prefill = 0, last_decode = 0;

@@ -213,6 +213,52 @@ static void test_gemm_pack_matches_to_float_transposed(void)
     free(wf); free(row); free(panel);
 }
 
+/* Every set's attention product against a float64 sum and against the scalar set's: m = 1..6 rows
+ * over n = 0..70 terms, with strides and row starts that are not multiples of a vector, adding to
+ * what c already holds. Each element is one fused multiply-add per term, in the order of p, in
+ * every set: so where the compiler gives the scalar set fused multiply-adds too (FP_FAST_FMAF),
+ * the bits must be the same; elsewhere, within float rounding. */
+static void test_attention_product_matches_scalar_for_every_set(void)
+{
+    enum { N = 70, A_STEP = 9, B_STEP = 21, C_STEP = 19 };
+    float *a_data = malloc(sizeof(float) * (ATTN_PRODUCT_ROWS + N * A_STEP)), *b = malloc(sizeof(float) * N * B_STEP);
+    float c0[ATTN_PRODUCT_ROWS * C_STEP], c_scalar[ATTN_PRODUCT_ROWS * C_STEP], c_set[ATTN_PRODUCT_ROWS * C_STEP];
+    uint64_t rng = 0x5eed;
+    for (int i = 0; i < ATTN_PRODUCT_ROWS + N * A_STEP; i++) a_data[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 700.0f;
+    for (int i = 0; i < N * B_STEP; i++) b[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 900.0f;
+    for (int i = 0; i < ATTN_PRODUCT_ROWS * C_STEP; i++) c0[i] = (float)(i % 13) - 6.0f;
+    const float *a[ATTN_PRODUCT_ROWS];
+    for (int u = 0; u < ATTN_PRODUCT_ROWS; u++)
+        a[u] = a_data + 1 + u;                           /* rows start one float in: unaligned */
+    for (int s = 0; s < n_sets; s++)
+    for (int m = 1; m <= ATTN_PRODUCT_ROWS; m++)
+    for (int n = 0; n <= N; n += n < 8 ? 1 : 31) {
+        memcpy(c_scalar, c0, sizeof c0), memcpy(c_set, c0, sizeof c0);
+        kernels_scalar.attention_product(m, n, a, A_STEP, b + 3, B_STEP, c_scalar, C_STEP);
+        sets[s]->attention_product(m, n, a, A_STEP, b + 3, B_STEP, c_set, C_STEP);
+        for (int u = 0; u < ATTN_PRODUCT_ROWS; u++)
+        for (int i = 0; i < C_STEP; i++) {
+            const int k = u * C_STEP + i;
+            if (u >= m || i >= ATTN_PRODUCT_COLS) {      /* outside the m x 16 block: untouched */
+                CHECKF(c_set[k] == c0[k], "%s m %d n %d: c[%d][%d] written", sets[s]->name, m, n, u, i);
+                continue;
+            }
+            double want = c0[k], scale = fabs(c0[k]);
+            for (int p = 0; p < n; p++) {
+                want += (double)a[u][p * A_STEP] * b[3 + p * B_STEP + i];
+                scale += fabs((double)a[u][p * A_STEP] * b[3 + p * B_STEP + i]);
+            }
+            CHECKF(fabs(c_set[k] - want) <= 1e-6 * scale + 1e-30, "%s m %d n %d: c[%d][%d] = %.9g, float64 %.9g",
+                   sets[s]->name, m, n, u, i, c_set[k], want);
+#ifdef FP_FAST_FMAF
+            CHECKF(memcmp(&c_set[k], &c_scalar[k], sizeof(float)) == 0, "%s m %d n %d: c[%d][%d] = %.9g, scalar %.9g",
+                   sets[s]->name, m, n, u, i, c_set[k], c_scalar[k]);
+#endif
+        }
+    }
+    free(a_data), free(b);
+}
+
 /* The fast path of a short batch (decode) for Q8_0/Q4_0 weights: x quantized once to Q8_0, each
  * output the scalar set's integer dot product of the row with that x (so within float rounding of
  * it), the same bits for any thread count, and within the int8 rounding of x of the exact path. */
@@ -397,6 +443,7 @@ int main(int argc, char **argv)
     RUN(test_matmul_matches_naive_for_many_shapes);
     RUN(test_matmul_prefill_gemm_matches_dot_products_for_every_type);
     RUN(test_gemm_pack_matches_to_float_transposed);
+    RUN(test_attention_product_matches_scalar_for_every_set);
     RUN(test_matmul_int8_decode_matches_scalar_vec_dot);
     RUN(test_threadpool_runs_every_task_once_per_job);
     RUN(test_threadpool_guided_shares_tile_the_range);

@@ -431,6 +431,7 @@ const kernel_set kernels_amx = {
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
     .gemm = AVX512_GEMM,
+    .attention_product = avx2_attention_product,
     .vec_dot_gemm_scratch = sizeof(amx_scratch),
 };
 #else

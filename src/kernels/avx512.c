@@ -269,6 +269,7 @@ const kernel_set kernels_avx512 = {
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
     .gemm = AVX512_GEMM,
+    .attention_product = avx2_attention_product,
 };
 
 #else

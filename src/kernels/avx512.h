@@ -26,6 +26,10 @@ void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const *x, fl
 /* ---- from avx2.c: the GEMM's panel packing (8-row blocks, so 32-row panels too) ---- */
 int avx2_pack_rows(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows, float *panel);
 
+/* ---- from avx2.c: attention's product (16 columns are two ymm registers: AVX2's shape fits) ---- */
+void avx2_attention_product(int m, int n, const float *const a[], size_t a_step, const float *b, size_t b_step,
+                            float *c, size_t c_step);
+
 /* ---- from avx2.c: int8 activations ---- */
 void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);
 float avx2_q8_0_vec_dot(const void *w, const void *xq, int64_t n);

@@ -1,12 +1,13 @@
 /* kernel_set.h — one set of compute kernels per instruction set, chosen once per context.
  *
  * A kernel set is a constant struct: for each storage type, the inner loops that read it (a row
- * per type, as in tensor.h's traits), and the register tile of the prefill GEMM. There is one set
- * per file: scalar.c (portable C, the reference), avx2.c (AVX2 + FMA + F16C), avx512.c
- * (AVX-512 F/BW/VL), amx.c (the AVX-512 set plus an int8 prefill GEMM on Intel's AMX tiles). A
- * set may leave a function NULL; kernel_row_of() then takes the scalar one (or the type's own
- * reference conversion), and that is the only place a fallback happens. vec_dot_gemm has no
- * fallback: without it, prefill takes the float GEMM.
+ * per type, as in tensor.h's traits), the register tile of the prefill GEMM, and the product at
+ * the heart of prefill attention. There is one set per file: scalar.c (portable C, the
+ * reference), avx2.c (AVX2 + FMA + F16C), avx512.c (AVX-512 F/BW/VL), amx.c (the AVX-512 set
+ * plus an int8 prefill GEMM on Intel's AMX tiles). A set may leave a row's function NULL;
+ * kernel_row_of() then takes the scalar one (or the type's own reference conversion), and that
+ * is the only place a fallback happens. vec_dot_gemm has no fallback: without it, prefill takes
+ * the float GEMM. The GEMM tile and the attention product are never NULL.
  *
  * Which set runs is decided when a context is created (kernel_set_best(), or a name the caller
  * asks for) and stored in it; ops receive it as an argument. Nothing here is mutable. */
@@ -70,10 +71,21 @@ typedef struct {
 
 enum { GEMM_MAX_ROWS = 32, GEMM_MAX_TOKENS = 8, GEMM_MAX_K = 1024 };
 
+/* Attention's two small matrix products in prefill (ops/attention.c: scores = keys . queries, and
+ * the weighted values), register-blocked as the GEMM's tile is:
+ *     c[u * c_step + i] += sum over p < n of a[u][p * a_step] * b[p * b_step + i]
+ * for the m rows u < m (1 <= m <= ATTN_PRODUCT_ROWS) and the 16 columns i < 16. Each element is
+ * summed over p in order, one fused multiply-add per term where the set has them (the scalar
+ * set: where the compiler targets them), so how the rows are grouped changes no bits. */
+enum { ATTN_PRODUCT_ROWS = 6, ATTN_PRODUCT_COLS = 16 };
+typedef void (*attention_product_fn)(int m, int n, const float *const a[], size_t a_step, const float *b,
+                                     size_t b_step, float *c, size_t c_step);
+
 typedef struct {
     const char *name;               /* "scalar", "avx2", "avx512", "amx" */
     kernel_row row[TYPE_COUNT];     /* indexed by storage type */
     gemm_kernel gemm;
+    attention_product_fn attention_product;
     size_t vec_dot_gemm_scratch;    /* per-thread bytes the rows' vec_dot_gemm need (0: no row has one) */
 } kernel_set;
 

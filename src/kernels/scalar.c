@@ -8,6 +8,7 @@
 #include "kernels/kernel_set.h"
 #include "kernels/kquant_rows.h"
 
+#include <math.h>
 #include <string.h>
 
 enum { CHUNK = 256 };   /* elements per chunk; a multiple of every block size */
@@ -132,6 +133,27 @@ static void gemm_tile_32x8(const float *panel, int kc, const float *const *x, fl
         }
 }
 
+/* ==== Attention's product (kernel_set.h), left to the compiler ==== */
+
+/* One rounding per term where the compiler targets a fused multiply-add (C11's FP_FAST_FMAF),
+ * as the SIMD sets' products have: then every set gives attention the same bits. */
+#ifdef FP_FAST_FMAF
+#define MADD(a, b, c) fmaf(a, b, c)
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+static void attention_product(int m, int n, const float *const a[], size_t a_step, const float *b, size_t b_step,
+                              float *c, size_t c_step)
+{
+    for (int u = 0; u < m; u++)
+        for (int p = 0; p < n; p++) {
+            const float a_up = a[u][p * a_step];
+            for (int i = 0; i < ATTN_PRODUCT_COLS; i++)
+                c[u * c_step + i] = MADD(a_up, b[p * b_step + i], c[u * c_step + i]);
+        }
+}
+
 /* to_float and from_float are the types' own reference conversions (kernel_row_of). */
 const kernel_set kernels_scalar = {
     .name = "scalar",
@@ -148,4 +170,5 @@ const kernel_set kernels_scalar = {
         KQUANT_ROWS_SCALAR,     /* kernels/kquant_rows.h */
     },
     .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },
+    .attention_product = attention_product,
 };

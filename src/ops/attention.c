@@ -30,7 +30,7 @@
 /* Prefill: a query block is up to BLOCK_TOKENS tokens times the n_rep heads of a group, at most
  * BLOCK_ROWS query rows (see block_tokens), padded to a multiple of PANEL rows; keys come in
  * tiles of ATTN_TILE, as in decode. */
-enum { BLOCK_TOKENS = 16, BLOCK_ROWS = 64, PANEL = 16 };
+enum { BLOCK_TOKENS = 16, BLOCK_ROWS = 64, PANEL = ATTN_PRODUCT_COLS };
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
@@ -50,9 +50,8 @@ size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
      * scores; then one tile of keys and one of values as floats (for an F16 cache) */
     const size_t decode = (size_t)n_rep * ((size_t)head_dim + 2 + ATTN_TILE) + 2 * (size_t)ATTN_TILE * head_dim;
     /* prefill: see attend_block */
-    const size_t rows = (size_t)round_up(block_tokens(n_rep) * n_rep, PANEL), wide = (size_t)round_up(head_dim, 16);
-    const size_t prefill = rows * head_dim + (size_t)ATTN_TILE * rows + rows * wide + 5 * rows +
-                           (size_t)ATTN_TILE * head_dim + (size_t)ATTN_TILE * wide;
+    const size_t rows = (size_t)round_up(block_tokens(n_rep) * n_rep, PANEL);
+    const size_t prefill = 2 * rows * head_dim + (size_t)ATTN_TILE * rows + 5 * rows + 2 * (size_t)ATTN_TILE * head_dim;
     return decode > prefill ? decode : prefill;
 }
 
@@ -208,27 +207,18 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
             max[r] = new_max;
         }
 
-        /* Weighted values: acc += sum_j p_j * v_j. Eight dimensions at a time, so their running
-         * sums stay in one register for the whole tile (the tile's values stay in L1 for the
-         * other query heads of the group). */
+        /* Weighted values: acc += sum_j p_j * v_j, a value row at a time, all its dimensions in
+         * one vector loop: the sums of different dimensions are independent, so many are in
+         * flight at once (the tile's values stay in L1 for the other query heads of the group). */
         const float *value = tile_as_float(job, kv_value(c, kv_head, j0), tile, value_buf);
         for (int r = 0; r < n_share; r++) {
             const float *p = score + r * ATTN_TILE;
             float *a = acc + (size_t)r * head_dim;
-            int d0 = 0;
-            for (; d0 + 8 <= head_dim; d0 += 8) {
-                float sum[8];
-                for (int i = 0; i < 8; i++)
-                    sum[i] = a[d0 + i];
-                for (int j = 0; j < tile; j++)
-                    for (int i = 0; i < 8; i++)
-                        sum[i] += p[j] * value[(size_t)j * head_dim + d0 + i];
-                for (int i = 0; i < 8; i++)
-                    a[d0 + i] = sum[i];
+            for (int j = 0; j < tile; j++) {
+                const float *v = value + (size_t)j * head_dim;
+                for (int d = 0; d < head_dim; d++)
+                    a[d] += p[j] * v[d];
             }
-            for (; d0 < head_dim; d0++)
-                for (int j = 0; j < tile; j++)
-                    a[d0] += p[j] * value[(size_t)j * head_dim + d0];
         }
     }
 
@@ -244,52 +234,21 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
  * A task takes a query block — up to block_tokens() consecutive tokens, and for each of them the
  * n_rep query heads of one kv_head — and walks the keys tile by tile like the decode loop, but
  * with every query row of the block at once. Row i of the block is token t0 + i / n_rep, head
- * kv_head * n_rep + i % n_rep. Per tile:
- *   1. Scores of the whole block, as the matrix product keys · Q^T: scores[j][i] = k_j · q_i.
- *      The queries were copied once, transposed (q_t[d][i], pre-multiplied by 1/sqrt(head_dim)),
- *      so that a vector load brings 16 queries' element d, to be multiplied by a key's k_j[d].
+ * kv_head * n_rep + i % n_rep. Everything per row is stored row-minor (element d of every row
+ * side by side), so that "the same thing for 16 rows" is one vector. Per tile:
+ *   1. Scores of the whole block, as the matrix product keys · Q^T: score[j][i] = k_j · q_i.
+ *      The queries were copied once, transposed (q_t[d][i], pre-multiplied by 1/sqrt(head_dim)).
  *   2. The causal mask: keys after a row's own position get score -inf (weight 0). Only tiles
  *      that reach past the block's first position (the diagonal) need it; the tiles below the
  *      diagonal are seen whole by every row of the block.
- *   3. The online softmax update, row by row but vectorized across the rows of the block (the
- *      scores are stored key-major, so "the same key for 16 rows" is one vector).
- *   4. acc += P · V, the second matrix product: the same kernel, with a row's weights broadcast
- *      and 16 dimensions of a value row loaded as vectors.
- * Every row is computed the same way whichever block and thread it lands in: the sums run over d
- * and over keys in the same order, so the result does not depend on the thread count. */
-
-/* The register-blocked kernel of both products: c[i][0..15] += sum over p < n of
- * a_i[p * a_step] * b[p * b_step + 0..15], for i = 0..3. The 4 x 16 sums stay in eight vector
- * registers for the whole loop over p; each p costs four broadcasts, two vector loads of b and
- * eight FMAs, and each element of b loaded is used four times. The unroll pragma unrolls the
- * 16 columns before GCC's loop passes see them, so that they become two vectors per row (left
- * as a loop, -O3's unroll-and-jam pairs up iterations of p and runs out of registers; and the
- * sums must start from memory, not from a choice between memory and zero, or GCC falls back to
- * scalar code). The sums run in the order of p for each element, whichever block it is in. */
-static inline void block_4x16(int n, const float *const a[4], size_t a_step, const float *restrict b, size_t b_step,
-                              float *restrict c, size_t c_step)
-{
-    float c0[16], c1[16], c2[16], c3[16];
-    memcpy(c0, c, sizeof c0);
-    memcpy(c1, c + c_step, sizeof c1);
-    memcpy(c2, c + 2 * c_step, sizeof c2);
-    memcpy(c3, c + 3 * c_step, sizeof c3);
-    for (int p = 0; p < n; p++) {
-        const float a0 = a[0][p * a_step], a1 = a[1][p * a_step], a2 = a[2][p * a_step], a3 = a[3][p * a_step];
-        const float *bp = b + p * b_step;
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < 16; j++) {
-            c0[j] = MADD(a0, bp[j], c0[j]);
-            c1[j] = MADD(a1, bp[j], c1[j]);
-            c2[j] = MADD(a2, bp[j], c2[j]);
-            c3[j] = MADD(a3, bp[j], c3[j]);
-        }
-    }
-    memcpy(c, c0, sizeof c0);
-    memcpy(c + c_step, c1, sizeof c1);
-    memcpy(c + 2 * c_step, c2, sizeof c2);
-    memcpy(c + 3 * c_step, c3, sizeof c3);
-}
+ *   3. The online softmax update, row by row but vectorized across the rows of the block.
+ *   4. acc += P · V, the second matrix product, into acc_t[d][i] (the accumulators transposed):
+ *      a value's element d times the weights of 16 rows for that key.
+ * Both products go through the kernel set's attention_product (kernel_set.h): up to 6 keys (or
+ * value dimensions) times 16 query rows, whose sums stay in registers while p runs over the
+ * dimensions (or keys). Every row is computed the same way whichever block and thread it lands
+ * in: the sums run over d and over keys in the same order, so the result does not depend on the
+ * thread count. */
 
 /* Key j is visible from the query at position p: the causal mask (j <= p), narrowed by a sliding
  * window to the last W keys, plus the S sinks (see attend_group). */
@@ -304,26 +263,17 @@ static inline int tile_visible(const kv_cache_layer *c, int p, int j0, int j1)
     return j1 - 1 <= p && (!c->window || j1 <= c->sinks || j0 > p - c->window || c->sinks > p - c->window);
 }
 
-/* Values of a tile as floats with rows `stride` apart (a multiple of 16, for the P·V kernel):
- * in place for an F32 cache whose head_dim is already a multiple of 16, else converted (F16,
- * Q8_0) or copied into `buf` with the row tails zeroed. */
-static const float *values_as_float(const struct attention_job *job, const void *first, int tile, int stride,
-                                    float *buf)
+/* No NaN or infinity among x[0..n): the exponent bits of each are not all ones. (Integers, so
+ * that the loop vectorizes without reordering any floating-point sum.) */
+static int all_finite(const float *x, size_t n)
 {
-    const kv_cache_layer *c = job->cache;
-    const int head_dim = c->head_dim;
-    if (stride == head_dim)
-        return tile_as_float(job, first, tile, buf);
-    for (int j = 0; j < tile; j++) {
-        const char *row = (const char *)first + (size_t)j * c->row_bytes;
-        float *to = buf + (size_t)j * stride;
-        if (c->type == TYPE_F32)
-            memcpy(to, row, sizeof(float) * head_dim);
-        else
-            job->cached.to_float(row, to, head_dim);
-        memset(to + head_dim, 0, sizeof(float) * (size_t)(stride - head_dim));
+    uint32_t not_finite = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, x + i, sizeof bits);
+        not_finite |= (bits & 0x7f800000u) == 0x7f800000u;
     }
-    return buf;
+    return !not_finite;
 }
 
 /* Query tokens t0 .. t0+n_tok-1, all the query heads of kv_head: see the comment above. */
@@ -333,20 +283,20 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
     const int head_dim = c->head_dim, n_rep = job->n_heads / c->n_kv_heads;
     const int n_rows = n_tok * n_rep;                  /* query rows of the block */
     const int rows = round_up(n_rows, PANEL);          /* padded: the extra rows are zero, never stored */
-    const int wide = round_up(head_dim, 16);           /* acc and value rows, padded for the kernel */
     const size_t q_stride = (size_t)job->n_heads * head_dim;
     const float scale = 1.0f / sqrtf((float)head_dim);
+    const attention_product_fn product = job->ops->kernels->attention_product;
 
     float *q_t = scratch;                              /* [head_dim][rows]  queries, transposed and scaled */
-    float *score = q_t + (size_t)head_dim * rows;      /* [ATTN_TILE][rows] scores, then weights, key-major */
-    float *acc = score + (size_t)ATTN_TILE * rows;     /* [rows][wide]      running sum of weighted values */
-    float *max = acc + (size_t)rows * wide;            /* [rows]            running maximum */
+    float *score = q_t + (size_t)head_dim * rows;      /* [ATTN_TILE][rows] scores, then weights */
+    float *acc_t = score + (size_t)ATTN_TILE * rows;   /* [head_dim][rows]  running sum of weighted values */
+    float *max = acc_t + (size_t)head_dim * rows;      /* [rows]            running maximum */
     float *sum = max + rows;                           /* [rows]            running sum of weights */
     float *correction = sum + rows;                    /* [rows]            exp(old max - new max) */
     float *shift = correction + rows;                  /* [rows]            what the scores are shifted by */
     int *seen = (int *)(shift + rows);                 /* [rows]            leading keys of a tile a row sees */
-    float *key_buf = shift + 2 * rows;                 /* [ATTN_TILE][head_dim] F16 keys as floats */
-    float *value_buf = key_buf + (size_t)ATTN_TILE * head_dim;   /* [ATTN_TILE][wide] */
+    float *key_buf = shift + 2 * rows;                 /* [ATTN_TILE][head_dim] F16/Q8_0 keys as floats */
+    float *value_buf = key_buf + (size_t)ATTN_TILE * head_dim;   /* [ATTN_TILE][head_dim] */
 
     for (int i = 0; i < rows; i++) {
         const float *q = i < n_rows ? job->query + (size_t)(t0 + i / n_rep) * q_stride +
@@ -357,7 +307,7 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
         max[i] = -INFINITY;
         sum[i] = 0.0f;
     }
-    memset(acc, 0, sizeof(float) * (size_t)rows * wide);
+    memset(acc_t, 0, sizeof(float) * (size_t)head_dim * rows);
 
     /* The keys any row of the block sees: the causal bound is the last row's position; a window
      * starts at the first row's window, plus the sinks in front (see attend_group). Rows that see
@@ -370,16 +320,16 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
         tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
         tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
 
-        /* 1. Scores, four keys x one panel of 16 query rows at a time. A last group of fewer
-         * than four keys repeats its last key (those extra score rows are never read). */
+        /* 1. Scores: for each panel of 16 query rows, up to 6 keys at a time, summed over d. */
         const float *keys = tile_as_float(job, kv_key(c, kv_head, j0), tile, key_buf);
-        memset(score, 0, sizeof(float) * (size_t)round_up(tile, 4) * rows);
+        memset(score, 0, sizeof(float) * (size_t)tile * rows);
         for (int i0 = 0; i0 < rows; i0 += PANEL)
-            for (int j = 0; j < tile; j += 4) {
-                const float *k[4];
-                for (int u = 0; u < 4; u++)
-                    k[u] = keys + (size_t)(j + u < tile ? j + u : tile - 1) * head_dim;
-                block_4x16(head_dim, k, 1, q_t + i0, rows, score + (size_t)j * rows + i0, rows);
+            for (int j = 0; j < tile; j += ATTN_PRODUCT_ROWS) {
+                const int m = tile - j < ATTN_PRODUCT_ROWS ? tile - j : ATTN_PRODUCT_ROWS;
+                const float *key[ATTN_PRODUCT_ROWS];
+                for (int u = 0; u < m; u++)
+                    key[u] = keys + (size_t)(j + u) * head_dim;
+                product(m, head_dim, key, 1, q_t + i0, rows, score + (size_t)j * rows + i0, rows);
             }
 
         /* 2. The causal mask (and the window's), on the tiles some row does not see whole.
@@ -413,7 +363,8 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
             max[i] = shift[i];
             shift[i] = shift[i] == -INFINITY ? 0.0f : shift[i];
         }
-        /* Rescale what was accumulated under the old maximum: exp(m - m'), 0 the first time. */
+        /* Rescale what was accumulated under the old maximum: exp(m - m'), 0 the first time. A
+         * row whose maximum stayed is multiplied by exactly 1, which changes nothing. */
         for (int i = 0; i < rows; i++)
             correction[i] = correction[i] != correction[i] ? 0.0f : correction[i];   /* -inf - -inf */
         exp_nonpositive(correction, rows);
@@ -426,31 +377,41 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
         for (int j = 0; j < tile; j++)
             for (int i = 0; i < rows; i++)
                 sum[i] += score[(size_t)j * rows + i];
-        for (int i = 0; i < rows; i++)
-            if (correction[i] != 1.0f)
-                for (int d = 0; d < wide; d++)
-                    acc[(size_t)i * wide + d] *= correction[i];
+        for (int d = 0; d < head_dim; d++)
+            for (int i = 0; i < rows; i++)
+                acc_t[(size_t)d * rows + i] *= correction[i];
 
-        /* 4. acc += P · V, four rows x 16 dimensions at a time, over the keys all four rows see.
-         * A key hidden from a row has weight 0, but 0 times a NaN or infinite value (a corrupt
-         * model's, at a later position) is NaN: so on the diagonal each row adds the rest of
-         * its keys on its own, skipping zero weights, in the same order and rounding. */
-        const float *value = values_as_float(job, kv_value(c, kv_head, j0), tile, wide, value_buf);
-        for (int i = 0; i < rows; i += 4) {
-            const float *w[4] = {score + i, score + i + 1, score + i + 2, score + i + 3};
-            int common = seen[i];
-            for (int u = 1; u < 4; u++)
-                common = seen[i + u] < common ? seen[i + u] : common;
-            for (int d = 0; d < wide; d += 16)
-                block_4x16(common, w, rows, value + d, wide, acc + (size_t)i * wide + d, wide);
-            for (int u = 0; u < 4 && common < tile; u++)
-                for (int j = common; j < tile; j++) {
-                    const float weight = score[(size_t)j * rows + i + u];
-                    float *a = acc + (size_t)(i + u) * wide;
-                    if (weight != 0.0f)
-                        for (int d = 0; d < head_dim; d++)
-                            a[d] = MADD(weight, value[(size_t)j * wide + d], a[d]);
+        /* 4. acc += P · V: for each panel of 16 rows, up to 6 dimensions at a time, summed over
+         * the keys. A key hidden from a row has weight 0 and adds v * 0 = 0 exactly — unless v is
+         * NaN or infinite (a corrupt model's, at a later position), which would leak into rows
+         * that must not see it. So on the diagonal, where some rows of a panel do not see the
+         * last keys, those keys' values are checked first; only if one is not finite does the
+         * product stop at the keys every row sees, and the rest are added on their own, with
+         * the zero weights skipped, in the same order and rounding. */
+        const float *value = tile_as_float(job, kv_value(c, kv_head, j0), tile, value_buf);
+        for (int i0 = 0; i0 < rows; i0 += PANEL) {
+            int common = seen[i0];
+            for (int i = i0 + 1; i < i0 + PANEL; i++)
+                common = seen[i] < common ? seen[i] : common;
+            if (common < tile && all_finite(value + (size_t)common * head_dim, (size_t)(tile - common) * head_dim))
+                common = tile;
+            for (int d = 0; d < head_dim; d += ATTN_PRODUCT_ROWS) {
+                const int m = head_dim - d < ATTN_PRODUCT_ROWS ? head_dim - d : ATTN_PRODUCT_ROWS;
+                const float *dim[ATTN_PRODUCT_ROWS];
+                for (int u = 0; u < m; u++)
+                    dim[u] = value + d + u;
+                product(m, common, dim, head_dim, score + i0, rows, acc_t + (size_t)d * rows + i0, rows);
+            }
+            for (int j = common; j < tile; j++) {
+                const float *weight = score + (size_t)j * rows + i0;
+                for (int d = 0; d < head_dim; d++) {
+                    const float v = value[(size_t)j * head_dim + d];
+                    float *a = acc_t + (size_t)d * rows + i0;
+                    for (int i = 0; i < PANEL; i++)
+                        if (weight[i] != 0.0f)
+                            a[i] = MADD(v, weight[i], a[i]);
                 }
+            }
         }
     }
 
@@ -458,7 +419,7 @@ static void attend_block(const struct attention_job *job, int t0, int n_tok, int
         float *out = job->out + (size_t)(t0 + i / n_rep) * q_stride + ((size_t)kv_head * n_rep + i % n_rep) * head_dim;
         const float inv = 1.0f / sum[i];
         for (int d = 0; d < head_dim; d++)
-            out[d] = acc[(size_t)i * wide + d] * inv;
+            out[d] = acc_t[(size_t)d * rows + i] * inv;
     }
 }
 
