@@ -5,6 +5,7 @@
 #include "test.h"
 #include "ops_fixture.h"
 #include "kernels/kernel_set.h"
+#include "kernels/int8_panel.h"
 #include "ops/elementwise.h"
 #include "ops/gemm.h"
 #include "ops/matmul.h"
@@ -259,6 +260,68 @@ static void test_attention_product_matches_scalar_for_every_set(void)
     free(a_data), free(b);
 }
 
+/* The int8 GEMMs' weight panels (kernels/int8_panel.h), as AVX2 packs them, against their
+ * definition: byte 4n + j of b[block][h][i] is weight 4i + j of row 16h + n (Q4_0: its nibble
+ * minus 8), each row's scale and weight sum beside them, rows past nr all zero. Q8_0 weights
+ * include -128 and 127; a panel starts at an odd row and block, and a short one ends the matrix. */
+static void test_int8_panel_pack_matches_its_definition(void)
+{
+#if defined(__x86_64__)
+    if (!__builtin_cpu_supports("avx2"))
+        SKIP("this CPU has no AVX2");
+    enum { ROWS = 45, BLOCKS = 21 };
+    uint64_t rng = 0x1a2b3c;
+    int8_panel *panel = malloc(sizeof *panel);
+    const int types[] = {TYPE_Q8_0, TYPE_Q4_0};
+    for (int t = 0; t < 2; t++) {
+        const int type = types[t];
+        const size_t row_bytes = type_row_bytes(type, BLOCKS * INT8_BLOCK);
+        uint8_t *data = malloc(row_bytes * ROWS);
+        for (size_t i = 0; i < row_bytes * ROWS; i++)
+            data[i] = (uint8_t)test_xorshift(&rng);
+        for (int r = 0; r < ROWS; r++)   /* scales: small normal fp16 values, so none is NaN */
+            for (int b = 0; b < BLOCKS; b++) {
+                uint8_t *block = data + r * row_bytes + (size_t)b * type_traits_of(type)->block_bytes;
+                block[0] = (uint8_t)(test_xorshift(&rng) & 0xff), block[1] = 0x20;   /* 2^-7 .. */
+            }
+        tensor w = {type, ROWS, BLOCKS * INT8_BLOCK, row_bytes, data};
+        const int64_t starts[][2] = {{0, 0}, {13, 5}, {32, 16}};   /* first row, first block */
+        for (size_t c = 0; c < sizeof starts / sizeof *starts; c++) {
+            const int64_t rb = starts[c][0], kb = starts[c][1];
+            const int nr = ROWS - rb < INT8_PANEL_ROWS ? (int)(ROWS - rb) : INT8_PANEL_ROWS;
+            const int nb = BLOCKS - kb < INT8_RANGE_BLOCKS ? (int)(BLOCKS - kb) : INT8_RANGE_BLOCKS;
+            memset(panel, 0x55, sizeof *panel);
+            avx2_pack_int8_panel(&w, rb, nr, kb, nb, panel);
+            for (int b = 0; b < nb; b++)
+            for (int r = 0; r < INT8_PANEL_ROWS; r++) {
+                int8_t q[INT8_BLOCK] = {0};
+                float d = 0.0f;
+                if (r < nr) {
+                    const uint8_t *block = data + (rb + r) * row_bytes + (size_t)(kb + b) * type_traits_of(type)->block_bytes;
+                    d = fp16_to_fp32((uint16_t)(block[0] | block[1] << 8));
+                    for (int k = 0; k < INT8_BLOCK; k++)
+                        q[k] = type == TYPE_Q8_0 ? (int8_t)block[2 + k]
+                                                 : (int8_t)((k < 16 ? block[2 + k] & 15 : block[2 + k - 16] >> 4) - 8);
+                }
+                int32_t sum = 0;
+                for (int k = 0; k < INT8_BLOCK; k++) {
+                    sum += q[k];
+                    CHECKF(panel->b[b][r / 16][k / 4][4 * (r % 16) + k % 4] == q[k], "%s rows %d.. blocks %d..: row %d block %d weight %d",
+                           type_traits_of(type)->name, (int)rb, (int)kb, r, b, k);
+                }
+                CHECKF(memcmp(&panel->d[b][r], &d, sizeof d) == 0, "%s: row %d block %d scale", type_traits_of(type)->name, r, b);
+                CHECKF(panel->sum[b][r] == sum, "%s: row %d block %d sum %d, want %d", type_traits_of(type)->name, r, b,
+                       panel->sum[b][r], sum);
+            }
+        }
+        free(data);
+    }
+    free(panel);
+#else
+    SKIP("the int8 panels are packed by the x86-64 AVX2 set");
+#endif
+}
+
 /* The fast path of a short batch (decode) for Q8_0/Q4_0 weights: x quantized once to Q8_0, each
  * output the scalar set's integer dot product of the row with that x (so within float rounding of
  * it), the same bits for any thread count, and within the int8 rounding of x of the exact path. */
@@ -444,6 +507,7 @@ int main(int argc, char **argv)
     RUN(test_matmul_prefill_gemm_matches_dot_products_for_every_type);
     RUN(test_gemm_pack_matches_to_float_transposed);
     RUN(test_attention_product_matches_scalar_for_every_set);
+    RUN(test_int8_panel_pack_matches_its_definition);
     RUN(test_matmul_int8_decode_matches_scalar_vec_dot);
     RUN(test_threadpool_runs_every_task_once_per_job);
     RUN(test_threadpool_guided_shares_tile_the_range);

@@ -10,6 +10,7 @@
 #if defined(__x86_64__)
 
 #include "kernels/kernel_set.h"
+#include "kernels/int8_panel.h"
 #include "kernels/kquant_rows.h"
 
 #include <immintrin.h>
@@ -557,6 +558,54 @@ AVX2 int avx2_pack_rows(int type, const void *first_row, size_t row_bytes, int64
                 _mm256_storeu_ps(panel + (size_t)(k + i) * rows + r0, v[i]);
         }
     return 1;
+}
+
+/* ==== Q8_0/Q4_0 weights into the int8 GEMMs' panels (kernels/int8_panel.h) ==== */
+
+/* Block b of a Q8_0 or Q4_0 row as 32 signed weights (Q4_0: low nibbles are weights 0-15, high
+ * nibbles 16-31, each minus 8), and its scale. */
+AVX2 INLINE __m256i int8_block(int type, const void *row, int64_t b, float *d)
+{
+    if (type == TYPE_Q8_0) {
+        const block_q8_0 *block = (const block_q8_0 *)row + b;
+        *d = fp16_to_fp32(block->d);
+        return _mm256_loadu_si256((const __m256i *)block->qs);
+    }
+    const block_q4_0 *block = (const block_q4_0 *)row + b;
+    *d = fp16_to_fp32(block->d);
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)block->qs), low4 = _mm_set1_epi8(0x0f);
+    const __m256i nibbles = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), low4), _mm_and_si128(bytes, low4));
+    return _mm256_sub_epi8(nibbles, _mm256_set1_epi8(8));
+}
+
+/* Eight rows at a time: their blocks as eight vectors of 8 dwords (4 weights each), transposed,
+ * so that vector i holds dword i of the eight rows — one 32-byte half of b[block][h][i]. The
+ * rows' weight sums come from the same vectors: vpmaddubsw against ones adds byte pairs,
+ * vpmaddwd against ones adds those into each dword's four. */
+AVX2 void avx2_pack_int8_panel(const tensor *w, int64_t rb, int nr, int64_t kb, int n_blocks, int8_panel *panel)
+{
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int r0 = 0; r0 < INT8_PANEL_ROWS; r0 += 8) {
+        const int h = r0 / 16, offset = 4 * (r0 % 16);
+        for (int b = 0; b < n_blocks; b++) {
+            __m256 v[8];   /* dwords, moved as floats by transpose8 (never computed with) */
+            for (int i = 0; i < 8; i++) {
+                const int r = r0 + i;
+                float d = 0.0f;
+                v[i] = r < nr ? _mm256_castsi256_ps(int8_block(w->type, tensor_row(w, rb + r), kb + b, &d))
+                              : _mm256_setzero_ps();
+                panel->d[b][r] = d;
+            }
+            transpose8(v);
+            __m256i sums = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i++) {
+                const __m256i quads = _mm256_castps_si256(v[i]);
+                _mm256_storeu_si256((__m256i *)&panel->b[b][h][i][offset], quads);
+                sums = _mm256_add_epi32(sums, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, quads), ones16));
+            }
+            _mm256_storeu_si256((__m256i *)&panel->sum[b][r0], sums);
+        }
+    }
 }
 
 const kernel_set kernels_avx2 = {
