@@ -8,9 +8,10 @@
  *   - Activations are quantized once per matmul to Q8_0 blocks (matmul.c, with the set's from_float:
  *     the quantizer decode uses). A token's block b is 32 contiguous int8 after its fp16 scale, so
  *     the A tiles load straight from those rows: 16 tokens' blocks, a row stride apart.
- *   - Weights are packed per panel of 32 rows and a range of 16 blocks into the B tile layout (below),
- *     Q4_0 nibbles unpacked to q - 8 on the way, with each (row, block) scale as a float. Every
- *     token of the batch shares that cost.
+ *   - Weights are packed per panel of 32 rows and a range of 16 blocks into the B tile layout
+ *     (kernels/int8_panel.h; the AVX2 set packs eight rows at a time in registers), Q4_0 nibbles
+ *     unpacked to q - 8 on the way, with each (row, block) scale as a float. Every token of the
+ *     batch shares that cost.
  *   - Each Q8_0/Q4_0 block has its own scale on both sides (one per weight row, one per token), so
  *     int32 sums may only run within a block: a tile multiply covers one block (K = 32), its C tiles
  *     are stored, and each int32 sum is converted and added to its float output as
@@ -48,6 +49,7 @@
  *     struct as its operand, loads and stores clobber memory. */
 
 #include "kernels/kernel_set.h"
+#include "kernels/int8_panel.h"
 
 #include <string.h>
 
@@ -227,64 +229,30 @@ AMX INLINE void tile_release(void) { __asm__ volatile("tilerelease" ::); }
 
 /* ==== Packed weights ==== */
 
+/* The weights are packed into kernels/int8_panel.h's panels, by the AVX2 set: their VNNI layout is
+ * the B tiles' (b[block][h] is tile B(h) of a block: row k / 4 holds weights 4 (k / 4) ..
+ * 4 (k / 4) + 3 of each of 16 weight rows), and TDPBSSD takes their signed weights as they are
+ * (the sums beside them are for VNNI's unsigned operand; AMX needs none). */
 enum {
-    BLOCK = 32,                  /* weights per Q8_0/Q4_0 block: the K of one tile multiply */
+    BLOCK = INT8_BLOCK,          /* weights per Q8_0/Q4_0 block: the K of one tile multiply */
     TILE_TOKENS = 16,            /* rows of an A (and C) tile */
     TILE_WEIGHT_ROWS = 16,       /* int32 columns of a B (and C) tile */
     STEP_TOKENS = 2 * TILE_TOKENS,          /* A0, A1 */
-    PANEL_ROWS = 2 * TILE_WEIGHT_ROWS,      /* B0, B1 */
-    RANGE_BLOCKS = 16,           /* blocks per packed range of K: 512 columns */
-    GROUP_PANELS = 8,            /* panels packed at once: 256 rows, 144 KiB, in L2 */
+    PANEL_ROWS = INT8_PANEL_ROWS,           /* B0, B1 */
+    RANGE_BLOCKS = INT8_RANGE_BLOCKS,       /* blocks per packed range of K: 512 columns */
+    GROUP_PANELS = 8,            /* panels packed at once: 256 rows, 160 KiB, in L2 */
 };
-
-/* PANEL_ROWS weight rows over RANGE_BLOCKS blocks, as the B tiles load them */
-typedef struct {
-    int8_t b[RANGE_BLOCKS][2][BLOCK / 4][TILE_MAX_BYTES];   /* [block][B0/B1][k / 4][4 n + k % 4] */
-    float d[RANGE_BLOCKS][PANEL_ROWS];                       /* each row's block scale; 0 past r1 */
-} packed_panel;
+_Static_assert(PANEL_ROWS == 2 * TILE_WEIGHT_ROWS && BLOCK / 4 <= TILE_MAX_ROWS, "a panel block is two B tiles");
 
 /* A thread's scratch (the set's vec_dot_gemm_scratch). The group's panels stay in L2 while every
  * step of tokens meets them; a step's A rows (32 tokens x 16 blocks, 17 KiB) stay in L1 while it
  * meets every panel of the group. */
 typedef struct {
-    packed_panel panels[GROUP_PANELS];
+    int8_panel panels[GROUP_PANELS];
     int32_t sums[STEP_TOKENS][PANEL_ROWS];    /* one block's C tiles, as stored */
     float acc[STEP_TOKENS][PANEL_ROWS];       /* the outputs of the panel being multiplied */
     float token_d[STEP_TOKENS][RANGE_BLOCKS]; /* the step's activation scales over the range */
 } amx_scratch;
-
-/* Block b of a row as 32 int8 weights (Q4_0: q - 8) and its scale. */
-AMX INLINE float block_weights(int type, const void *row, int64_t b, int8_t q[BLOCK])
-{
-    if (type == TYPE_Q8_0) {
-        const block_q8_0 *block = (const block_q8_0 *)row + b;
-        memcpy(q, block->qs, BLOCK);
-        return fp16_to_fp32(block->d);
-    }
-    const block_q4_0 *block = (const block_q4_0 *)row + b;
-    for (int j = 0; j < BLOCK / 2; j++) {
-        q[j] = (int8_t)((block->qs[j] & 0x0f) - 8);
-        q[j + BLOCK / 2] = (int8_t)((block->qs[j] >> 4) - 8);
-    }
-    return fp16_to_fp32(block->d);
-}
-
-/* Rows rb .. rb+nr-1 of w, blocks kb .. kb+n_blocks-1, into a panel: row r is int32 column
- * r % 16 of tile B(r / 16), whose row k / 4 gets its weights 4 (k / 4) .. 4 (k / 4) + 3. Rows
- * past nr are zeros with a zero scale: their sums are computed and never written. */
-AMX static void pack_panel(int type, const tensor *w, int64_t rb, int nr, int64_t kb, int n_blocks,
-                           packed_panel *panel)
-{
-    for (int r = 0; r < PANEL_ROWS; r++) {
-        const int tile = r / TILE_WEIGHT_ROWS, column = r % TILE_WEIGHT_ROWS;
-        for (int b = 0; b < n_blocks; b++) {
-            int8_t q[BLOCK] = {0};
-            panel->d[b][r] = r < nr ? block_weights(type, tensor_row(w, rb + r), kb + b, q) : 0.0f;
-            for (int k4 = 0; k4 < BLOCK / 4; k4++)
-                memcpy(&panel->b[b][tile][k4][4 * column], &q[4 * k4], 4);
-        }
-    }
-}
 
 /* ==== The GEMM ==== */
 
@@ -323,7 +291,7 @@ AMX INLINE void add_block(amx_scratch *s, const float *row_d, int b, int nt)
 
 /* One step of nt tokens (x: the first one's block kb) against one panel over n_blocks blocks,
  * continuing the outputs of rows rb .. rb+nr-1 from the previous range (or from 0). */
-AMX static void multiply_panel(amx_scratch *s, const packed_panel *panel, const block_q8_0 *x, size_t x_stride,
+AMX static void multiply_panel(amx_scratch *s, const int8_panel *panel, const block_q8_0 *x, size_t x_stride,
                                int nt, int n_blocks, int first_range, float *out, int64_t ldo, int64_t rb, int nr)
 {
     for (int t = 0; t < nt; t++)
@@ -356,11 +324,11 @@ AMX static void multiply_panel(amx_scratch *s, const packed_panel *panel, const 
         memcpy(out + t * ldo + rb, s->acc[t], sizeof(float) * nr);
 }
 
-/* kernel_row.vec_dot_gemm for Q8_0 (type TYPE_Q8_0) and Q4_0 weights, x in Q8_0 blocks. As gemm.c:
+/* kernel_row.vec_dot_gemm for Q8_0 and Q4_0 weights (w->type), x in Q8_0 blocks. As gemm.c:
  * a group of panels is packed over a range of K, then each step of tokens meets every panel of
  * it; the outputs are carried from range to range in `out`, so the range boundaries do not move
  * a rounding. */
-AMX static void amx_gemm(int type, const tensor *w, int64_t r0, int64_t r1, const void *xq, size_t x_stride,
+AMX static void amx_gemm(const tensor *w, int64_t r0, int64_t r1, const void *xq, size_t x_stride,
                          int n_tokens, float *out, int64_t ldo, void *scratch)
 {
     amx_scratch *s = scratch;
@@ -373,8 +341,8 @@ AMX static void amx_gemm(int type, const tensor *w, int64_t r0, int64_t r1, cons
             const int n_blocks = (int)(n_blocks_row - kb < RANGE_BLOCKS ? n_blocks_row - kb : RANGE_BLOCKS);
             for (int p = 0; p < n_panels; p++) {
                 const int64_t rb = rg + (int64_t)p * PANEL_ROWS;
-                pack_panel(type, w, rb, (int)(rg_end - rb < PANEL_ROWS ? rg_end - rb : PANEL_ROWS), kb, n_blocks,
-                           &s->panels[p]);
+                avx2_pack_int8_panel(w, rb, (int)(rg_end - rb < PANEL_ROWS ? rg_end - rb : PANEL_ROWS), kb, n_blocks,
+                                     &s->panels[p]);
             }
             for (int t0 = 0; t0 < n_tokens; t0 += STEP_TOKENS) {
                 const int nt = n_tokens - t0 < STEP_TOKENS ? n_tokens - t0 : STEP_TOKENS;
@@ -404,13 +372,13 @@ AMX static void amx_gemm(int type, const tensor *w, int64_t r0, int64_t r1, cons
 AMX static void q8_0_gemm(const tensor *w, int64_t r0, int64_t r1, const void *xq, size_t x_stride, int n_tokens,
                           float *out, int64_t ldo, void *scratch)
 {
-    amx_gemm(TYPE_Q8_0, w, r0, r1, xq, x_stride, n_tokens, out, ldo, scratch);
+    amx_gemm(w, r0, r1, xq, x_stride, n_tokens, out, ldo, scratch);
 }
 
 AMX static void q4_0_gemm(const tensor *w, int64_t r0, int64_t r1, const void *xq, size_t x_stride, int n_tokens,
                           float *out, int64_t ldo, void *scratch)
 {
-    amx_gemm(TYPE_Q4_0, w, r0, r1, xq, x_stride, n_tokens, out, ldo, scratch);
+    amx_gemm(w, r0, r1, xq, x_stride, n_tokens, out, ldo, scratch);
 }
 
 #endif /* __x86_64__ || ATTEND_AMX_EMULATE */
