@@ -114,6 +114,8 @@ $(BUILD)/test_%: tests/test_%.c tests/test.h tests/ops_fixture.h $(BUILD)/libatt
 
 # test_amx compiles kernels/amx.c into itself, with the tile emulator (-DATTEND_AMX_EMULATE in the file).
 $(BUILD)/test_amx: src/kernels/amx.c
+# test_avx512_emulated compiles kernels/avx512.c into itself, its AVX-512 intrinsics emulated in C.
+$(BUILD)/test_avx512_emulated: src/kernels/avx512.c tests/avx512_emulate.h
 
 $(BUILD):
 	mkdir -p $(BUILD)

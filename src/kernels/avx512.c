@@ -16,7 +16,15 @@
 
 #include <immintrin.h>
 
+/* No CPU this project is developed on has AVX-512, so tests/test_avx512_emulated.c includes this
+ * file after tests/avx512_emulate.h, which defines ATTEND_AVX512_EMULATE and turns the AVX-512
+ * intrinsics below into plain C: the set's logic (masks, tails, lane orders) is then tested on any
+ * CPU. Only the AVX2/FMA/F16C parts run natively in that build. */
+#if defined(ATTEND_AVX512_EMULATE)
+#define AVX512 __attribute__((target("avx2,fma,f16c")))
+#else
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 /* ==== Sixteen weights of a float-like row (F32, F16, BF16) as fp32 ==== */
