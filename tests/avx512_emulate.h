@@ -20,7 +20,9 @@
  * with AVX-512, the emulated kernels against the real ones bit for bit.
  *
  * avx512.c's external names are renamed (emulated_...), so the emulated copy links beside the
- * library's real set; one missing from the list below is a duplicate definition at link time. */
+ * library's real set; one missing from the list below is a duplicate definition at link time. A
+ * test that also wants the real set includes kernels/kernel_set.h before this header (so that it
+ * declares kernels_avx512 under its own name) and #undefs kernels_avx512 after avx512.c. */
 #ifndef ATTEND_AVX512_EMULATE_H
 #define ATTEND_AVX512_EMULATE_H
 
