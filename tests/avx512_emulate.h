@@ -52,6 +52,12 @@
 #define avx512_q4_0_to_float emulated_avx512_q4_0_to_float
 #define avx512_q4_0_dot emulated_avx512_q4_0_dot
 #define avx512_q4_0_dot4 emulated_avx512_q4_0_dot4
+#define avx512_q8_0_vec_dot emulated_avx512_q8_0_vec_dot
+#define avx512_q8_0_vec_dot4 emulated_avx512_q8_0_vec_dot4
+#define avx512_q8_0_vec_dot_rows4 emulated_avx512_q8_0_vec_dot_rows4
+#define avx512_q4_0_vec_dot emulated_avx512_q4_0_vec_dot
+#define avx512_q4_0_vec_dot4 emulated_avx512_q4_0_vec_dot4
+#define avx512_q4_0_vec_dot_rows4 emulated_avx512_q4_0_vec_dot_rows4
 
 /* ==== The registers ==== */
 
@@ -257,6 +263,133 @@ EMULATED emulated_m512 emulated_mm512_permutexvar_ps(emulated_m512i idx, emulate
     return r;
 }
 
+/* ==== Integers: the int8 dot products (AVX512F, BW and VNNI) ==== */
+
+EMULATED emulated_m512i emulated_mm512_setzero_si512(void) { emulated_m512i r = {{0}}; return r; }
+
+EMULATED emulated_m512i emulated_mm512_set1_epi8(char a)
+{
+    emulated_m512i r;
+    memset(r.u8, (unsigned char)a, sizeof r.u8);
+    return r;
+}
+
+/* a native __m256i in the lower half; Intel leaves the upper half undefined, here it is zero */
+EMULATED emulated_m512i emulated_mm512_castsi256_si512(__m256i a)
+{
+    emulated_m512i r = {{0}};
+    memcpy(r.u8, &a, sizeof a);
+    return r;
+}
+
+/* a with its 256-bit half imm (bit 0 of it) replaced by b */
+EMULATED emulated_m512i emulated_mm512_inserti64x4(emulated_m512i a, __m256i b, int imm)
+{
+    memcpy(a.u8 + 32 * (imm & 1), &b, sizeof b);
+    return a;
+}
+
+/* 32-bit element i: element i mod 4 of a (a native __m128i) where bit i of k is set, else src's */
+EMULATED emulated_m512i emulated_mm512_mask_broadcast_i32x4(emulated_m512i src, emulated_mmask16 k, __m128i a)
+{
+    uint32_t lanes[4];
+    memcpy(lanes, &a, sizeof lanes);
+    for (int i = 0; i < 16; i++)
+        if (k >> i & 1) src.u32[i] = lanes[i % 4];
+    return src;
+}
+
+EMULATED emulated_m512i emulated_mm512_broadcast_i32x4(__m128i a)
+{
+    return emulated_mm512_mask_broadcast_i32x4(emulated_mm512_setzero_si512(), 0xffff, a);
+}
+
+/* 64-bit element i: a's shifted right by count (past 63: 0) where bit i of k is set, else src's */
+EMULATED emulated_m512i emulated_mm512_mask_srli_epi64(emulated_m512i src, uint8_t k, emulated_m512i a,
+                                                       unsigned count)
+{
+    for (int i = 0; i < 8; i++)
+        if (k >> i & 1) src.u64[i] = count > 63 ? 0 : a.u64[i] >> count;
+    return src;
+}
+
+EMULATED emulated_m512i emulated_mm512_and_si512(emulated_m512i a, emulated_m512i b)
+{
+    for (int i = 0; i < 8; i++) a.u64[i] &= b.u64[i];
+    return a;
+}
+
+EMULATED emulated_m512i emulated_mm512_xor_si512(emulated_m512i a, emulated_m512i b)
+{
+    for (int i = 0; i < 8; i++) a.u64[i] ^= b.u64[i];
+    return a;
+}
+
+/* 32-bit adds and subtracts wrap around */
+EMULATED emulated_m512i emulated_mm512_add_epi32(emulated_m512i a, emulated_m512i b)
+{
+    for (int i = 0; i < 16; i++) a.u32[i] += b.u32[i];
+    return a;
+}
+
+EMULATED emulated_m512i emulated_mm512_sub_epi32(emulated_m512i a, emulated_m512i b)
+{
+    for (int i = 0; i < 16; i++) a.u32[i] -= b.u32[i];
+    return a;
+}
+
+/* vpdpbusd: to each 32-bit element of src, the four products of a's bytes (unsigned) and b's
+ * (signed) at the same places, exactly, the sum wrapping around as src + products does */
+EMULATED emulated_m512i emulated_mm512_dpbusd_epi32(emulated_m512i src, emulated_m512i a, emulated_m512i b)
+{
+    for (int i = 0; i < 16; i++) {
+        int32_t products = 0;   /* at most 4 * 255 * 128 in magnitude */
+        for (int j = 4 * i; j < 4 * i + 4; j++) products += (int32_t)a.u8[j] * b.i8[j];
+        src.u32[i] += (uint32_t)products;
+    }
+    return src;
+}
+
+/* The unpacks interleave within each 128-bit quarter: unpacklo_epi32 gives a0 b0 a1 b1,
+ * unpackhi_epi32 a2 b2 a3 b3 (of that quarter's four 32-bit elements); the epi64 forms a0 b0 and
+ * a1 b1 of its two 64-bit elements. */
+#define EMULATED_UNPACK(name, lane, per_quarter, first)                                            \
+    EMULATED emulated_m512i emulated_mm512_##name(emulated_m512i a, emulated_m512i b)              \
+    {                                                                                              \
+        emulated_m512i r;                                                                          \
+        for (int q = 0; q < 4; q++)                                                                \
+            for (int j = 0; j < per_quarter / 2; j++) {                                            \
+                r.lane[q * per_quarter + 2 * j] = a.lane[q * per_quarter + first + j];             \
+                r.lane[q * per_quarter + 2 * j + 1] = b.lane[q * per_quarter + first + j];         \
+            }                                                                                      \
+        return r;                                                                                  \
+    }
+EMULATED_UNPACK(unpacklo_epi32, u32, 4, 0)
+EMULATED_UNPACK(unpackhi_epi32, u32, 4, 2)
+EMULATED_UNPACK(unpacklo_epi64, u64, 2, 0)
+EMULATED_UNPACK(unpackhi_epi64, u64, 2, 1)
+#undef EMULATED_UNPACK
+
+/* 128-bit quarters: the result's 0 and 1 are a's quarters imm[1:0] and imm[3:2], its 2 and 3
+ * b's quarters imm[5:4] and imm[7:6] */
+EMULATED emulated_m512i emulated_mm512_shuffle_i32x4(emulated_m512i a, emulated_m512i b, int imm)
+{
+    emulated_m512i r;
+    for (int q = 0; q < 4; q++)
+        memcpy(r.u8 + 16 * q, (q < 2 ? a.u8 : b.u8) + 16 * (imm >> (2 * q) & 3), 16);
+    return r;
+}
+
+/* 128-bit quarter imm (its low 2 bits) of a, as a native __m128; castps512_ps128 is quarter 0 */
+EMULATED __m128 emulated_mm512_extractf32x4_ps(emulated_m512 a, int imm)
+{
+    __m128 r;
+    memcpy(&r, a.f32 + 4 * (imm & 3), sizeof r);
+    return r;
+}
+
+EMULATED __m128 emulated_mm512_castps512_ps128(emulated_m512 a) { return emulated_mm512_extractf32x4_ps(a, 0); }
+
 /* ==== The names avx512.c uses ==== */
 
 #undef _mm512_setzero_ps
@@ -303,6 +436,45 @@ EMULATED emulated_m512 emulated_mm512_permutexvar_ps(emulated_m512i idx, emulate
 #define _mm512_castsi512_ps emulated_mm512_castsi512_ps
 #undef _mm512_permutexvar_ps
 #define _mm512_permutexvar_ps emulated_mm512_permutexvar_ps
+
+#undef _mm512_setzero_si512
+#define _mm512_setzero_si512 emulated_mm512_setzero_si512
+#undef _mm512_set1_epi8
+#define _mm512_set1_epi8 emulated_mm512_set1_epi8
+#undef _mm512_castsi256_si512
+#define _mm512_castsi256_si512 emulated_mm512_castsi256_si512
+#undef _mm512_inserti64x4
+#define _mm512_inserti64x4 emulated_mm512_inserti64x4
+#undef _mm512_mask_broadcast_i32x4
+#define _mm512_mask_broadcast_i32x4 emulated_mm512_mask_broadcast_i32x4
+#undef _mm512_broadcast_i32x4
+#define _mm512_broadcast_i32x4 emulated_mm512_broadcast_i32x4
+#undef _mm512_mask_srli_epi64
+#define _mm512_mask_srli_epi64 emulated_mm512_mask_srli_epi64
+#undef _mm512_and_si512
+#define _mm512_and_si512 emulated_mm512_and_si512
+#undef _mm512_xor_si512
+#define _mm512_xor_si512 emulated_mm512_xor_si512
+#undef _mm512_add_epi32
+#define _mm512_add_epi32 emulated_mm512_add_epi32
+#undef _mm512_sub_epi32
+#define _mm512_sub_epi32 emulated_mm512_sub_epi32
+#undef _mm512_dpbusd_epi32
+#define _mm512_dpbusd_epi32 emulated_mm512_dpbusd_epi32
+#undef _mm512_unpacklo_epi32
+#define _mm512_unpacklo_epi32 emulated_mm512_unpacklo_epi32
+#undef _mm512_unpackhi_epi32
+#define _mm512_unpackhi_epi32 emulated_mm512_unpackhi_epi32
+#undef _mm512_unpacklo_epi64
+#define _mm512_unpacklo_epi64 emulated_mm512_unpacklo_epi64
+#undef _mm512_unpackhi_epi64
+#define _mm512_unpackhi_epi64 emulated_mm512_unpackhi_epi64
+#undef _mm512_shuffle_i32x4
+#define _mm512_shuffle_i32x4 emulated_mm512_shuffle_i32x4
+#undef _mm512_extractf32x4_ps
+#define _mm512_extractf32x4_ps emulated_mm512_extractf32x4_ps
+#undef _mm512_castps512_ps128
+#define _mm512_castps512_ps128 emulated_mm512_castps512_ps128
 
 #undef EMULATED
 

@@ -174,6 +174,67 @@ USES_INTRINSICS static void test_emulated_cvtph_matches_f16c_for_every_half(void
     }
 }
 
+/* The integer intrinsics of the int8 kernels, lane by lane */
+USES_INTRINSICS static void test_emulated_integer_intrinsics_match_hand_computed_cases(void)
+{
+    need_avx2();
+    /* vpdpbusd: unsigned bytes of a times signed bytes of b, four per lane, added to src, wrapping */
+    emulated_m512i src = {.i32 = {7, INT32_MAX, -5}}, a = {{0}}, b = {{0}};
+    const uint8_t a0[4] = {255, 128, 1, 0};
+    const int8_t b0[4] = {-128, 127, -1, 5};
+    memcpy(a.u8, a0, 4), memcpy(b.i8, b0, 4);
+    a.u8[4] = 1, b.i8[4] = 1;                          /* lane 1: INT32_MAX + 1 wraps */
+    a.u8[8] = a.u8[9] = a.u8[10] = a.u8[11] = 255;     /* lane 2: 4 * 255 * -128 */
+    b.i8[8] = b.i8[9] = b.i8[10] = b.i8[11] = -128;
+    emulated_m512i d = _mm512_dpbusd_epi32(src, a, b);
+    CHECKF(d.i32[0] == 7 - 32640 + 16256 - 1, "dpbusd lane 0: %d", d.i32[0]);
+    CHECK(d.i32[1] == INT32_MIN && d.i32[2] == -5 - 4 * 255 * 128 && d.i32[3] == 0 && d.i32[15] == 0);
+    /* constants, logic, wrapping 32-bit adds */
+    emulated_m512i ones = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    CHECK(ones.u8[0] == 0x80 && ones.u8[63] == 0x80 && zero.u64[0] == 0 && zero.u64[7] == 0);
+    emulated_m512i x = _mm512_xor_si512(_mm512_set1_epi8(0x5a), _mm512_set1_epi8(0x0f));
+    CHECK(x.u8[0] == 0x55 && x.u8[63] == 0x55 && _mm512_and_si512(x, _mm512_set1_epi8(0x0f)).u8[17] == 0x05);
+    emulated_m512i i = {.i32 = {INT32_MAX, INT32_MIN, 5}}, j = {.i32 = {1, 1, 7}};
+    emulated_m512i sum = _mm512_add_epi32(i, j), difference = _mm512_sub_epi32(i, j);
+    CHECK(sum.i32[0] == INT32_MIN && sum.i32[1] == INT32_MIN + 1 && sum.i32[2] == 12);
+    CHECK(difference.i32[0] == INT32_MAX - 1 && difference.i32[1] == INT32_MAX && difference.i32[2] == -2);
+    /* moving 128- and 256-bit pieces */
+    uint8_t bytes[64];
+    for (int k = 0; k < 64; k++) bytes[k] = (uint8_t)k;
+    emulated_m512i halves = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)bytes)),
+                                               _mm256_loadu_si256((const __m256i *)(bytes + 32)), 1);
+    CHECK(!memcmp(halves.u8, bytes, 64));
+    emulated_m512i quarters = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)bytes));
+    quarters = _mm512_mask_broadcast_i32x4(quarters, 0xff00, _mm_loadu_si128((const __m128i *)(bytes + 16)));
+    for (int k = 0; k < 64; k++) CHECK(quarters.u8[k] == (k < 32 ? k % 16 : 16 + k % 16));
+    quarters = _mm512_mask_broadcast_i32x4(quarters, 0x0010, _mm_loadu_si128((const __m128i *)(bytes + 32)));
+    CHECK(quarters.u32[4] == halves.u32[8] && quarters.u32[5] == halves.u32[1]);   /* only element 4 */
+    emulated_m512i shifted = _mm512_mask_srli_epi64(halves, 0xcc, halves, 4);
+    for (int k = 0; k < 8; k++)
+        CHECK(shifted.u64[k] == (0xcc >> k & 1 ? halves.u64[k] >> 4 : halves.u64[k]));
+    /* in-quarter interleaves, quarter shuffles, quarter extracts */
+    emulated_m512i p, q;
+    for (int k = 0; k < 16; k++) p.u32[k] = (uint32_t)k, q.u32[k] = (uint32_t)(100 + k);
+    emulated_m512i lo32 = _mm512_unpacklo_epi32(p, q), hi32 = _mm512_unpackhi_epi32(p, q);
+    emulated_m512i lo64 = _mm512_unpacklo_epi64(p, q), hi64 = _mm512_unpackhi_epi64(p, q);
+    for (int k = 0; k < 4; k++) {
+        const uint32_t f = (uint32_t)(4 * k);
+        CHECK(lo32.u32[f] == f && lo32.u32[f + 1] == 100 + f && lo32.u32[f + 2] == f + 1 && lo32.u32[f + 3] == 101 + f);
+        CHECK(hi32.u32[f] == f + 2 && hi32.u32[f + 1] == 102 + f && hi32.u32[f + 2] == f + 3 && hi32.u32[f + 3] == 103 + f);
+        CHECK(lo64.u32[f] == f && lo64.u32[f + 1] == f + 1 && lo64.u32[f + 2] == 100 + f && lo64.u32[f + 3] == 101 + f);
+        CHECK(hi64.u32[f] == f + 2 && hi64.u32[f + 1] == f + 3 && hi64.u32[f + 2] == 102 + f && hi64.u32[f + 3] == 103 + f);
+    }
+    emulated_m512i shuffled = _mm512_shuffle_i32x4(p, q, _MM_SHUFFLE(3, 1, 2, 0));   /* p.0 p.2 q.1 q.3 */
+    CHECK(shuffled.u32[0] == 0 && shuffled.u32[4] == 8 && shuffled.u32[8] == 104 && shuffled.u32[12] == 112);
+    CHECK(shuffled.u32[3] == 3 && shuffled.u32[7] == 11 && shuffled.u32[11] == 107 && shuffled.u32[15] == 115);
+    float out[4];
+    const __m512 f = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm_storeu_ps(out, _mm512_extractf32x4_ps(f, 2));
+    CHECK(out[0] == 8 && out[3] == 11);
+    _mm_storeu_ps(out, _mm512_castps512_ps128(f));
+    CHECK(out[0] == 0 && out[3] == 3);
+}
+
 /* ==== The emulated set against the scalar set ==== */
 
 /* The sizes a float-like type is tried at: every tail length, twice, and longer rows; block types:
@@ -349,6 +410,126 @@ static void test_matmul_with_the_emulated_set(void)
     }
 }
 
+/* ==== Int8 activations: the VNNI kernels ==== */
+
+static const int int8_types[] = {TYPE_Q8_0, TYPE_Q4_0};
+
+/* 1 to 40 blocks (every tail of the kernels' 4- and 8-block steps, several times), then 128 */
+static int next_block_count(int n_blocks) { return n_blocks < 40 ? n_blocks + 1 : n_blocks == 40 ? 128 : 0; }
+
+/* A random fp16 scale: either sign, a few binades, now and then zero */
+static uint16_t random_scale(int allow_negative)
+{
+    const uint64_t r = test_xorshift(&rng_state);
+    if (r % 41 == 0) return 0;
+    const float d = (0.25f + (float)(r >> 40 & 1023) / 1024) * ldexpf(1, (int)(r >> 20 & 7) - 12);
+    return fp32_to_fp16(allow_negative && r >> 60 & 1 ? -d : d);
+}
+
+/* `count` rows of n_blocks blocks of `type` (Q8_0 activations too), row_stride bytes apart, every
+ * quant over its whole range (-128 included on both sides, which the quantizer never writes but a
+ * file may hold, and which the offset trick must take) and random scales. Guarded: the last row
+ * ends at a guard page. Free with test_guarded_free(p, *bytes). */
+static char *random_blocks(int type, int count, int n_blocks, size_t row_stride, size_t *bytes)
+{
+    *bytes = (size_t)(count - 1) * row_stride + type_row_bytes(type, 32 * n_blocks);
+    char *p = test_guarded_alloc(*bytes);
+    memset(p, 0x5a, *bytes);   /* the gaps between rows */
+    for (int r = 0; r < count; r++)
+        for (int b = 0; b < n_blocks; b++) {
+            if (type == TYPE_Q8_0) {
+                block_q8_0 *block = (block_q8_0 *)(p + r * row_stride) + b;
+                block->d = random_scale(1);
+                for (int j = 0; j < 32; j++) block->qs[j] = (int8_t)test_xorshift(&rng_state);
+            } else {
+                block_q4_0 *block = (block_q4_0 *)(p + r * row_stride) + b;
+                block->d = random_scale(1);
+                for (int j = 0; j < 16; j++) block->qs[j] = (uint8_t)test_xorshift(&rng_state);
+            }
+        }
+    return p;
+}
+
+/* Four rows of weights and four of Q8_0 activations of n_blocks blocks, at odd strides (rows 7
+ * bytes apart beyond their length, tokens 3), each group ending at a guard page */
+typedef struct {
+    int n;
+    size_t w_stride, x_stride, w_bytes, x_bytes;
+    char *w, *x;
+} int8_operands;
+
+static int8_operands random_int8_operands(int type, int n_blocks)
+{
+    int8_operands o = {.n = 32 * n_blocks};
+    o.w_stride = type_row_bytes(type, o.n) + 7, o.x_stride = type_row_bytes(TYPE_Q8_0, o.n) + 3;
+    o.w = random_blocks(type, 4, n_blocks, o.w_stride, &o.w_bytes);
+    o.x = random_blocks(TYPE_Q8_0, 4, n_blocks, o.x_stride, &o.x_bytes);
+    return o;
+}
+
+static void free_int8_operands(int8_operands o)
+{
+    test_guarded_free(o.w, o.w_bytes), test_guarded_free(o.x, o.x_bytes);
+}
+
+/* vec_dot is the scalar set's vec_dot bit for bit (the same exact block sums, the same float
+ * additions in the same order: see avx512.c); vec_dot4 gives each token's vec_dot, vec_dot_rows4
+ * each row's, bit for bit: for 1 to 40 blocks and 128 (every step's tail), rows and activations
+ * at odd strides, the last of them flush against a guard page. */
+static void test_emulated_vec_dot_is_the_scalar_vec_dot_bit_for_bit(void)
+{
+    need_avx2();
+    for (int t = 0; t < 2; t++) {
+        const int type = int8_types[t];
+        const kernel_row set = kernel_row_of(&emulated_kernels_avx512, type), scalar = kernel_row_of(&kernels_scalar, type);
+        const char *name = type_traits_of(type)->name;
+        for (int n_blocks = 1; n_blocks; n_blocks = next_block_count(n_blocks)) {
+            const int8_operands o = random_int8_operands(type, n_blocks);
+            const int n = o.n;
+            const size_t w_stride = o.w_stride, x_stride = o.x_stride;
+            const char *w = o.w, *x = o.x;
+            float four[4];
+            set.vec_dot4(w + 3 * w_stride, x, x_stride, n, four);
+            for (int i = 0; i < 4; i++) {
+                const float want = scalar.vec_dot(w + i * w_stride, x + i * x_stride, n);
+                const float got = set.vec_dot(w + i * w_stride, x + i * x_stride, n);
+                CHECKF(bits_of(got) == bits_of(want), "%s %d blocks, pair %d: vec_dot %.9g, scalar %.9g", name,
+                       n_blocks, i, got, want);
+                const float one = set.vec_dot(w + 3 * w_stride, x + i * x_stride, n);
+                CHECKF(bits_of(four[i]) == bits_of(one), "%s %d blocks, token %d: vec_dot4 %.9g, vec_dot %.9g",
+                       name, n_blocks, i, four[i], one);
+            }
+            set.vec_dot_rows4(w, w_stride, x + 3 * x_stride, n, four);
+            for (int r = 0; r < 4; r++) {
+                const float one = set.vec_dot(w + r * w_stride, x + 3 * x_stride, n);
+                CHECKF(bits_of(four[r]) == bits_of(one), "%s %d blocks, row %d: vec_dot_rows4 %.9g, vec_dot %.9g",
+                       name, n_blocks, r, four[r], one);
+            }
+            free_int8_operands(o);
+        }
+    }
+}
+
+/* The extremes of the offset trick, by hand: every Q8_0 weight and activation -128 (block sum
+ * 32 * 16384 = 2^19), or weights 127 against -128, and Q4_0 nibbles 0 and 15 (w = -8, 7). */
+static void test_emulated_vec_dot_takes_the_extreme_quants(void)
+{
+    need_avx2();
+    block_q8_0 w8[3], x[3];
+    block_q4_0 w4[3];
+    for (int b = 0; b < 3; b++) {
+        w8[b].d = x[b].d = w4[b].d = fp32_to_fp16(1.0f);
+        memset(x[b].qs, 0x80, 32);                              /* -128 */
+        memset(w8[b].qs, b == 1 ? 0x7f : 0x80, 32);             /* 127 or -128 */
+        memset(w4[b].qs, b == 1 ? 0xff : 0x00, 16);             /* 7 or -8 */
+    }
+    const float q8 = 2 * 32 * 16384.0f - 32 * 127 * 128.0f, q4 = 2 * 32 * 8 * 128.0f - 32 * 7 * 128.0f;
+    const kernel_row k8 = kernel_row_of(&emulated_kernels_avx512, TYPE_Q8_0);
+    const kernel_row k4 = kernel_row_of(&emulated_kernels_avx512, TYPE_Q4_0);
+    CHECKF(k8.vec_dot(w8, x, 96) == q8, "Q8_0: %.9g, want %.9g", k8.vec_dot(w8, x, 96), q8);
+    CHECKF(k4.vec_dot(w4, x, 96) == q4, "Q4_0: %.9g, want %.9g", k4.vec_dot(w4, x, 96), q4);
+}
+
 /* ==== The real instructions ==== */
 
 /* On a CPU with AVX-512, the library's real set gives the emulated set's bits in every kernel. */
@@ -389,6 +570,23 @@ static void test_real_avx512_matches_the_emulation(void)
         x[t] = malloc(sizeof(float) * 512);
         for (int k = 0; k < 512; k++) x[t][k] = uniform();
     }
+    for (int t = 0; t < 2; t++) {
+        const int type = int8_types[t];
+        const kernel_row a = kernel_row_of(real, type), b = kernel_row_of(&emulated_kernels_avx512, type);
+        for (int n_blocks = 1; n_blocks; n_blocks = next_block_count(n_blocks)) {
+            const int8_operands o = random_int8_operands(type, n_blocks);
+            float four_a[4], four_b[4];
+            CHECKF(bits_of(a.vec_dot(o.w, o.x, o.n)) == bits_of(b.vec_dot(o.w, o.x, o.n)), "%s %d blocks: vec_dot",
+                   type_traits_of(type)->name, n_blocks);
+            a.vec_dot4(o.w, o.x, o.x_stride, o.n, four_a), b.vec_dot4(o.w, o.x, o.x_stride, o.n, four_b);
+            CHECKF(!memcmp(four_a, four_b, sizeof four_a), "%s %d blocks: vec_dot4", type_traits_of(type)->name,
+                   n_blocks);
+            a.vec_dot_rows4(o.w, o.w_stride, o.x, o.n, four_a), b.vec_dot_rows4(o.w, o.w_stride, o.x, o.n, four_b);
+            CHECKF(!memcmp(four_a, four_b, sizeof four_a), "%s %d blocks: vec_dot_rows4",
+                   type_traits_of(type)->name, n_blocks);
+            free_int8_operands(o);
+        }
+    }
     real->gemm.tile(panel, 512, (const float *const *)x, tile_a);
     emulated_kernels_avx512.gemm.tile(panel, 512, (const float *const *)x, tile_b);
     CHECK(!memcmp(tile_a, tile_b, sizeof tile_a));
@@ -416,8 +614,11 @@ int main(void)
     RUN(test_emulated_arithmetic_rounds_as_the_instructions);
     RUN(test_emulated_conversions_are_exact);
     RUN(test_emulated_cvtph_matches_f16c_for_every_half);
+    RUN(test_emulated_integer_intrinsics_match_hand_computed_cases);
     RUN(test_emulated_float_kernels_match_scalar_for_every_type_and_shape);
     RUN(test_emulated_gemm_tile_is_one_fma_chain_per_output);
+    RUN(test_emulated_vec_dot_is_the_scalar_vec_dot_bit_for_bit);
+    RUN(test_emulated_vec_dot_takes_the_extreme_quants);
     RUN(test_matmul_with_the_emulated_set);
     RUN(test_real_avx512_matches_the_emulation);
     TEST_EXIT();
