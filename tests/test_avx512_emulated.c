@@ -297,11 +297,12 @@ static void check_float_kernels(int type, int n)
             exact[r] += (double)want[i] * x_src[r * stride + i];
             magnitude[r] += fabs((double)want[i] * x_src[r * stride + i]);
         }
-    /* shifts 0..15 elements (float-like types; every alignment of aligning_head), 1 byte (blocks),
-     * and flush against a guard page, with x there too */
+    /* shifts 0..15 elements (float-like types; every alignment of aligning_head), 0 and 2 bytes
+     * (blocks, whose fp16 scale keeps them 2-byte aligned), and flush against a guard page, with x
+     * there too */
     const int n_shifts = element ? 16 : 2;
     for (int s = -1; s < n_shifts; s++) {
-        const placed w = place(stored, bytes, s < 0 ? 0 : element ? (size_t)s * element : (size_t)s, s < 0);
+        const placed w = place(stored, bytes, s < 0 ? 0 : (size_t)s * (element ? element : 2), s < 0);
         const placed x = place(x_src, sizeof(float) * (size_t)(3 * stride + n), 0, s < 0);
         const placed out = place(want, sizeof(float) * (size_t)n, 0, s < 0);
         memset(out.data, 0xA5, out.bytes);
@@ -450,8 +451,9 @@ static char *random_blocks(int type, int count, int n_blocks, size_t row_stride,
     return p;
 }
 
-/* Four rows of weights and four of Q8_0 activations of n_blocks blocks, at odd strides (rows 7
- * bytes apart beyond their length, tokens 3), each group ending at a guard page */
+/* Four rows of weights and four of Q8_0 activations of n_blocks blocks, at strides of no whole
+ * block (rows 6 bytes apart beyond their length, tokens 2; even: a block's fp16 scale is 2-byte
+ * aligned), each group ending at a guard page */
 typedef struct {
     int n;
     size_t w_stride, x_stride, w_bytes, x_bytes;
@@ -461,7 +463,7 @@ typedef struct {
 static int8_operands random_int8_operands(int type, int n_blocks)
 {
     int8_operands o = {.n = 32 * n_blocks};
-    o.w_stride = type_row_bytes(type, o.n) + 7, o.x_stride = type_row_bytes(TYPE_Q8_0, o.n) + 3;
+    o.w_stride = type_row_bytes(type, o.n) + 6, o.x_stride = type_row_bytes(TYPE_Q8_0, o.n) + 2;
     o.w = random_blocks(type, 4, n_blocks, o.w_stride, &o.w_bytes);
     o.x = random_blocks(TYPE_Q8_0, 4, n_blocks, o.x_stride, &o.x_bytes);
     return o;
@@ -475,7 +477,7 @@ static void free_int8_operands(int8_operands o)
 /* vec_dot is the scalar set's vec_dot bit for bit (the same exact block sums, the same float
  * additions in the same order: see avx512.c); vec_dot4 gives each token's vec_dot, vec_dot_rows4
  * each row's, bit for bit: for 1 to 40 blocks and 128 (every step's tail), rows and activations
- * at odd strides, the last of them flush against a guard page. */
+ * at strides of no whole block, the last of them flush against a guard page. */
 static void test_emulated_vec_dot_is_the_scalar_vec_dot_bit_for_bit(void)
 {
     need_avx2();
