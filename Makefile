@@ -112,8 +112,10 @@ $(BUILD)/pic/tokenizer_sp.o: src/tokenizer_sp.cpp $(HEADERS)
 $(BUILD)/test_%: tests/test_%.c tests/test.h tests/ops_fixture.h $(BUILD)/libattend_internal.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libattend_internal.a $(LDLIBS)
 
-# test_amx compiles kernels/amx.c into itself, with the tile emulator (-DATTEND_AMX_EMULATE in the file).
-$(BUILD)/test_amx: src/kernels/amx.c
+# test_amx compiles kernels/amx.c into itself, with the tile emulator (-DATTEND_AMX_EMULATE in the file),
+# and kernels/avx512.c, as test_avx512_emulated does, with its AVX-512 intrinsics emulated in C.
+$(BUILD)/test_amx: src/kernels/amx.c src/kernels/avx512.c tests/avx512_emulate.h
+$(BUILD)/test_avx512_emulated: src/kernels/avx512.c tests/avx512_emulate.h
 
 $(BUILD):
 	mkdir -p $(BUILD)

@@ -6,11 +6,19 @@
  * TDPBSSD (a matrix product of the bytes as Intel's pseudocode lays them out), then the GEMM
  * against the scalar set's vec_dot (the same bits, by construction: see amx.c) and a float64 sum,
  * on awkward shapes, sub-ranges of rows and any split of them; then matmul() with a kernel set
- * that carries the emulated GEMM, for its routing, buffer sizes and threads. The last test runs
+ * that carries the emulated GEMM, for its routing, buffer sizes and threads: the AVX-512 set with
+ * its intrinsics emulated too (tests/avx512_emulate.h), which is all of kernels_amx in C. The last test runs
  * the library's real kernels_amx where the CPU and OS allow it, and says that it was skipped
  * where they do not. */
 #define ATTEND_AMX_EMULATE
 #include "kernels/amx.c"
+#if defined(__x86_64__)
+/* and the AVX-512 set, whose rows kernels_amx lists, with its AVX-512 intrinsics emulated in C
+ * (tests/avx512_emulate.h): emulated_kernels_avx512. kernels_avx512 stays the library's. */
+#include "avx512_emulate.h"
+#include "kernels/avx512.c"
+#undef kernels_avx512
+#endif
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -352,12 +360,23 @@ static void test_gemm_matches_scalar_vec_dot_for_awkward_shapes(void)
 
 /* ==== matmul() with the emulated GEMM in a kernel set ==== */
 
-/* The AVX2 (or scalar) set with the emulated tile GEMM for Q8_0 and Q4_0: what kernels_amx is to
- * the AVX-512 set. The emulated register file is per thread (test code only), so the pool's
+/* The set kernels_amx is built on: the AVX-512 set, emulated, where the CPU has the AVX2 that
+ * build runs natively; else the scalar set. */
+static const kernel_set *emulated_base_set(void)
+{
+#if defined(__x86_64__)
+    if (kernel_set_supported(&kernels_avx2))
+        return &emulated_kernels_avx512;
+#endif
+    return &kernels_scalar;
+}
+
+/* That set with the emulated tile GEMM for Q8_0 and Q4_0: kernels_amx with every AVX-512 and AMX
+ * instruction in C. The emulated register file is per thread (test code only), so the pool's
  * workers each have their own, as they would on the hardware. */
 static kernel_set emulated_amx_set(void)
 {
-    kernel_set k = kernel_set_supported(&kernels_avx2) ? kernels_avx2 : kernels_scalar;
+    kernel_set k = *emulated_base_set();
     k.name = "emulated amx";
     k.row[TYPE_Q8_0].vec_dot_gemm = q8_0_gemm;
     k.row[TYPE_Q4_0].vec_dot_gemm = q4_0_gemm;
@@ -368,7 +387,8 @@ static kernel_set emulated_amx_set(void)
 /* The matmul of a prefill with set k against rows x cols of each type, in one call with an F32
  * matrix beside them: outputs for 1 and 3 threads, bit for bit the same; each Q8_0/Q4_0 output
  * the scalar vec_dot of its row with x quantized as the reference does (so the int8 GEMM ran), and
- * within the int8 rounding of x (1e-3 of sum |w x|) of float64 over the float activations. */
+ * within the int8 rounding of x (1e-3 of sum |w x|) of float64 over the float activations; each
+ * F32 output (the set's float GEMM) within 1e-5 of sum |w x| of float64. */
 static void check_prefill_matmul(const kernel_set *k, int n_tokens)
 {
     enum { ROWS = 70, COLS = 544 + 512, MAX_TOKENS = 64 };
@@ -396,15 +416,18 @@ static void check_prefill_matmul(const kernel_set *k, int n_tokens)
         const char *name = type_traits_of(types[m])->name;
         CHECKF(!memcmp(out1[m], out3[m], sizeof(float) * n_tokens * ROWS), "%s %s, %d tokens: 3 threads differ "
                "from 1", k->name, name, n_tokens);
-        if (types[m] == TYPE_F32)
-            continue;
+        const int int8 = types[m] != TYPE_F32;   /* F32 takes the float GEMM (the set's tile) */
         const kernel_row scalar = kernel_row_of(&kernels_scalar, types[m]);
         for (int tok = 0; tok < n_tokens; tok++) {
-            type_traits_of(TYPE_Q8_0)->from_float(x + tok * COLS, xq, COLS);
+            if (int8)
+                type_traits_of(TYPE_Q8_0)->from_float(x + tok * COLS, xq, COLS);
             for (int r = 0; r < ROWS; r++) {
-                const float got = out1[m][tok * ROWS + r], want = scalar.vec_dot(w[m] + r * t[m].row_bytes, xq, COLS);
-                CHECKF(!memcmp(&got, &want, sizeof got), "%s %s, %d tokens: token %d row %d = %.9g, scalar "
-                       "vec_dot %.9g", k->name, name, n_tokens, tok, r, got, want);
+                const float got = out1[m][tok * ROWS + r];
+                if (int8) {
+                    const float want = scalar.vec_dot(w[m] + r * t[m].row_bytes, xq, COLS);
+                    CHECKF(!memcmp(&got, &want, sizeof got), "%s %s, %d tokens: token %d row %d = %.9g, scalar "
+                           "vec_dot %.9g", k->name, name, n_tokens, tok, r, got, want);
+                }
                 double exact = 0, magnitude = 0;
                 float wr[COLS];
                 type_traits_of(types[m])->to_float(w[m] + r * t[m].row_bytes, wr, COLS);
@@ -412,8 +435,8 @@ static void check_prefill_matmul(const kernel_set *k, int n_tokens)
                     exact += (double)wr[c] * x[tok * COLS + c];
                     magnitude += fabs((double)wr[c] * x[tok * COLS + c]);
                 }
-                CHECKF(fabs(got - exact) <= 1e-3 * magnitude, "%s %s token %d row %d: int8 %g vs float64 %g "
-                       "(sum |w x| %g)", k->name, name, tok, r, got, exact, magnitude);
+                CHECKF(fabs(got - exact) <= (int8 ? 1e-3 : 1e-5) * magnitude, "%s %s token %d row %d: %g vs "
+                       "float64 %g (sum |w x| %g)", k->name, name, tok, r, got, exact, magnitude);
             }
         }
     }
@@ -443,7 +466,7 @@ static void test_matmul_prefill_falls_back_to_float_activations(void)
         type_traits_of(TYPE_Q4_0)->from_float(wf + r * COLS, w + r * row_bytes, COLS);
     const tensor t = {TYPE_Q4_0, ROWS, COLS, row_bytes, w}, *tp = &t;
     float *o = got, *o_want = want;
-    const kernel_set *base = kernel_set_supported(&kernels_avx2) ? &kernels_avx2 : &kernels_scalar;
+    const kernel_set *base = emulated_base_set();
     ops_context small = test_ops(2, &k, 0, matmul_scratch_floats(&k), matmul_quantized_bytes(&k, COLS, 8));
     ops_context float_gemm = matmul_ops(2, base, 0, COLS);
     matmul(&small, x, N, 1, &tp, &o);

@@ -5,7 +5,7 @@
  * registers and multiply them with fp32 activations; row tails of F32/F16/BF16 (n not a multiple
  * of 8) are finished in scalar code, so no load reaches past the row. Int8 kernels multiply Q8_0
  * or Q4_0 weights with Q8_0 activations in integers (vpmaddubsw). The AVX-512 set borrows the
- * int8 kernels (the avx2_* functions), which run unchanged on AVX-512 CPUs. */
+ * activation quantizer and the panel packing (avx2_* functions), which run unchanged there. */
 
 #if defined(__x86_64__)
 

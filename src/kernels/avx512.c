@@ -1,10 +1,12 @@
-/* avx512.c — the AVX-512 (F/BW/VL) kernel set.
+/* avx512.c — the AVX-512 (F/BW/VL and VNNI) kernel set.
  *
  * Every function carries its own target attribute, so the library compiles with any -march and
- * still runs on CPUs without AVX-512: a context uses these only when the CPU has them. The int8
- * (vec_dot) kernels and the activation quantizer are the AVX2 set's, which run unchanged here.
- * Weights are dequantized in registers and multiplied with fp32 activations; the activations are
- * never rounded (AVX512_BF16's dot instructions would round them to bf16, so they are not used).
+ * still runs on CPUs without AVX-512: a context uses these only when the CPU has them. Against
+ * float activations, weights are dequantized in registers and multiplied with fp32 activations;
+ * the activations are never rounded (AVX512_BF16's dot instructions would round them to bf16, so
+ * they are not used). Against int8 activations (Q8_0 blocks, decode's fast path) the Q8_0 and
+ * Q4_0 weights are multiplied in integers with VNNI's vpdpbusd; the activation quantizer is the
+ * AVX2 set's, which runs unchanged here.
  * Row tails are handled with masked loads, which never touch memory past the row. The kernels are
  * named in avx512.h: the AMX set (amx.c) reuses all of them. */
 
@@ -16,7 +18,15 @@
 
 #include <immintrin.h>
 
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+/* No CPU this project is developed on has AVX-512, so tests/test_avx512_emulated.c includes this
+ * file after tests/avx512_emulate.h, which defines ATTEND_AVX512_EMULATE and turns the AVX-512
+ * intrinsics below into plain C: the set's logic (masks, tails, lane orders) is then tested on any
+ * CPU. Only the AVX2/FMA/F16C parts run natively in that build. */
+#if defined(ATTEND_AVX512_EMULATE)
+#define AVX512 __attribute__((target("avx2,fma,f16c")))
+#else
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 /* ==== Sixteen weights of a float-like row (F32, F16, BF16) as fp32 ==== */
@@ -237,6 +247,215 @@ FLOAT_LIKE_KERNELS(f16, TYPE_F16)
 FLOAT_LIKE_KERNELS(bf16, TYPE_BF16)
 QUANTIZED_KERNELS(q8_0, TYPE_Q8_0)
 QUANTIZED_KERNELS(q4_0, TYPE_Q4_0)
+
+/* ==== Int8 activations (Q8_0 blocks): integer dot products with AVX512-VNNI ====
+ *
+ * vpdpbusd adds to each 32-bit lane the four products of an unsigned byte of one operand and a
+ * signed byte of the other, exactly. Weights and activations are both signed, so the weights are
+ * made unsigned by an offset c: w + 128 (w xor 0x80) for Q8_0, and Q4_0's nibbles already are
+ * q = w + 8. Then sum (w + c) x = sum w x + c sum x, and c sum x depends on the activations only:
+ * it is computed once per activation block (a vpdpbusd with the constant c) and starts, negated,
+ * every accumulator against that block, so one vpdpbusd per weight block leaves sum w x. This is
+ * exact for every int8 on both sides. (The other usual trick, |w| times x with w's sign, needs
+ * vpsignb, which has no 512-bit form, and negates x, which wraps for -128.)
+ *
+ * A register holds two blocks (64 quants): its lanes are eight partial sums of each. For four dot
+ * products (vec_dot4: one weight row, four tokens; vec_dot_rows4: four rows, one token) over four
+ * blocks, eight registers reduce to one whose quarter k holds block k's int32 sums, lane i dot
+ * product i's. Each block's sum is exact, and the float part is the scalar set's,
+ *     sum = sum + (float)s_b * (d_w * d_x),       blocks in order from sum = 0,
+ * (d_w * d_x, a product of two fp16, is exact; two roundings per block), so every kernel here gives
+ * scalar.c's vec_dot bits, vec_dot4 and vec_dot_rows4 give vec_dot's, and decode gives the bits of
+ * the AMX set's prefill GEMM. In that order a dot product's adds are one dependent chain; four dot
+ * products run in the lanes of one vector, a block one add for the four. The adds must not become
+ * FMAs (-std=c11 implies -ffp-contract=off). */
+
+/* Blocks b0 and b1 of a Q8_0 row, their 32 quants each, in one register */
+AVX512 INLINE __m512i q8_0_pair(const block_q8_0 *row, int64_t b0, int64_t b1)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)row[b0].qs)),
+                              _mm256_loadu_si256((const __m256i *)row[b1].qs), 1);
+}
+
+/* Two blocks of weights as unsigned bytes w + c. Q4_0: each block's 16 bytes twice (b0 in the
+ * lower two 128-bit quarters, b1 in the upper), the second copy shifted right by 4 to bring the
+ * high nibbles (elements 16-31) down, then 4 bits kept: the 32 elements of each block in order. */
+AVX512 INLINE __m512i weight_pair(int type, const void *row, int64_t b0, int64_t b1)
+{
+    if (type == TYPE_Q8_0)
+        return _mm512_xor_si512(q8_0_pair(row, b0, b1), _mm512_set1_epi8((char)0x80));
+    const block_q4_0 *blocks = row;
+    __m512i bytes = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)blocks[b0].qs));
+    bytes = _mm512_mask_broadcast_i32x4(bytes, 0xff00, _mm_loadu_si128((const __m128i *)blocks[b1].qs));
+    bytes = _mm512_mask_srli_epi64(bytes, 0xcc, bytes, 4);
+    return _mm512_and_si512(bytes, _mm512_set1_epi8(0x0f));
+}
+
+AVX512 INLINE uint16_t weight_scale(int type, const void *row, int64_t b)
+{
+    return type == TYPE_Q8_0 ? ((const block_q8_0 *)row)[b].d : ((const block_q4_0 *)row)[b].d;
+}
+
+/* -c times each lane's four activations: where an accumulator against x starts */
+AVX512 INLINE __m512i offset_correction(int type, __m512i x)
+{
+    const __m512i c = _mm512_set1_epi8(type == TYPE_Q8_0 ? (char)0x80 : 8), zero = _mm512_setzero_si512();
+    return _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, c, x));
+}
+
+/* sum w x of two blocks of weights and activations, as eight partial sums each */
+AVX512 INLINE __m512i pair_dot(int type, const void *row, int64_t b0, int64_t b1, __m512i x, __m512i start)
+{
+    return _mm512_dpbusd_epi32(start, weight_pair(type, row, b0, b1), x);
+}
+
+/* Lane 4q + i: the sum of p_i's lanes 4q .. 4q+3 (its 128-bit quarter q) */
+AVX512 INLINE __m512i quarter_sums(__m512i p0, __m512i p1, __m512i p2, __m512i p3)
+{
+    const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(p0, p1), _mm512_unpackhi_epi32(p0, p1));
+    const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(p2, p3), _mm512_unpackhi_epi32(p2, p3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+}
+
+/* quarter_sums of two blocks each (quarters 0-1 the first block, 2-3 the second), for blocks
+ * 0-1 (a) and 2-3 (b): quarter k of the result is block k's four sums */
+AVX512 INLINE __m512i block_sums(__m512i a, __m512i b)
+{
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* (float)sums * (d_w * d_x), lane by lane, from sixteen fp16 scales of each side */
+AVX512 INLINE __m512 scaled(__m512i sums, const uint16_t dw[16], const uint16_t dx[16])
+{
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dw)),
+                                   _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dx)));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(sums), d);
+}
+
+/* acc + quarter 0, + quarter 1, ... of the first `count` quarters: four dot products, block by block */
+AVX512 INLINE __m128 add_blocks_in_order(__m128 acc, __m512 terms, int count)
+{
+    acc = _mm_add_ps(acc, _mm512_castps512_ps128(terms));
+    if (count > 1) acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(terms, 1));
+    if (count > 2) acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(terms, 2));
+    if (count > 3) acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(terms, 3));
+    return acc;
+}
+
+/* The blocks of a step from b, `width` of them: b, b+1, ..., the ones past the last of the row's
+ * `count` remaining repeat it, so that nothing is read past a row (their sums are not added). */
+AVX512 INLINE void step_blocks(int64_t b, int count, int64_t *blk, int width)
+{
+    for (int k = 0; k < width; k++) blk[k] = b + (k < count ? k : count - 1);
+}
+
+/* four weight rows against one token: the activation pair and its correction are shared */
+AVX512 INLINE __m128 rows_step(int type, const void *const w[4], const block_q8_0 *x, int64_t b, int count,
+                               __m128 acc)
+{
+    int64_t blk[4];
+    step_blocks(b, count, blk, 4);
+    const __m512i x01 = q8_0_pair(x, blk[0], blk[1]), x23 = q8_0_pair(x, blk[2], blk[3]);
+    const __m512i c01 = offset_correction(type, x01), c23 = offset_correction(type, x23);
+    __m512i p01[4], p23[4];
+    uint16_t dw[16], dx[16];
+    for (int r = 0; r < 4; r++) {
+        p01[r] = pair_dot(type, w[r], blk[0], blk[1], x01, c01);
+        p23[r] = pair_dot(type, w[r], blk[2], blk[3], x23, c23);
+        for (int k = 0; k < 4; k++) dw[4 * k + r] = weight_scale(type, w[r], blk[k]), dx[4 * k + r] = x[blk[k]].d;
+    }
+    const __m512i sums = block_sums(quarter_sums(p01[0], p01[1], p01[2], p01[3]),
+                                    quarter_sums(p23[0], p23[1], p23[2], p23[3]));
+    return add_blocks_in_order(acc, scaled(sums, dw, dx), count);
+}
+
+/* one weight row against four tokens: the weight pair is loaded once for the four */
+AVX512 INLINE __m128 tokens_step(int type, const void *w, const block_q8_0 *const x[4], int64_t b, int count,
+                                 __m128 acc)
+{
+    int64_t blk[4];
+    step_blocks(b, count, blk, 4);
+    const __m512i w01 = weight_pair(type, w, blk[0], blk[1]), w23 = weight_pair(type, w, blk[2], blk[3]);
+    __m512i p01[4], p23[4];
+    uint16_t dw[16], dx[16];
+    for (int t = 0; t < 4; t++) {
+        const __m512i x01 = q8_0_pair(x[t], blk[0], blk[1]), x23 = q8_0_pair(x[t], blk[2], blk[3]);
+        p01[t] = _mm512_dpbusd_epi32(offset_correction(type, x01), w01, x01);
+        p23[t] = _mm512_dpbusd_epi32(offset_correction(type, x23), w23, x23);
+        for (int k = 0; k < 4; k++) dw[4 * k + t] = weight_scale(type, w, blk[k]), dx[4 * k + t] = x[t][blk[k]].d;
+    }
+    const __m512i sums = block_sums(quarter_sums(p01[0], p01[1], p01[2], p01[3]),
+                                    quarter_sums(p23[0], p23[1], p23[2], p23[3]));
+    return add_blocks_in_order(acc, scaled(sums, dw, dx), count);
+}
+
+/* One dot product, eight blocks a step: pair i holds blocks i and i + 4, so that quarter_sums and
+ * block_sums leave block k's sum in lane k. */
+AVX512 INLINE float vec_dot(int type, const void *w, const void *xq, int64_t n)
+{
+    const block_q8_0 *x = xq;
+    const int64_t nb = n / 32;
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b += 8) {
+        const int count = nb - b < 8 ? (int)(nb - b) : 8;
+        int64_t blk[8];
+        step_blocks(b, count, blk, 8);
+        __m512i p[4];
+        uint16_t dw[16] = {0}, dx[16] = {0};
+        for (int i = 0; i < 4; i++) {
+            const __m512i xi = q8_0_pair(x, blk[i], blk[i + 4]);
+            p[i] = pair_dot(type, w, blk[i], blk[i + 4], xi, offset_correction(type, xi));
+        }
+        for (int k = 0; k < 8; k++) dw[k] = weight_scale(type, w, blk[k]), dx[k] = x[blk[k]].d;
+        const __m512i q = quarter_sums(p[0], p[1], p[2], p[3]);
+        float terms[16];
+        _mm512_storeu_ps(terms, scaled(block_sums(q, q), dw, dx));
+        for (int k = 0; k < count; k++) sum += terms[k];
+    }
+    return sum;
+}
+
+AVX512 INLINE void vec_dot4(int type, const void *w, const void *xq, size_t x_stride, int64_t n, float out[4])
+{
+    const block_q8_0 *x[4];
+    for (int t = 0; t < 4; t++) x[t] = (const block_q8_0 *)((const char *)xq + t * x_stride);
+    const int64_t nb = n / 32;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 4) acc = tokens_step(type, w, x, b, nb - b < 4 ? (int)(nb - b) : 4, acc);
+    _mm_storeu_ps(out, acc);
+}
+
+/* As in the AVX2 set (avx2.c, where it was measured): while a group of four rows is multiplied,
+ * the next group is prefetched into L2 at the pace this one is read, one ascending stream where
+ * the hardware prefetcher would meet four new ones at every group. */
+AVX512 INLINE void vec_dot_rows4(int type, const void *w, size_t row_bytes, const void *xq, int64_t n, float out[4])
+{
+    const void *rows[4];
+    for (int r = 0; r < 4; r++) rows[r] = (const char *)w + r * row_bytes;
+    const int64_t nb = n / 32;
+    const size_t block_bytes = type == TYPE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    const uintptr_t next_group = (uintptr_t)w + 4 * row_bytes;
+    uintptr_t prefetched = next_group;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 4) {
+        for (; prefetched < next_group + 4 * (size_t)(b + 4) * block_bytes; prefetched += 64)
+            _mm_prefetch((const char *)prefetched, _MM_HINT_T1);
+        acc = rows_step(type, rows, xq, b, nb - b < 4 ? (int)(nb - b) : 4, acc);
+    }
+    _mm_storeu_ps(out, acc);
+}
+
+#define INT8_KERNELS(name, TYPE)                                                               \
+    AVX512 float avx512_##name##_vec_dot(const void *w, const void *xq, int64_t n)             \
+    { return vec_dot(TYPE, w, xq, n); }                                                        \
+    AVX512 void avx512_##name##_vec_dot4(const void *w, const void *xq, size_t s, int64_t n, float o[4]) \
+    { vec_dot4(TYPE, w, xq, s, n, o); }                                                        \
+    AVX512 void avx512_##name##_vec_dot_rows4(const void *w, size_t rb, const void *xq, int64_t n, float o[4]) \
+    { vec_dot_rows4(TYPE, w, rb, xq, n, o); }
+
+INT8_KERNELS(q8_0, TYPE_Q8_0)
+INT8_KERNELS(q4_0, TYPE_Q4_0)
 
 /* ==== The GEMM tile: 32 rows x 8 tokens in 16 registers ==== */
 

@@ -3,8 +3,8 @@
  * A kernel set is a constant struct: for each storage type, the inner loops that read it (a row
  * per type, as in tensor.h's traits), the register tile of the prefill GEMM, and the product at
  * the heart of prefill attention. There is one set per file: scalar.c (portable C, the
- * reference), avx2.c (AVX2 + FMA + F16C), avx512.c (AVX-512 F/BW/VL), amx.c (the AVX-512 set
- * plus an int8 prefill GEMM on Intel's AMX tiles). A set may leave a row's function NULL;
+ * reference), avx2.c (AVX2 + FMA + F16C), avx512.c (AVX-512 F/BW/VL/VNNI), amx.c (the AVX-512
+ * set plus an int8 prefill GEMM on Intel's AMX tiles). A set may leave a row's function NULL;
  * kernel_row_of() then takes the scalar one (or the type's own reference conversion), and that
  * is the only place a fallback happens. vec_dot_gemm has no fallback: without it, prefill takes
  * the float GEMM. The GEMM tile and the attention product are never NULL.

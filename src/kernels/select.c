@@ -56,8 +56,11 @@ int kernel_set_supported(const kernel_set *k)
                __builtin_cpu_supports("f16c");
     if (k == &kernels_avx2)
         return avx2;
+    /* VNNI (cpuid leaf 7, ECX bit 11) for the int8 decode kernels: the CPUs this set is meant for
+     * have it (Cascade Lake, Ice Lake and later, Zen 4 and later); Skylake-SP/X, without it, take
+     * the AVX2 set. */
     int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl");
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     if (k == &kernels_avx512)
         return avx512;
     if (k == &kernels_amx)
