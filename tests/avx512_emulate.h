@@ -269,6 +269,20 @@ EMULATED emulated_m512 emulated_mm512_permutexvar_ps(emulated_m512i idx, emulate
 
 EMULATED emulated_m512i emulated_mm512_setzero_si512(void) { emulated_m512i r = {{0}}; return r; }
 
+EMULATED emulated_m512i emulated_mm512_set1_epi32(int a)
+{
+    emulated_m512i r;
+    for (int i = 0; i < 16; i++) r.i32[i] = a;
+    return r;
+}
+
+EMULATED emulated_m512i emulated_mm512_loadu_si512(const void *p)
+{
+    emulated_m512i r;
+    memcpy(r.u8, p, sizeof r.u8);
+    return r;
+}
+
 EMULATED emulated_m512i emulated_mm512_set1_epi8(char a)
 {
     emulated_m512i r;
@@ -443,6 +457,10 @@ EMULATED __m128 emulated_mm512_castps512_ps128(emulated_m512 a) { return emulate
 #define _mm512_setzero_si512 emulated_mm512_setzero_si512
 #undef _mm512_set1_epi8
 #define _mm512_set1_epi8 emulated_mm512_set1_epi8
+#undef _mm512_set1_epi32
+#define _mm512_set1_epi32 emulated_mm512_set1_epi32
+#undef _mm512_loadu_si512
+#define _mm512_loadu_si512 emulated_mm512_loadu_si512
 #undef _mm512_castsi256_si512
 #define _mm512_castsi256_si512 emulated_mm512_castsi256_si512
 #undef _mm512_inserti64x4

@@ -385,7 +385,8 @@ static void test_matmul_with_the_emulated_set(void)
         for (int exact = 0; exact <= 1; exact++)
             for (size_t c = 0; c < sizeof token_counts / sizeof *token_counts; c++) {
                 const int n_tokens = token_counts[c];
-                const int int8 = !exact && n_tokens < GEMM_TOKENS && scalar.vec_dot;
+                const int int8 = !exact && scalar.vec_dot &&
+                                 (n_tokens < GEMM_TOKENS || emulated_kernels_avx512.row[type].vec_dot_gemm);
                 ops_context one = matmul_ops(1, &emulated_kernels_avx512, exact, COLS);
                 ops_context three = matmul_ops(3, &emulated_kernels_avx512, exact, COLS);
                 float *o1 = out1, *o3 = out3;
@@ -532,6 +533,61 @@ static void test_emulated_vec_dot_takes_the_extreme_quants(void)
     CHECKF(k4.vec_dot(w4, x, 96) == q4, "Q4_0: %.9g, want %.9g", k4.vec_dot(w4, x, 96), q4);
 }
 
+/* The int8 prefill GEMM (vec_dot_gemm) is the scalar vec_dot bit for bit, every output: 1 to 33
+ * blocks (short, whole and split ranges of 16), 70 rows (two full panels and a short one), row
+ * ranges that start inside a panel, 13 tokens (two steps of six and one), quants over their whole
+ * range, scales of either sign; it writes its rows and tokens only. The extreme quants too. */
+static void check_int8_gemm_is_the_scalar_vec_dot(const kernel_set *k)
+{
+    enum { ROWS = 70, TOKENS = 13, LDO = ROWS + 3 };
+    const int block_counts[] = {1, 15, 16, 17, 33};
+    const int64_t ranges[][2] = {{0, ROWS}, {5, 44}, {39, 70}, {69, 70}};   /* last panels: 6, 7, 31, 1 rows */
+    static float out[TOKENS * LDO];
+    void *scratch = malloc(k->vec_dot_gemm_scratch);
+    for (size_t t = 0; t < sizeof int8_types / sizeof *int8_types; t++)
+    for (size_t c = 0; c < sizeof block_counts / sizeof *block_counts; c++) {
+        const int type = int8_types[t], n = 32 * block_counts[c];
+        const kernel_row scalar = kernel_row_of(&kernels_scalar, type);
+        size_t w_bytes, x_bytes;
+        const size_t row_bytes = type_row_bytes(type, n), x_stride = type_row_bytes(TYPE_Q8_0, n) + 2;
+        char *w = random_blocks(type, ROWS, block_counts[c], row_bytes, &w_bytes);
+        char *x = random_blocks(TYPE_Q8_0, TOKENS, block_counts[c], x_stride, &x_bytes);
+        if (c == 0) {   /* the extremes: every quant -128 or 127 (Q4_0: -8 or 7) */
+            for (int r = 0; r < ROWS; r++)
+                memset(w + r * row_bytes + 2, r % 2 ? 0x80 : (type == TYPE_Q8_0 ? 0x7f : 0xff), row_bytes - 2);
+            for (int tok = 0; tok < TOKENS; tok++)
+                memset(x + tok * x_stride + 2, tok % 3 ? 0x80 : 0x7f, 32);
+        }
+        const tensor tw = {type, ROWS, n, row_bytes, w};
+        for (size_t g = 0; g < sizeof ranges / sizeof *ranges; g++) {
+            const int64_t r0 = ranges[g][0], r1 = ranges[g][1];
+            for (int i = 0; i < TOKENS * LDO; i++) out[i] = NAN;
+            k->row[type].vec_dot_gemm(&tw, r0, r1, x, x_stride, TOKENS, out, LDO, scratch);
+            for (int tok = 0; tok < TOKENS; tok++)
+                for (int r = 0; r < LDO; r++) {
+                    const float got = out[tok * LDO + r];
+                    if (r < r0 || r >= r1) {
+                        CHECKF(isnan(got), "%s %s, %d blocks: token %d row %d written outside rows %d..%d",
+                               k->name, type_traits_of(type)->name, block_counts[c], tok, r, (int)r0, (int)r1);
+                        continue;
+                    }
+                    const float want = scalar.vec_dot(w + r * row_bytes, x + tok * x_stride, n);
+                    CHECKF(!memcmp(&got, &want, sizeof got), "%s %s, %d blocks, rows %d..%d: token %d row %d = %.9g, "
+                           "scalar vec_dot %.9g", k->name, type_traits_of(type)->name, block_counts[c], (int)r0, (int)r1, tok,
+                           r, got, want);
+                }
+        }
+        test_guarded_free(w, w_bytes), test_guarded_free(x, x_bytes);
+    }
+    free(scratch);
+}
+
+static void test_emulated_int8_gemm_is_the_scalar_vec_dot_bit_for_bit(void)
+{
+    need_avx2();
+    check_int8_gemm_is_the_scalar_vec_dot(&emulated_kernels_avx512);
+}
+
 /* ==== The real instructions ==== */
 
 /* On a CPU with AVX-512, the library's real set gives the emulated set's bits in every kernel. */
@@ -540,6 +596,7 @@ static void test_real_avx512_matches_the_emulation(void)
     const kernel_set *real = &kernels_avx512;
     if (!kernel_set_supported(real))
         SKIP("this CPU runs no AVX-512: the real instructions were not run here; the emulated set above was");
+    check_int8_gemm_is_the_scalar_vec_dot(real);   /* the prefill GEMM: the scalar bits, so the emulated ones */
     for (int t = 0; t < N_FLOAT_TYPES; t++) {
         const int type = float_types[t];
         const type_traits *tt = type_traits_of(type);
@@ -621,6 +678,7 @@ int main(void)
     RUN(test_emulated_gemm_tile_is_one_fma_chain_per_output);
     RUN(test_emulated_vec_dot_is_the_scalar_vec_dot_bit_for_bit);
     RUN(test_emulated_vec_dot_takes_the_extreme_quants);
+    RUN(test_emulated_int8_gemm_is_the_scalar_vec_dot_bit_for_bit);
     RUN(test_matmul_with_the_emulated_set);
     RUN(test_real_avx512_matches_the_emulation);
     TEST_EXIT();

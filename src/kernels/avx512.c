@@ -4,19 +4,22 @@
  * still runs on CPUs without AVX-512: a context uses these only when the CPU has them. Against
  * float activations, weights are dequantized in registers and multiplied with fp32 activations;
  * the activations are never rounded (AVX512_BF16's dot instructions would round them to bf16, so
- * they are not used). Against int8 activations (Q8_0 blocks, decode's fast path) the Q8_0 and
- * Q4_0 weights are multiplied in integers with VNNI's vpdpbusd; the activation quantizer is the
- * AVX2 set's, which runs unchanged here.
+ * they are not used). Against int8 activations (Q8_0 blocks, the fast path) the Q8_0 and Q4_0
+ * weights are multiplied in integers with VNNI's vpdpbusd: row by row in decode, as a GEMM on
+ * packed panels in prefill (at the end of the file). The activation quantizer and the panel
+ * packing are the AVX2 set's, which run unchanged here.
  * Row tails are handled with masked loads, which never touch memory past the row. The kernels are
  * named in avx512.h: the AMX set (amx.c) reuses all of them. */
 
 #if defined(__x86_64__)
 
 #include "kernels/avx512.h"
+#include "kernels/int8_panel.h"
 #include "kernels/kernel_set.h"
 #include "kernels/kquant_rows.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 /* No CPU this project is developed on has AVX-512, so tests/test_avx512_emulated.c includes this
  * file after tests/avx512_emulate.h, which defines ATTEND_AVX512_EMULATE and turns the AVX-512
@@ -479,16 +482,138 @@ AVX512 void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const
     }
 }
 
+/* ==== Prefill against int8 activations: a GEMM on packed panels, with vpdpbusd ====
+ *
+ * Prefill meets each weight once per token, so the weights are worth packing first, as gemm.c
+ * packs them for the float GEMM: a group of 32-row panels over 16 blocks of K, in the VNNI layout
+ * of kernels/int8_panel.h (packed by the AVX2 set), stays in L2 while steps of 6 tokens meet it.
+ * In a panel, the 16 lanes of b[block][h][i] are 16 rows' weights 4i .. 4i+3; a token's
+ * activations 4i .. 4i+3, broadcast as one dword, meet all 16 rows in one vpdpbusd. Six tokens
+ * times two halves keep twelve int32 sums (and twelve float outputs) in registers: enough
+ * independent chains to cover vpdpbusd's latency.
+ *
+ * vpdpbusd wants one operand unsigned. Here it is the activations, x + 128 (x xor 0x80), since
+ * they are converted once per step and the weight panels are shared with the AMX set's signed
+ * tiles: sum (x + 128) w = sum x w + 128 sum w, and each block's sums start at -128 x the row's
+ * weight sum, which the panel carries. The block then ends as the scalar vec_dot's does,
+ * sum + (float)s * (d_w * d_x), a multiply and an add: so prefill gives decode's bits. */
+
+enum { VNNI_TOKENS = 6, VNNI_GROUP_PANELS = 8 };
+
+typedef struct {
+    int8_panel panels[VNNI_GROUP_PANELS];                    /* 160 KiB, in L2 while the steps meet them */
+    uint8_t x[VNNI_TOKENS][INT8_RANGE_BLOCKS][INT8_BLOCK];   /* a step's activations + 128 */
+    float x_d[VNNI_TOKENS][INT8_RANGE_BLOCKS];               /* and their block scales */
+} vnni_scratch;
+
+/* nt tokens from xq (x_stride bytes apart), blocks kb .. kb+n_blocks-1, into the step's
+ * activations; the step's missing tokens are zeros, multiplied and never stored. */
+AVX512 static void vnni_step_activations(vnni_scratch *s, const void *xq, size_t x_stride, int nt, int64_t kb,
+                                         int n_blocks)
+{
+    const __m256i offset = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < VNNI_TOKENS; t++)
+        for (int b = 0; b < n_blocks; b++) {
+            if (t >= nt) {
+                memset(s->x[t][b], 0, INT8_BLOCK);
+                s->x_d[t][b] = 0.0f;
+                continue;
+            }
+            const block_q8_0 *block = (const block_q8_0 *)((const char *)xq + (size_t)t * x_stride) + kb + b;
+            _mm256_storeu_si256((__m256i *)s->x[t][b],
+                                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)block->qs), offset));
+            s->x_d[t][b] = fp16_to_fp32(block->d);
+        }
+}
+
+/* The step's six tokens against one panel over n_blocks blocks: out[t * ldo + r] for the panel's
+ * nr rows and the step's nt tokens, continued from the previous range of K unless first. */
+AVX512 static void vnni_panel(const int8_panel *p, const vnni_scratch *s, int nt, int n_blocks, int first,
+                              float *out, int64_t ldo, int nr)
+{
+    const __mmask16 mask[2] = { nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1),
+                                nr <= 16 ? 0 : nr >= 32 ? 0xffff : (__mmask16)((1u << (nr - 16)) - 1) };
+    __m512 acc[VNNI_TOKENS][2];
+#pragma GCC unroll 6
+    for (int t = 0; t < VNNI_TOKENS; t++)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+            acc[t][h] = first || t >= nt ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[h], out + t * ldo + 16 * h);
+    for (int b = 0; b < n_blocks; b++) {
+        __m512i sum[VNNI_TOKENS][2];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                   _mm512_slli_epi32(_mm512_loadu_si512(&p->sum[b][16 * h]), 7));
+#pragma GCC unroll 6
+            for (int t = 0; t < VNNI_TOKENS; t++)
+                sum[t][h] = start;
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < INT8_BLOCK / 4; i++) {
+            const __m512i w0 = _mm512_loadu_si512(p->b[b][0][i]), w1 = _mm512_loadu_si512(p->b[b][1][i]);
+#pragma GCC unroll 6
+            for (int t = 0; t < VNNI_TOKENS; t++) {
+                int32_t quad;
+                memcpy(&quad, &s->x[t][b][4 * i], sizeof quad);
+                const __m512i x = _mm512_set1_epi32(quad);
+                sum[t][0] = _mm512_dpbusd_epi32(sum[t][0], x, w0);
+                sum[t][1] = _mm512_dpbusd_epi32(sum[t][1], x, w1);
+            }
+        }
+        const __m512 d0 = _mm512_loadu_ps(p->d[b]), d1 = _mm512_loadu_ps(p->d[b] + 16);
+#pragma GCC unroll 6
+        for (int t = 0; t < VNNI_TOKENS; t++) {
+            const __m512 x_d = _mm512_set1_ps(s->x_d[t][b]);
+            acc[t][0] = _mm512_add_ps(acc[t][0], _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t][0]), _mm512_mul_ps(d0, x_d)));
+            acc[t][1] = _mm512_add_ps(acc[t][1], _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t][1]), _mm512_mul_ps(d1, x_d)));
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int h = 0; h < 2; h++)
+            _mm512_mask_storeu_ps(out + t * ldo + 16 * h, mask[h], acc[t][h]);
+}
+
+/* kernel_row.vec_dot_gemm for Q8_0 and Q4_0 weights (w->type says which), x in Q8_0 blocks. */
+AVX512 static void int8_gemm(const tensor *w, int64_t r0, int64_t r1, const void *xq, size_t x_stride, int n_tokens,
+                             float *out, int64_t ldo, void *scratch)
+{
+    vnni_scratch *s = scratch;
+    const int64_t n_blocks_row = w->cols / INT8_BLOCK, group_rows = VNNI_GROUP_PANELS * INT8_PANEL_ROWS;
+    for (int64_t rg = r0; rg < r1; rg += group_rows) {
+        const int64_t rg_end = r1 - rg < group_rows ? r1 : rg + group_rows;
+        const int n_panels = (int)((rg_end - rg + INT8_PANEL_ROWS - 1) / INT8_PANEL_ROWS);
+        for (int64_t kb = 0; kb < n_blocks_row; kb += INT8_RANGE_BLOCKS) {
+            const int n_blocks = (int)(n_blocks_row - kb < INT8_RANGE_BLOCKS ? n_blocks_row - kb : INT8_RANGE_BLOCKS);
+            for (int p = 0; p < n_panels; p++) {
+                const int64_t rb = rg + (int64_t)p * INT8_PANEL_ROWS;
+                avx2_pack_int8_panel(w, rb, (int)(rg_end - rb < INT8_PANEL_ROWS ? rg_end - rb : INT8_PANEL_ROWS), kb,
+                                     n_blocks, &s->panels[p]);
+            }
+            for (int t0 = 0; t0 < n_tokens; t0 += VNNI_TOKENS) {
+                const int nt = n_tokens - t0 < VNNI_TOKENS ? n_tokens - t0 : VNNI_TOKENS;
+                vnni_step_activations(s, (const char *)xq + (size_t)t0 * x_stride, x_stride, nt, kb, n_blocks);
+                for (int p = 0; p < n_panels; p++) {
+                    const int64_t rb = rg + (int64_t)p * INT8_PANEL_ROWS;
+                    vnni_panel(&s->panels[p], s, nt, n_blocks, kb == 0, out + (size_t)t0 * ldo + rb, ldo,
+                               (int)(rg_end - rb < INT8_PANEL_ROWS ? rg_end - rb : INT8_PANEL_ROWS));
+                }
+            }
+        }
+    }
+}
+
 const kernel_set kernels_avx512 = {
     .name = "avx512",
     .row = {
         AVX512_FLOAT_ROWS,
-        [TYPE_Q8_0] = { AVX512_Q8_0_ROW },
-        [TYPE_Q4_0] = { AVX512_Q4_0_ROW },
+        [TYPE_Q8_0] = { AVX512_Q8_0_ROW, .vec_dot_gemm = int8_gemm },
+        [TYPE_Q4_0] = { AVX512_Q4_0_ROW, .vec_dot_gemm = int8_gemm },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
     .gemm = AVX512_GEMM,
     .attention_product = avx2_attention_product,
+    .vec_dot_gemm_scratch = sizeof(vnni_scratch),
 };
 
 #else
