@@ -263,7 +263,8 @@ static void test_attention_product_matches_scalar_for_every_set(void)
 /* The int8 GEMMs' weight panels (kernels/int8_panel.h), as AVX2 packs them, against their
  * definition: byte 4n + j of b[block][h][i] is weight 4i + j of row 16h + n (Q4_0: its nibble
  * minus 8), each row's scale and weight sum beside them, rows past nr all zero. Q8_0 weights
- * include -128 and 127; a panel starts at an odd row and block, and a short one ends the matrix. */
+ * include -128 and 127. Rows start at 0, 12 and 32 (two panels, the second of 13 rows or of 1,
+ * then one), the blocks at 0, 5 and 16, and a short range of blocks ends the matrix. */
 static void test_int8_panel_pack_matches_its_definition(void)
 {
 #if defined(__x86_64__)
@@ -271,33 +272,35 @@ static void test_int8_panel_pack_matches_its_definition(void)
         SKIP("this CPU has no AVX2");
     enum { ROWS = 45, BLOCKS = 21 };
     uint64_t rng = 0x1a2b3c;
-    int8_panel *panel = malloc(sizeof *panel);
+    int8_panel *panels = malloc(2 * sizeof *panels);
     const int types[] = {TYPE_Q8_0, TYPE_Q4_0};
     for (int t = 0; t < 2; t++) {
         const int type = types[t];
-        const size_t row_bytes = type_row_bytes(type, BLOCKS * INT8_BLOCK);
+        const size_t row_bytes = type_row_bytes(type, BLOCKS * INT8_BLOCK), block_bytes = type_traits_of(type)->block_bytes;
         uint8_t *data = malloc(row_bytes * ROWS);
         for (size_t i = 0; i < row_bytes * ROWS; i++)
             data[i] = (uint8_t)test_xorshift(&rng);
         for (int r = 0; r < ROWS; r++)   /* scales: small normal fp16 values, so none is NaN */
             for (int b = 0; b < BLOCKS; b++) {
-                uint8_t *block = data + r * row_bytes + (size_t)b * type_traits_of(type)->block_bytes;
+                uint8_t *block = data + r * row_bytes + (size_t)b * block_bytes;
                 block[0] = (uint8_t)(test_xorshift(&rng) & 0xff), block[1] = 0x20;   /* 2^-7 .. */
             }
         tensor w = {type, ROWS, BLOCKS * INT8_BLOCK, row_bytes, data};
-        const int64_t starts[][2] = {{0, 0}, {13, 5}, {32, 16}};   /* first row, first block */
+        const int64_t starts[][2] = {{0, 0}, {12, 5}, {32, 16}};   /* first row, first block */
         for (size_t c = 0; c < sizeof starts / sizeof *starts; c++) {
             const int64_t rb = starts[c][0], kb = starts[c][1];
-            const int nr = ROWS - rb < INT8_PANEL_ROWS ? (int)(ROWS - rb) : INT8_PANEL_ROWS;
+            const int nr = (int)(ROWS - rb), n_panels = (nr + INT8_PANEL_ROWS - 1) / INT8_PANEL_ROWS;
             const int nb = BLOCKS - kb < INT8_RANGE_BLOCKS ? (int)(BLOCKS - kb) : INT8_RANGE_BLOCKS;
-            memset(panel, 0x55, sizeof *panel);
-            avx2_pack_int8_panel(&w, rb, nr, kb, nb, panel);
+            memset(panels, 0x55, 2 * sizeof *panels);
+            avx2_pack_int8_panels(&w, rb, nr, kb, nb, panels);
             for (int b = 0; b < nb; b++)
-            for (int r = 0; r < INT8_PANEL_ROWS; r++) {
+            for (int r = 0; r < n_panels * INT8_PANEL_ROWS; r++) {
+                const int8_panel *p = &panels[r / INT8_PANEL_ROWS];
+                const int pr = r % INT8_PANEL_ROWS;   /* the row in its panel */
                 int8_t q[INT8_BLOCK] = {0};
                 float d = 0.0f;
                 if (r < nr) {
-                    const uint8_t *block = data + (rb + r) * row_bytes + (size_t)(kb + b) * type_traits_of(type)->block_bytes;
+                    const uint8_t *block = data + (rb + r) * row_bytes + (size_t)(kb + b) * block_bytes;
                     d = fp16_to_fp32((uint16_t)(block[0] | block[1] << 8));
                     for (int k = 0; k < INT8_BLOCK; k++)
                         q[k] = type == TYPE_Q8_0 ? (int8_t)block[2 + k]
@@ -306,17 +309,17 @@ static void test_int8_panel_pack_matches_its_definition(void)
                 int32_t sum = 0;
                 for (int k = 0; k < INT8_BLOCK; k++) {
                     sum += q[k];
-                    CHECKF(panel->b[b][r / 16][k / 4][4 * (r % 16) + k % 4] == q[k], "%s rows %d.. blocks %d..: row %d block %d weight %d",
-                           type_traits_of(type)->name, (int)rb, (int)kb, r, b, k);
+                    CHECKF(p->b[b][pr / 16][k / 4][4 * (pr % 16) + k % 4] == q[k], "%s rows %d.. blocks %d..: row %d "
+                           "block %d weight %d", type_traits_of(type)->name, (int)rb, (int)kb, r, b, k);
                 }
-                CHECKF(memcmp(&panel->d[b][r], &d, sizeof d) == 0, "%s: row %d block %d scale", type_traits_of(type)->name, r, b);
-                CHECKF(panel->sum[b][r] == sum, "%s: row %d block %d sum %d, want %d", type_traits_of(type)->name, r, b,
-                       panel->sum[b][r], sum);
+                CHECKF(memcmp(&p->d[b][pr], &d, sizeof d) == 0, "%s: row %d block %d scale", type_traits_of(type)->name, r, b);
+                CHECKF(p->sum[b][pr] == sum, "%s: row %d block %d sum %d, want %d", type_traits_of(type)->name, r, b,
+                       p->sum[b][pr], sum);
             }
         }
         free(data);
     }
-    free(panel);
+    free(panels);
 #else
     SKIP("the int8 panels are packed by the x86-64 AVX2 set");
 #endif

@@ -339,11 +339,7 @@ AMX static void amx_gemm(const tensor *w, int64_t r0, int64_t r1, const void *xq
         const int n_panels = (int)((rg_end - rg + PANEL_ROWS - 1) / PANEL_ROWS);
         for (int64_t kb = 0; kb < n_blocks_row; kb += RANGE_BLOCKS) {
             const int n_blocks = (int)(n_blocks_row - kb < RANGE_BLOCKS ? n_blocks_row - kb : RANGE_BLOCKS);
-            for (int p = 0; p < n_panels; p++) {
-                const int64_t rb = rg + (int64_t)p * PANEL_ROWS;
-                avx2_pack_int8_panel(w, rb, (int)(rg_end - rb < PANEL_ROWS ? rg_end - rb : PANEL_ROWS), kb, n_blocks,
-                                     &s->panels[p]);
-            }
+            avx2_pack_int8_panels(w, rg, (int)(rg_end - rg), kb, n_blocks, s->panels);
             for (int t0 = 0; t0 < n_tokens; t0 += STEP_TOKENS) {
                 const int nt = n_tokens - t0 < STEP_TOKENS ? n_tokens - t0 : STEP_TOKENS;
                 if (nt != configured_tokens) {   /* a short last step has shorter A and C tiles */

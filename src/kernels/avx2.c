@@ -582,7 +582,7 @@ AVX2 INLINE __m256i int8_block(int type, const void *row, int64_t b, float *d)
  * so that vector i holds dword i of the eight rows — one 32-byte half of b[block][h][i]. The
  * rows' weight sums come from the same vectors: vpmaddubsw against ones adds byte pairs,
  * vpmaddwd against ones adds those into each dword's four. */
-AVX2 void avx2_pack_int8_panel(const tensor *w, int64_t rb, int nr, int64_t kb, int n_blocks, int8_panel *panel)
+AVX2 static void pack_int8_panel(const tensor *w, int64_t rb, int nr, int64_t kb, int n_blocks, int8_panel *panel)
 {
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int r0 = 0; r0 < INT8_PANEL_ROWS; r0 += 8) {
@@ -605,6 +605,14 @@ AVX2 void avx2_pack_int8_panel(const tensor *w, int64_t rb, int nr, int64_t kb, 
             }
             _mm256_storeu_si256((__m256i *)&panel->sum[b][r0], sums);
         }
+    }
+}
+
+AVX2 void avx2_pack_int8_panels(const tensor *w, int64_t rb, int nr, int64_t kb, int n_blocks, int8_panel *panels)
+{
+    for (int p = 0; p * INT8_PANEL_ROWS < nr; p++) {
+        const int first = p * INT8_PANEL_ROWS, rows = nr - first < INT8_PANEL_ROWS ? nr - first : INT8_PANEL_ROWS;
+        pack_int8_panel(w, rb + first, rows, kb, n_blocks, &panels[p]);
     }
 }
 

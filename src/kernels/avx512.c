@@ -585,11 +585,7 @@ AVX512 static void int8_gemm(const tensor *w, int64_t r0, int64_t r1, const void
         const int n_panels = (int)((rg_end - rg + INT8_PANEL_ROWS - 1) / INT8_PANEL_ROWS);
         for (int64_t kb = 0; kb < n_blocks_row; kb += INT8_RANGE_BLOCKS) {
             const int n_blocks = (int)(n_blocks_row - kb < INT8_RANGE_BLOCKS ? n_blocks_row - kb : INT8_RANGE_BLOCKS);
-            for (int p = 0; p < n_panels; p++) {
-                const int64_t rb = rg + (int64_t)p * INT8_PANEL_ROWS;
-                avx2_pack_int8_panel(w, rb, (int)(rg_end - rb < INT8_PANEL_ROWS ? rg_end - rb : INT8_PANEL_ROWS), kb,
-                                     n_blocks, &s->panels[p]);
-            }
+            avx2_pack_int8_panels(w, rg, (int)(rg_end - rg), kb, n_blocks, s->panels);
             for (int t0 = 0; t0 < n_tokens; t0 += VNNI_TOKENS) {
                 const int nt = n_tokens - t0 < VNNI_TOKENS ? n_tokens - t0 : VNNI_TOKENS;
                 vnni_step_activations(s, (const char *)xq + (size_t)t0 * x_stride, x_stride, nt, kb, n_blocks);

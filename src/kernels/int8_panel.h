@@ -29,8 +29,9 @@ typedef struct {
     int32_t sum[INT8_RANGE_BLOCKS][INT8_PANEL_ROWS];      /* each row's block: the sum of its weights */
 } int8_panel;
 
-/* Rows rb .. rb+nr-1 (nr <= 32) of w (Q8_0 or Q4_0; Q4_0's weights are q - 8), blocks
- * kb .. kb+n_blocks-1 (n_blocks <= 16), into *panel; rows nr .. 31 become zeros. */
-void avx2_pack_int8_panel(const tensor *w, int64_t rb, int nr, int64_t kb, int n_blocks, int8_panel *panel);
+/* Rows rb .. rb+nr-1 of w (Q8_0 or Q4_0; Q4_0's weights are q - 8), blocks kb .. kb+n_blocks-1
+ * (n_blocks <= 16), into panels[0 .. (nr + 31) / 32): 32 rows each, the last one's missing rows
+ * zeros. */
+void avx2_pack_int8_panels(const tensor *w, int64_t rb, int nr, int64_t kb, int n_blocks, int8_panel *panels);
 
 #endif
