@@ -325,6 +325,64 @@ static void test_int8_panel_pack_matches_its_definition(void)
 #endif
 }
 
+/* F16 weights in fp16 panels (gemm_kernel.tile_f16 / pack_f16): the set's pack gives the stored
+ * halves transposed, bit for bit, and leaves a shape it does not take alone; and a prefill matmul
+ * of F16 weights gives the bits of the same set with fp32 panels (the conversion is exact, the sums
+ * the same), with a short last panel (600 rows), a short last column block and 19 tokens. */
+static void test_gemm_f16_panels_give_the_fp32_panels_bits(void)
+{
+    const int rows = 600, cols = 1120, n_tokens = 19;
+    float *wf = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * n_tokens * cols);
+    float *out16 = malloc(sizeof(float) * rows * n_tokens), *out32 = malloc(sizeof(float) * rows * n_tokens);
+    uint16_t *panel = malloc(sizeof(uint16_t) * 32 * 512);
+    for (int i = 0; i < rows * cols; i++)
+        wf[i] = sinf(i * 0.37f) * (1 + i % 7);
+    for (int i = 0; i < n_tokens * cols; i++)
+        x[i] = cosf(i * 0.029f);
+    const size_t row_bytes = type_row_bytes(TYPE_F16, cols);
+    char *w = malloc(row_bytes * rows);
+    for (int r = 0; r < rows; r++)
+        type_traits_of(TYPE_F16)->from_float(wf + (size_t)r * cols, w + r * row_bytes, cols);
+    const tensor t = {TYPE_F16, rows, cols, row_bytes, w}, *tp = &t;
+    int checked = 0;
+    for (int s = 0; s < n_sets; s++) {
+        const gemm_kernel *g = &sets[s]->gemm;
+        if (!g->tile_f16)
+            continue;
+        checked++;
+        if (g->pack_f16) {
+            const int64_t k0s[] = {0, 512, 1024};
+            const int kcs[] = {512, 104, 96};
+            for (int b = 0; b < 3; b++) {
+                CHECK(g->pack_f16(w, row_bytes, k0s[b], kcs[b], g->rows, panel));
+                for (int r = 0; r < g->rows; r++)
+                    for (int k = 0; k < kcs[b]; k++)
+                        CHECKF(panel[(size_t)k * g->rows + r] == ((const uint16_t *)(w + r * row_bytes))[k0s[b] + k],
+                               "%s: fp16 panel[%d][%d] from k0 %d", sets[s]->name, k, r, (int)k0s[b]);
+            }
+            for (int i = 0; i < 32 * 512; i++)
+                panel[i] = 0x1234;
+            CHECK(!g->pack_f16(w, row_bytes, 0, 12, g->rows, panel));   /* 12 columns: refused */
+            for (int i = 0; i < 32 * 512; i++)
+                CHECKF(panel[i] == 0x1234, "%s: a refused fp16 pack wrote the panel", sets[s]->name);
+        }
+        kernel_set fp32 = *sets[s];
+        fp32.gemm.tile_f16 = NULL, fp32.gemm.pack_f16 = NULL;
+        ops_context a = matmul_ops(2, sets[s], 0, cols), b = matmul_ops(2, &fp32, 0, cols);
+        matmul(&a, x, n_tokens, 1, &tp, &out16);
+        matmul(&b, x, n_tokens, 1, &tp, &out32);
+        free_ops(&a), free_ops(&b);
+        for (int i = 0; i < rows * n_tokens; i++)
+            CHECKF(memcmp(&out16[i], &out32[i], sizeof(float)) == 0, "%s: output %d = %.9g with fp16 panels, %.9g with fp32",
+                   sets[s]->name, i, out16[i], out32[i]);
+    }
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2"))
+        CHECKF(checked > 0, "no kernel set has fp16 panels");
+#endif
+    free(wf), free(x), free(out16), free(out32), free(panel), free(w);
+}
+
 /* The fast path of a short batch (decode) for Q8_0/Q4_0 weights: x quantized once to Q8_0, each
  * output the scalar set's integer dot product of the row with that x (so within float rounding of
  * it), the same bits for any thread count, and within the int8 rounding of x of the exact path. */
@@ -509,6 +567,7 @@ int main(int argc, char **argv)
     RUN(test_matmul_matches_naive_for_many_shapes);
     RUN(test_matmul_prefill_gemm_matches_dot_products_for_every_type);
     RUN(test_gemm_pack_matches_to_float_transposed);
+    RUN(test_gemm_f16_panels_give_the_fp32_panels_bits);
     RUN(test_attention_product_matches_scalar_for_every_set);
     RUN(test_int8_panel_pack_matches_its_definition);
     RUN(test_matmul_int8_decode_matches_scalar_vec_dot);

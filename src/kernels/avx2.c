@@ -433,14 +433,19 @@ INT8_KERNELS(q4_0, block_q4_0, q4_0_pairs)
 
 /* At each k, two loads bring 16 rows' weights and each token's x[k] is broadcast once: 12 FMAs
  * per 2 loads and 6 broadcasts; 12 + 2 + 1 of the 16 ymm registers. The accumulators are named
- * variables, not an array: GCC spilled the array to the stack at every k. */
-AVX2 static void gemm_tile_16x6(const float *panel, int kc, const float *const *x, float *tile)
+ * variables, not an array: GCC spilled the array to the stack at every k. The panel holds fp32,
+ * or fp16 (F16 weights), converted as loaded: half the bytes through L2 and L1, and the same sums
+ * (the conversion is exact). */
+AVX2 INLINE void gemm_tile(const void *panel, int f16, int kc, const float *const *x, float *tile)
 {
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const float *fp32 = panel;
+    const __m128i *fp16 = panel;   /* 8 halves each */
     for (int k = 0; k < kc; k++) {
-        const __m256 w0 = _mm256_loadu_ps(panel + k * 16), w1 = _mm256_loadu_ps(panel + k * 16 + 8);
+        const __m256 w0 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128(fp16 + 2 * k)) : _mm256_loadu_ps(fp32 + k * 16);
+        const __m256 w1 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128(fp16 + 2 * k + 1)) : _mm256_loadu_ps(fp32 + k * 16 + 8);
         __m256 xk;
 #define TOKEN(t) xk = _mm256_broadcast_ss(x##t + k);                                              \
                  c##t##0 = _mm256_fmadd_ps(xk, w0, c##t##0);                                    \
@@ -451,6 +456,16 @@ AVX2 static void gemm_tile_16x6(const float *panel, int kc, const float *const *
 #define STORE(t) _mm256_storeu_ps(tile + t * 16, c##t##0); _mm256_storeu_ps(tile + t * 16 + 8, c##t##1);
     STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 #undef STORE
+}
+
+AVX2 static void gemm_tile_16x6(const float *panel, int kc, const float *const *x, float *tile)
+{
+    gemm_tile(panel, 0, kc, x, tile);
+}
+
+AVX2 static void gemm_tile_16x6_f16(const uint16_t *panel, int kc, const float *const *x, float *tile)
+{
+    gemm_tile(panel, 1, kc, x, tile);
 }
 
 /* ==== Attention's product (kernel_set.h): up to 6 rows x 16 columns in 12 accumulators ==== */
@@ -616,6 +631,37 @@ AVX2 void avx2_pack_int8_panels(const tensor *w, int64_t rb, int nr, int64_t kb,
     }
 }
 
+/* gemm_kernel.pack_f16: F16 rows into an fp16 panel, 8 rows x 8 columns at a time transposed in
+ * registers (pairs of 16-bit values, then of 32, then of 64: three rounds of unpacks). */
+AVX2 int avx2_pack_f16(const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows, uint16_t *panel)
+{
+    if (kc % 8 != 0 || rows % 8 != 0)
+        return 0;
+    for (int k = 0; k < kc; k += 8)
+        for (int r0 = 0; r0 < rows; r0 += 8) {
+            __m128i v[8], pairs[8], quads[8];
+            for (int i = 0; i < 8; i++)
+                v[i] = _mm_loadu_si128((const __m128i *)((const char *)first_row + (size_t)(r0 + i) * row_bytes) +
+                                       (k0 + k) / 8);
+            for (int i = 0; i < 8; i += 2) {   /* rows i, i+1: columns 0-3, then 4-7, interleaved */
+                pairs[i] = _mm_unpacklo_epi16(v[i], v[i + 1]);
+                pairs[i + 1] = _mm_unpackhi_epi16(v[i], v[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {   /* rows i .. i+3: columns 0-1, 2-3, 4-5, 6-7 */
+                quads[i] = _mm_unpacklo_epi32(pairs[i], pairs[i + 2]);
+                quads[i + 1] = _mm_unpackhi_epi32(pairs[i], pairs[i + 2]);
+                quads[i + 2] = _mm_unpacklo_epi32(pairs[i + 1], pairs[i + 3]);
+                quads[i + 3] = _mm_unpackhi_epi32(pairs[i + 1], pairs[i + 3]);
+            }
+            for (int j = 0; j < 4; j++) {      /* the 8 rows of columns 2j and 2j+1 */
+                uint16_t *column = panel + (size_t)(k + 2 * j) * rows + r0;
+                _mm_storeu_si128((__m128i *)column, _mm_unpacklo_epi64(quads[j], quads[j + 4]));
+                _mm_storeu_si128((__m128i *)(column + rows), _mm_unpackhi_epi64(quads[j], quads[j + 4]));
+            }
+        }
+    return 1;
+}
+
 const kernel_set kernels_avx2 = {
     .name = "avx2",
     .row = {
@@ -631,7 +677,8 @@ const kernel_set kernels_avx2 = {
                         .vec_dot_rows4 = avx2_q4_0_vec_dot_rows4 },
         KQUANT_ROWS_AVX2,       /* kernels/kquant_rows.h */
     },
-    .gemm = { .rows = 16, .tokens = 6, .k_block = 1024, .tile = gemm_tile_16x6, .pack = avx2_pack_rows },
+    .gemm = { .rows = 16, .tokens = 6, .k_block = 1024, .tile = gemm_tile_16x6, .pack = avx2_pack_rows,
+              .tile_f16 = gemm_tile_16x6_f16, .pack_f16 = avx2_pack_f16 },
     .attention_product = avx2_attention_product,
 };
 

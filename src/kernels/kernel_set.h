@@ -61,12 +61,23 @@ typedef void (*gemm_tile_fn)(const float *panel, int kc, const float *const *x, 
 typedef int (*gemm_pack_fn)(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows,
                             float *panel);
 
+/* F16 weights may stay in fp16 in their panels (panel[k * rows + r], the stored halves), half the
+ * bytes to pack and to stream through the caches, and be converted in the tile: the same sums as
+ * `tile` over their fp32 values, bit for bit (the conversion is exact). */
+typedef void (*gemm_tile_f16_fn)(const uint16_t *panel, int kc, const float *const *x, float *tile);
+/* `rows` F16 rows from first_row, columns k0 .. k0+kc-1, into such a panel; 0 (nothing written) for
+ * a shape it does not take. */
+typedef int (*gemm_pack_f16_fn)(const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows,
+                                uint16_t *panel);
+
 typedef struct {
     int rows;        /* weight rows per tile (the panel's width) */
     int tokens;      /* tokens per tile */
     int k_block;     /* columns per packed panel: rows * k_block floats should stay in L1/L2 */
     gemm_tile_fn tile;
     gemm_pack_fn pack;   /* may be NULL: gemm.c then dequantizes row by row and transposes */
+    gemm_tile_f16_fn tile_f16;   /* may be NULL: F16 panels are then fp32, as for every other type */
+    gemm_pack_f16_fn pack_f16;   /* may be NULL: gemm.c then copies the halves one by one */
 } gemm_kernel;
 
 enum { GEMM_MAX_ROWS = 32, GEMM_MAX_TOKENS = 8, GEMM_MAX_K = 1024 };

@@ -8,7 +8,8 @@
  *      g->rows rows each, stored column by column (panel[k][r]), so one vector load brings
  *      several rows' weights at k. This is the only place the storage type matters, and its cost
  *      is shared by every token. The group's panels together stay in L2. (A kernel set may pack
- *      some types itself, g->pack: converting and transposing in registers.)
+ *      some types itself, g->pack: converting and transposing in registers; and may keep F16
+ *      weights in fp16 panels, converted in its tile, g->tile_f16: half the bytes to move.)
  *   2. Multiply: for a tile of g->tokens tokens, keep rows x tokens partial sums in registers; at
  *      each k, broadcast each token's x[k] and multiply-add it into its sums (the kernel set's
  *      tile function: 16 x 6 for AVX2, 32 x 8 for AVX-512). The tile's x (tokens x k_block
@@ -69,6 +70,19 @@ static void pack_panel(const gemm_kernel *g, const kernel_row *row, const tensor
     }
 }
 
+/* The same for F16 rows into an fp16 panel (g->tile_f16's): the set's pack_f16 where it takes the
+ * shape, else the halves copied one by one. */
+static void pack_panel_f16(const gemm_kernel *g, const tensor *w, int64_t rb, int nr, int64_t k0, int kc,
+                           uint16_t *panel)
+{
+    const int tile_rows = g->rows;
+    if (nr == tile_rows && g->pack_f16 && g->pack_f16(tensor_row(w, rb), w->row_bytes, k0, kc, tile_rows, panel))
+        return;
+    for (int k = 0; k < kc; k++)
+        for (int r = 0; r < tile_rows; r++)
+            panel[(size_t)k * tile_rows + r] = r < nr ? ((const uint16_t *)tensor_row(w, rb + r))[k0 + k] : 0;
+}
+
 void gemm_rows(const gemm_kernel *g, const kernel_row *row, const tensor *w, int64_t r0, int64_t r1,
                const float *x, int64_t ldx, int n_tokens, float *out, int64_t ldo, float *scratch)
 {
@@ -78,6 +92,8 @@ void gemm_rows(const gemm_kernel *g, const kernel_row *row, const tensor *w, int
     float *panels = dequantized + dequantized_stride(g) * tile_rows;    /* [panel][k_block][tile_rows] */
     float *tile = panels + (size_t)group_panels(g) * g->k_block * tile_rows;   /* [tile_tokens][tile_rows] */
     const int64_t cols = w->cols;
+    const int f16 = w->type == TYPE_F16 && g->tile_f16;   /* fp16 panels (half the floats' room) */
+    uint16_t *panels_f16 = (uint16_t *)panels;
 
     for (int64_t rg = r0; rg < r1; rg += group_rows) {
         const int64_t rg_end = r1 - rg < group_rows ? r1 : rg + group_rows;
@@ -85,9 +101,14 @@ void gemm_rows(const gemm_kernel *g, const kernel_row *row, const tensor *w, int
             const int kc = (int)(cols - k0 < g->k_block ? cols - k0 : g->k_block);
             /* 1. pack the group */
             int n_panels = 0;
-            for (int64_t rb = rg; rb < rg_end; rb += tile_rows, n_panels++)
-                pack_panel(g, row, w, rb, (int)(rg_end - rb < tile_rows ? rg_end - rb : tile_rows), k0, kc,
-                           dequantized, panels + (size_t)n_panels * g->k_block * tile_rows);
+            for (int64_t rb = rg; rb < rg_end; rb += tile_rows, n_panels++) {
+                const int nr = (int)(rg_end - rb < tile_rows ? rg_end - rb : tile_rows);
+                const size_t offset = (size_t)n_panels * g->k_block * tile_rows;
+                if (f16)
+                    pack_panel_f16(g, w, rb, nr, k0, kc, panels_f16 + offset);
+                else
+                    pack_panel(g, row, w, rb, nr, k0, kc, dequantized, panels + offset);
+            }
             /* 2 and 3. each tile of tokens against every panel, then added into the output */
             for (int t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
                 const int nt = n_tokens - t0 < tile_tokens ? n_tokens - t0 : tile_tokens;
@@ -105,7 +126,11 @@ void gemm_rows(const gemm_kernel *g, const kernel_row *row, const tensor *w, int
                         __builtin_prefetch(out + (size_t)t * ldo + rb, 1);
                         __builtin_prefetch(out + (size_t)t * ldo + rb + nr - 1, 1);
                     }
-                    g->tile(panels + (size_t)p * g->k_block * tile_rows, kc, xt, tile);
+                    const size_t offset = (size_t)p * g->k_block * tile_rows;
+                    if (f16)
+                        g->tile_f16(panels_f16 + offset, kc, xt, tile);
+                    else
+                        g->tile(panels + offset, kc, xt, tile);
                     for (int t = 0; t < nt; t++) {
                         float *o = out + (size_t)(t0 + t) * ldo + rb;
                         const float *sums = tile + (size_t)t * tile_rows;
