@@ -37,6 +37,7 @@
 
 #define kernels_avx512 emulated_kernels_avx512
 #define avx512_gemm_tile_32x8 emulated_avx512_gemm_tile_32x8
+#define avx512_gemm_tile_32x8_f16 emulated_avx512_gemm_tile_32x8_f16
 #define avx512_f32_to_float emulated_avx512_f32_to_float
 #define avx512_f32_dot emulated_avx512_f32_dot
 #define avx512_f32_dot4 emulated_avx512_f32_dot4

@@ -412,6 +412,31 @@ static void test_matmul_with_the_emulated_set(void)
     }
 }
 
+/* F16 weights in fp16 panels, converted in the emulated tile: a prefill's bits are those of the
+ * same set with fp32 panels (a short last panel of 37 - 32 rows, a short last column block). */
+static void test_emulated_f16_panels_give_the_fp32_panels_bits(void)
+{
+    need_avx2();
+    enum { ROWS = 37, COLS = 544 + 512, TOKENS = 19 };
+    static float x[TOKENS * COLS], wf[ROWS * COLS], out16[TOKENS * ROWS], out32[TOKENS * ROWS];
+    for (int i = 0; i < TOKENS * COLS; i++) x[i] = uniform();
+    for (int i = 0; i < ROWS * COLS; i++) wf[i] = uniform();
+    const size_t row_bytes = type_row_bytes(TYPE_F16, COLS);
+    char *w = malloc(row_bytes * ROWS);
+    for (int r = 0; r < ROWS; r++) type_traits_of(TYPE_F16)->from_float(wf + r * COLS, w + r * row_bytes, COLS);
+    const tensor tw = {TYPE_F16, ROWS, COLS, row_bytes, w}, *tp = &tw;
+    CHECK(emulated_kernels_avx512.gemm.tile_f16 && emulated_kernels_avx512.gemm.pack_f16);
+    kernel_set fp32 = emulated_kernels_avx512;
+    fp32.gemm.tile_f16 = NULL, fp32.gemm.pack_f16 = NULL;
+    ops_context a = matmul_ops(2, &emulated_kernels_avx512, 0, COLS), b = matmul_ops(2, &fp32, 0, COLS);
+    float *o16 = out16, *o32 = out32;
+    matmul(&a, x, TOKENS, 1, &tp, &o16);
+    matmul(&b, x, TOKENS, 1, &tp, &o32);
+    free_ops(&a), free_ops(&b);
+    CHECK(!memcmp(out16, out32, sizeof out16));
+    free(w);
+}
+
 /* ==== Int8 activations: the VNNI kernels ==== */
 
 static const int int8_types[] = {TYPE_Q8_0, TYPE_Q4_0};
@@ -680,6 +705,7 @@ int main(void)
     RUN(test_emulated_vec_dot_takes_the_extreme_quants);
     RUN(test_emulated_int8_gemm_is_the_scalar_vec_dot_bit_for_bit);
     RUN(test_matmul_with_the_emulated_set);
+    RUN(test_emulated_f16_panels_give_the_fp32_panels_bits);
     RUN(test_real_avx512_matches_the_emulation);
     TEST_EXIT();
 }

@@ -462,14 +462,18 @@ INT8_KERNELS(q4_0, TYPE_Q4_0)
 
 /* ==== The GEMM tile: 32 rows x 8 tokens in 16 registers ==== */
 
-AVX512 void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile)
+/* The panel holds fp32, or fp16 (F16 weights; see the AVX2 set's tile), converted as loaded. */
+AVX512 INLINE void gemm_tile(const void *panel, int f16, int kc, const float *const *x, float *tile)
 {
+    const float *fp32 = panel;
+    const __m256i *fp16 = panel;   /* 16 halves each */
     __m512 c[8][2];
     for (int t = 0; t < 8; t++)
         c[t][0] = c[t][1] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
-        const __m512 w0 = _mm512_loadu_ps(panel + k * 32);
-        const __m512 w1 = _mm512_loadu_ps(panel + k * 32 + 16);
+        const __m512 w0 = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256(fp16 + 2 * k)) : _mm512_loadu_ps(fp32 + k * 32);
+        const __m512 w1 = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256(fp16 + 2 * k + 1))
+                              : _mm512_loadu_ps(fp32 + k * 32 + 16);
         for (int t = 0; t < 8; t++) {
             const __m512 xk = _mm512_set1_ps(x[t][k]);
             c[t][0] = _mm512_fmadd_ps(xk, w0, c[t][0]);
@@ -480,6 +484,16 @@ AVX512 void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const
         _mm512_storeu_ps(tile + t * 32, c[t][0]);
         _mm512_storeu_ps(tile + t * 32 + 16, c[t][1]);
     }
+}
+
+AVX512 void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile)
+{
+    gemm_tile(panel, 0, kc, x, tile);
+}
+
+AVX512 void avx512_gemm_tile_32x8_f16(const uint16_t *panel, int kc, const float *const *x, float *tile)
+{
+    gemm_tile(panel, 1, kc, x, tile);
 }
 
 /* ==== Prefill against int8 activations: a GEMM on packed panels, with vpdpbusd ====

@@ -21,6 +21,7 @@ AVX512_FLOAT_KERNELS(q8_0)
 AVX512_FLOAT_KERNELS(q4_0)
 #undef AVX512_FLOAT_KERNELS
 void avx512_gemm_tile_32x8(const float *panel, int kc, const float *const *x, float *tile);
+void avx512_gemm_tile_32x8_f16(const uint16_t *panel, int kc, const float *const *x, float *tile);
 
 /* ---- from avx512.c: int8 activations (AVX512-VNNI); each gives the scalar set's vec_dot bits ---- */
 #define AVX512_INT8_KERNELS(name)                                                                   \
@@ -33,6 +34,7 @@ AVX512_INT8_KERNELS(q4_0)
 
 /* ---- from avx2.c: the GEMM's panel packing (8-row blocks, so 32-row panels too) ---- */
 int avx2_pack_rows(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows, float *panel);
+int avx2_pack_f16(const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows, uint16_t *panel);
 
 /* ---- from avx2.c: attention's product (16 columns are two ymm registers: AVX2's shape fits) ---- */
 void avx2_attention_product(int m, int n, const float *const a[], size_t a_step, const float *b, size_t b_step,
@@ -55,6 +57,7 @@ void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);
     .to_float = avx512_q4_0_to_float, .dot = avx512_q4_0_dot, .dot4 = avx512_q4_0_dot4,             \
     .vec_dot = avx512_q4_0_vec_dot, .vec_dot4 = avx512_q4_0_vec_dot4,                               \
     .vec_dot_rows4 = avx512_q4_0_vec_dot_rows4
-#define AVX512_GEMM { .rows = 32, .tokens = 8, .k_block = 512, .tile = avx512_gemm_tile_32x8, .pack = avx2_pack_rows }
+#define AVX512_GEMM { .rows = 32, .tokens = 8, .k_block = 512, .tile = avx512_gemm_tile_32x8, .pack = avx2_pack_rows, \
+                      .tile_f16 = avx512_gemm_tile_32x8_f16, .pack_f16 = avx2_pack_f16 }
 
 #endif
