@@ -7,8 +7,8 @@
  * sum by the product of the two scales. */
 #include "kernels/kernel_set.h"
 #include "kernels/kquant_rows.h"
+#include "vec_math.h"
 
-#include <math.h>
 #include <string.h>
 
 enum { CHUNK = 256 };   /* elements per chunk; a multiple of every block size */
@@ -135,13 +135,8 @@ static void gemm_tile_32x8(const float *panel, int kc, const float *const *x, fl
 
 /* ==== Attention's product (kernel_set.h), left to the compiler ==== */
 
-/* One rounding per term where the compiler targets a fused multiply-add (C11's FP_FAST_FMAF),
- * as the SIMD sets' products have: then every set gives attention the same bits. */
-#ifdef FP_FAST_FMAF
-#define MADD(a, b, c) fmaf(a, b, c)
-#else
-#define MADD(a, b, c) ((a) * (b) + (c))
-#endif
+/* MADD (vec_math.h): one rounding per term where the compiler targets a fused multiply-add, as the
+ * SIMD sets' products have: then every set gives attention the same bits. */
 
 static void attention_product(int m, int n, const float *const a[], size_t a_step, const float *b, size_t b_step,
                               float *c, size_t c_step)

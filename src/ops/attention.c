@@ -21,7 +21,7 @@
  *     queries. Scores and weighted values are then two small matrix products, computed with a
  *     register-blocked kernel like a GEMM's (see attend_block below). */
 #include "ops/attention.h"
-#include "ops/vec_math.h"
+#include "vec_math.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* elementwise.c — RMSNorm, RoPE, softmax and SwiGLU: per-token loops, memory-light. */
 #include "ops/elementwise.h"
-#include "ops/vec_math.h"
+#include "vec_math.h"
 
 #include <math.h>
 #include <stddef.h>

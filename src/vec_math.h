@@ -1,4 +1,5 @@
-/* vec_math.h — the little floating-point math of the ops, written so the compiler vectorizes it. */
+/* vec_math.h — the little floating-point math of the ops and of the scalar kernel set, written so
+ * the compiler vectorizes it. (Beside tensor.h, at the bottom: both layers include it.) */
 #ifndef ATTEND_VEC_MATH_H
 #define ATTEND_VEC_MATH_H
 
