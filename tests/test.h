@@ -53,6 +53,13 @@ static inline uint64_t test_xorshift(uint64_t *state)
     return *state;
 }
 
+/* |got - want| within rel of sum |w_i x_i| (the magnitude): the scale of the rounding error of any
+ * summation order, also when the sum itself cancels to near zero. */
+static inline int test_close_to(double got, double want, double magnitude, double rel)
+{
+    return fabs(got - want) <= rel * magnitude + 1e-30;
+}
+
 /* n bytes that end where an unreadable page begins, so that a kernel reading past them faults
  * (no sanitizer needed). Aborts if the pages cannot be had. Free with test_guarded_free(p, n). */
 static inline void *test_guarded_alloc(size_t n)

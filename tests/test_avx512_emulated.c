@@ -42,12 +42,6 @@ static void need_avx2(void)
 
 static uint32_t bits_of(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
-/* |got - want| within rel of sum |w x|: the scale of any summation order's rounding error */
-static int close_to(double got, double want, double magnitude, double rel)
-{
-    return fabs(got - want) <= rel * magnitude + 1e-30;
-}
-
 static const int float_types[] = {TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0};
 enum { N_FLOAT_TYPES = sizeof float_types / sizeof float_types[0] };
 
@@ -309,11 +303,11 @@ static void check_float_kernels(int type, int n)
         set.to_float(w.data, out.data, n);
         CHECKF(!memcmp(out.data, want, out.bytes), "%s n=%d shift %d: to_float differs from scalar", tt->name, n, s);
         float got = set.dot(w.data, (const float *)x.data + 3 * stride, n), four[4];
-        CHECKF(close_to(got, scalar_dot[3], magnitude[3], 1e-5) && close_to(got, exact[3], magnitude[3], 1e-5),
+        CHECKF(test_close_to(got, scalar_dot[3], magnitude[3], 1e-5) && test_close_to(got, exact[3], magnitude[3], 1e-5),
                "%s n=%d shift %d: dot %.9g, scalar %.9g, float64 %.9g", tt->name, n, s, got, scalar_dot[3], exact[3]);
         set.dot4(w.data, x.data, stride, n, four);
         for (int r = 0; r < 4; r++)
-            CHECKF(close_to(four[r], scalar_dot[r], magnitude[r], 1e-5) && close_to(four[r], exact[r], magnitude[r], 1e-5),
+            CHECKF(test_close_to(four[r], scalar_dot[r], magnitude[r], 1e-5) && test_close_to(four[r], exact[r], magnitude[r], 1e-5),
                    "%s n=%d shift %d row %d: dot4 %.9g, scalar %.9g, float64 %.9g", tt->name, n, s, r, four[r],
                    scalar_dot[r], exact[r]);
         unplace(w), unplace(x), unplace(out);
@@ -355,7 +349,7 @@ static void test_emulated_gemm_tile_is_one_fma_chain_per_output(void)
                 }
                 CHECKF(bits_of(tile[t * 32 + r]) == bits_of(chain), "kc %d token %d row %d: %.9g, the FMA chain "
                        "%.9g", kc, t, r, tile[t * 32 + r], chain);
-                CHECKF(close_to(tile[t * 32 + r], scalar_tile[t * 32 + r], magnitude, 1e-5), "kc %d token %d row %d",
+                CHECKF(test_close_to(tile[t * 32 + r], scalar_tile[t * 32 + r], magnitude, 1e-5), "kc %d token %d row %d",
                        kc, t, r);
             }
     }
@@ -402,7 +396,7 @@ static void test_matmul_with_the_emulated_set(void)
                                                 : scalar.dot(w + r * row_bytes, x + tok * COLS, COLS);
                         double magnitude = 0;
                         for (int i = 0; i < COLS; i++) magnitude += fabs((double)wf[r * COLS + i] * x[tok * COLS + i]);
-                        CHECKF(close_to(out1[tok * ROWS + r], want, magnitude, 1e-5), "%s%s, %d tokens: token %d row "
+                        CHECKF(test_close_to(out1[tok * ROWS + r], want, magnitude, 1e-5), "%s%s, %d tokens: token %d row "
                                "%d = %.9g, scalar %.9g", type_traits_of(type)->name, exact ? " exact" : "", n_tokens,
                                tok, r, out1[tok * ROWS + r], want);
                     }

@@ -225,7 +225,8 @@ static void test_attention_product_matches_scalar_for_every_set(void)
     float *a_data = malloc(sizeof(float) * (ATTN_PRODUCT_ROWS + N * A_STEP)), *b = malloc(sizeof(float) * N * B_STEP);
     float c0[ATTN_PRODUCT_ROWS * C_STEP], c_scalar[ATTN_PRODUCT_ROWS * C_STEP], c_set[ATTN_PRODUCT_ROWS * C_STEP];
     uint64_t rng = 0x5eed;
-    for (int i = 0; i < ATTN_PRODUCT_ROWS + N * A_STEP; i++) a_data[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 700.0f;
+    for (int i = 0; i < ATTN_PRODUCT_ROWS + N * A_STEP; i++)
+        a_data[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 700.0f;
     for (int i = 0; i < N * B_STEP; i++) b[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 900.0f;
     for (int i = 0; i < ATTN_PRODUCT_ROWS * C_STEP; i++) c0[i] = (float)(i % 13) - 6.0f;
     const float *a[ATTN_PRODUCT_ROWS];
@@ -249,7 +250,7 @@ static void test_attention_product_matches_scalar_for_every_set(void)
                 want += (double)a[u][p * A_STEP] * b[3 + p * B_STEP + i];
                 scale += fabs((double)a[u][p * A_STEP] * b[3 + p * B_STEP + i]);
             }
-            CHECKF(fabs(c_set[k] - want) <= 1e-6 * scale + 1e-30, "%s m %d n %d: c[%d][%d] = %.9g, float64 %.9g",
+            CHECKF(test_close_to(c_set[k], want, scale, 1e-6), "%s m %d n %d: c[%d][%d] = %.9g, float64 %.9g",
                    sets[s]->name, m, n, u, i, c_set[k], want);
 #ifdef FP_FAST_FMAF
             CHECKF(memcmp(&c_set[k], &c_scalar[k], sizeof(float)) == 0, "%s m %d n %d: c[%d][%d] = %.9g, scalar %.9g",
@@ -276,7 +277,8 @@ static void test_int8_panel_pack_matches_its_definition(void)
     const int types[] = {TYPE_Q8_0, TYPE_Q4_0};
     for (int t = 0; t < 2; t++) {
         const int type = types[t];
-        const size_t row_bytes = type_row_bytes(type, BLOCKS * INT8_BLOCK), block_bytes = type_traits_of(type)->block_bytes;
+        const size_t row_bytes = type_row_bytes(type, BLOCKS * INT8_BLOCK);
+        const size_t block_bytes = type_traits_of(type)->block_bytes;
         uint8_t *data = malloc(row_bytes * ROWS);
         for (size_t i = 0; i < row_bytes * ROWS; i++)
             data[i] = (uint8_t)test_xorshift(&rng);
@@ -312,7 +314,8 @@ static void test_int8_panel_pack_matches_its_definition(void)
                     CHECKF(p->b[b][pr / 16][k / 4][4 * (pr % 16) + k % 4] == q[k], "%s rows %d.. blocks %d..: row %d "
                            "block %d weight %d", type_traits_of(type)->name, (int)rb, (int)kb, r, b, k);
                 }
-                CHECKF(memcmp(&p->d[b][pr], &d, sizeof d) == 0, "%s: row %d block %d scale", type_traits_of(type)->name, r, b);
+                CHECKF(memcmp(&p->d[b][pr], &d, sizeof d) == 0, "%s: row %d block %d scale",
+                       type_traits_of(type)->name, r, b);
                 CHECKF(p->sum[b][pr] == sum, "%s: row %d block %d sum %d, want %d", type_traits_of(type)->name, r, b,
                        p->sum[b][pr], sum);
             }
@@ -373,8 +376,8 @@ static void test_gemm_f16_panels_give_the_fp32_panels_bits(void)
         matmul(&b, x, n_tokens, 1, &tp, &out32);
         free_ops(&a), free_ops(&b);
         for (int i = 0; i < rows * n_tokens; i++)
-            CHECKF(memcmp(&out16[i], &out32[i], sizeof(float)) == 0, "%s: output %d = %.9g with fp16 panels, %.9g with fp32",
-                   sets[s]->name, i, out16[i], out32[i]);
+            CHECKF(memcmp(&out16[i], &out32[i], sizeof(float)) == 0,
+                   "%s: output %d = %.9g with fp16 panels, %.9g with fp32", sets[s]->name, i, out16[i], out32[i]);
     }
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2"))

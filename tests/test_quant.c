@@ -75,13 +75,6 @@ static uint16_t f16(float f) { return fp32_to_fp16(f); }
 static uint32_t bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
-/* |got - want| within rel of sum |w_i x_i|: the scale of the rounding error of any summation
- * order, also when the dot product itself cancels to near zero. */
-static int close_to(double got, double want, double magnitude, double rel)
-{
-    return fabs(got - want) <= rel * magnitude + 1e-30;
-}
-
 /* float64 dot of the dequantized row (scalar to_float) with x; *magnitude = sum |w x| */
 static double reference_dot(int type, const void *w, const float *x, int64_t n, double *magnitude)
 {
@@ -350,9 +343,9 @@ static void test_every_variant_dot_matches_scalar_and_float64(void)
             float scalar = variants[0].traits[type].dot(row, x, n);
             for (int v = 0; v < n_variants; v++) {
                 float got = variants[v].traits[type].dot(row, x, n);
-                CHECKF(close_to(got, scalar, magnitude, 1e-5), "%s %s n=%d: %.9g vs scalar %.9g",
+                CHECKF(test_close_to(got, scalar, magnitude, 1e-5), "%s %s n=%d: %.9g vs scalar %.9g",
                        variants[v].name, type_traits_of(type)->name, n, got, scalar);
-                CHECKF(close_to(got, exact, magnitude, 1e-5), "%s %s n=%d: %.9g vs float64 %.9g",
+                CHECKF(test_close_to(got, exact, magnitude, 1e-5), "%s %s n=%d: %.9g vs float64 %.9g",
                        variants[v].name, type_traits_of(type)->name, n, got, exact);
             }
             free(stored.allocation), free(x);
@@ -375,8 +368,8 @@ static void test_every_variant_dot4_matches_dot_per_row(void)
                 for (int r = 0; r < 4; r++) {
                     double magnitude, exact = reference_dot(type, row, x + r * stride, n, &magnitude);
                     float scalar = variants[0].traits[type].dot(row, x + r * stride, n);
-                    CHECKF(close_to(out[r], scalar, magnitude, 1e-5) &&
-                           close_to(out[r], exact, magnitude, 1e-5),
+                    CHECKF(test_close_to(out[r], scalar, magnitude, 1e-5) &&
+                           test_close_to(out[r], exact, magnitude, 1e-5),
                            "%s %s n=%d row %d: %.9g vs scalar %.9g, float64 %.9g", variants[v].name,
                            type_traits_of(type)->name, n, r, out[r], scalar, exact);
                 }
@@ -542,7 +535,7 @@ static void test_every_variant_vec_dot_matches_scalar_and_float64(void)
                     const kernel_row *k = &variants[v].traits[type];
                     float got = k->vec_dot(w, xq + r * x_bytes, n), four[4];
                     k->vec_dot4(w, xq, x_bytes, n, four);
-                    CHECKF(close_to(got, exact, magnitude, 1e-5) && close_to(got, scalar, magnitude, 1e-5),
+                    CHECKF(test_close_to(got, exact, magnitude, 1e-5) && test_close_to(got, scalar, magnitude, 1e-5),
                            "%s %s n=%d token %d: %.9g vs scalar %.9g, float64 %.9g", variants[v].name,
                            type_traits_of(type)->name, n, r, got, scalar, exact);
                     CHECKF(four[r] == got, "%s %s n=%d token %d: vec_dot4 %.9g != vec_dot %.9g",
