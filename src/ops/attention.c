@@ -106,6 +106,25 @@ static inline float sum_tile(const float *s, int n)
     return total;
 }
 
+/* a[d] += sum_j p[j] * v[j * stride + d] for d < width, the keys j in order: one multiply and one
+ * add per term, as dot_head. width is a constant at each call (32, 8 or 1), so the loops unroll
+ * and the width sums live in registers for the whole tile. (One loop over all head_dim
+ * dimensions per key, its length unknown, kept them in memory: every key's additions waited for
+ * the previous key's stores, and with heads of 8 dimensions that chain was most of decode's
+ * attention.) */
+static inline __attribute__((always_inline)) void add_weighted_values(float *a, const float *p, const float *v,
+                                                                      int n, size_t stride, const int width)
+{
+    float sum[32];
+    for (int d = 0; d < width; d++)
+        sum[d] = a[d];
+    for (int j = 0; j < n; j++)
+        for (int d = 0; d < width; d++)
+            sum[d] += p[j] * v[(size_t)j * stride + d];
+    for (int d = 0; d < width; d++)
+        a[d] = sum[d];
+}
+
 struct attention_job {
     float *out;
     const float *query;
@@ -207,18 +226,20 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
             max[r] = new_max;
         }
 
-        /* Weighted values: acc += sum_j p_j * v_j, a value row at a time, all its dimensions in
-         * one vector loop: the sums of different dimensions are independent, so many are in
-         * flight at once (the tile's values stay in L1 for the other query heads of the group). */
+        /* Weighted values: acc += sum_j p_j * v_j, in slices of up to 32 dimensions whose sums
+         * stay in registers across the tile's keys (the tile's values stay in L1 for the next
+         * slice and the other query heads of the group). */
         const float *value = tile_as_float(job, kv_value(c, kv_head, j0), tile, value_buf);
         for (int r = 0; r < n_share; r++) {
             const float *p = score + r * ATTN_TILE;
             float *a = acc + (size_t)r * head_dim;
-            for (int j = 0; j < tile; j++) {
-                const float *v = value + (size_t)j * head_dim;
-                for (int d = 0; d < head_dim; d++)
-                    a[d] += p[j] * v[d];
-            }
+            int d = 0;
+            for (; d + 32 <= head_dim; d += 32)
+                add_weighted_values(a + d, p, value + d, tile, head_dim, 32);
+            for (; d + 8 <= head_dim; d += 8)
+                add_weighted_values(a + d, p, value + d, tile, head_dim, 8);
+            for (; d < head_dim; d++)
+                add_weighted_values(a + d, p, value + d, tile, head_dim, 1);
         }
     }
 
