@@ -300,14 +300,20 @@ AVX2 INLINE __m256i q8_0_pairs(const block_q8_0 *w, __m256i x)
     return _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
 }
 
-/* Four blocks' pair sums -> [A0 A1 A2 A3 | B0 B1 B2 B3] as floats (exact: |A| < 2^24). vphaddd
- * adds within each 128-bit half, which keeps elements 0-15 and 16-31 apart. */
+/* Four blocks' pair sums -> [A0 A1 A2 A3 | B0 B1 B2 B3] as floats (exact: |A| < 2^24). Each
+ * block's pairs become four int32 per 128-bit half (vpmaddwd), then the four blocks' quadruples
+ * are summed by a transpose: unpacks and adds, which keep elements 0-15 and 16-31 apart as every
+ * step stays within its half. (Three vphaddd did the same in fewer instructions but more uops:
+ * the unpacks measured 6 % faster for a whole Q4_0 row dot kept in L2, on a Zen 3.) */
 AVX2 INLINE __m256 half_sums4(__m256i p0, __m256i p1, __m256i p2, __m256i p3)
 {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i s01 = _mm256_hadd_epi32(_mm256_madd_epi16(p0, ones), _mm256_madd_epi16(p1, ones));
-    __m256i s23 = _mm256_hadd_epi32(_mm256_madd_epi16(p2, ones), _mm256_madd_epi16(p3, ones));
-    return _mm256_cvtepi32_ps(_mm256_hadd_epi32(s01, s23));
+    const __m256i m0 = _mm256_madd_epi16(p0, ones), m1 = _mm256_madd_epi16(p1, ones);
+    const __m256i m2 = _mm256_madd_epi16(p2, ones), m3 = _mm256_madd_epi16(p3, ones);
+    /* [m0_0+m0_2, m1_0+m1_2, m0_1+m0_3, m1_1+m1_3], and the same for blocks 2 and 3 */
+    const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(m0, m1), _mm256_unpackhi_epi32(m0, m1));
+    const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(m2, m3), _mm256_unpackhi_epi32(m2, m3));
+    return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23)));
 }
 
 /* Four fp16 scales, converted together */
