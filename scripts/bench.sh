@@ -8,6 +8,12 @@
 # Each model runs `./run MODEL --bench --json` (a warm-up, then BENCH_REPS repetitions of each test).
 # With LLAMA_BENCH=/path/to/llama-bench, llama.cpp's llama-bench measures the same file right after
 # ours (interleaved per model, the same minutes), and the report adds its tok/s and our ratio.
+# With LLAMA2C=/path/to/run (llama2.c's run.c, built outside this checkout; a comma list of builds,
+# say `make runfast` and `make runomp`, gives the best build's figure), the F32 models' decode is
+# measured by it too, right after llama-bench: the model exported to a llama2.c checkpoint
+# (scripts/export_llama2c.py, once, into build/bench/), greedy, BENCH_REPS runs of BENCH_GEN steps
+# with its output to /dev/null, each run's "achieved tok/s" (OMP_NUM_THREADS=BENCH_THREADS for an
+# OpenMP build; it times from its second step, in whole milliseconds). Depth 0 only.
 #
 # Settings (environment):
 #   BENCH_MODELS   names from the list above, space- or comma-separated (default: all)
@@ -30,7 +36,7 @@ DEPTHS=${BENCH_DEPTHS:-0,512}
 THREADS=${BENCH_THREADS:-2}
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)   # before the run: other work on the machine skews every figure
 mkdir -p "$DIR"
-rm -f "$DIR"/*.attend.json "$DIR"/*.llama.json
+rm -f "$DIR"/*.attend.json "$DIR"/*.llama.json "$DIR"/*.llama2c.json
 
 # model_file NAME -> the GGUF file for NAME (made once); empty when it cannot be had.
 model_file() {
@@ -54,6 +60,37 @@ model_file() {
     echo "$f"
 }
 
+# llama2c_bench NAME FILE: llama2.c's decode of an F32 model -> $DIR/NAME.llama2c.json
+llama2c_bench() {
+    case $1 in
+    stories260K) ckpt=$SHARED/models/stories260K/stories260K.bin tok=$SHARED/models/stories260K/tok512.bin ;;
+    *-F32)
+        ckpt=$DIR/$1.llama2c.bin tok=$DIR/$1.llama2c.tok.bin
+        if [ ! -f "$ckpt" ] || [ ! -f "$tok" ]; then
+            echo "bench: exporting $2 as a llama2.c checkpoint" >&2
+            nice $PY scripts/export_llama2c.py "$2" --version 0 --tokenizer-out "$tok" --out "$ckpt" >&2 || return 0
+        fi ;;
+    *) return 0 ;;   # llama2.c runs float32 checkpoints only
+    esac
+    builds=""
+    for run in $(echo "$LLAMA2C" | tr ',' ' '); do
+        echo "bench: $1 with llama2.c ($run)" >&2
+        runs=""
+        for i in $(seq "$REPS"); do
+            # the prompt's 5 steps are decoded one by one too, so they count as generated steps
+            t=$(OMP_NUM_THREADS=$THREADS "$run" "$ckpt" -z "$tok" -t 0 -n $((GEN + 5)) -i "Once upon a time" 2>&1 >/dev/null |
+                sed -n 's/^achieved tok\/s: *//p')
+            [ -n "$t" ] && runs="$runs${runs:+, }$t"
+        done
+        [ -n "$runs" ] && builds="$builds${builds:+, }{\"binary\": \"$(basename "$run")\", \"tok_s\": [$runs]}"
+    done
+    if [ -z "$builds" ]; then
+        echo "bench: llama2.c printed no tok/s for $1" >&2
+        return 0
+    fi
+    echo "{\"n_gen\": $GEN, \"threads\": $THREADS, \"builds\": [$builds]}" > "$DIR/$1.llama2c.json"
+}
+
 for name in $MODELS; do
     f=$(model_file "$name")
     if [ -z "$f" ]; then
@@ -70,6 +107,9 @@ for name in $MODELS; do
         "$LLAMA_BENCH" -m "$f" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -o json \
             > "$DIR/$name.llama.json" 2>> "$DIR/$name.llama.log" ||
             { echo "bench: llama-bench failed on $name (see $DIR/$name.llama.log)" >&2; rm -f "$DIR/$name.llama.json"; }
+    fi
+    if [ -n "$LLAMA2C" ]; then
+        llama2c_bench "$name" "$f"
     fi
 done
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench_combine.py — several `make bench` runs side by side: the last run's figures, every run's
-ratio to llama.cpp and their geometric mean, as one markdown table.
+ratio to llama.cpp (and to llama2.c, when measured) and their geometric mean, as one markdown table.
 
     bench_combine.py RUN1.json RUN2.json ... [--out table.md]
 
@@ -39,16 +39,24 @@ def main():
     runs = [load(r) for r in a.runs]
     last = runs[-1]
     names = " / ".join(chr(ord("A") + i) for i in range(len(runs)))
-    lines = [f"| model | test | depth | tok/s | ± | TTFT ms | ITL p50 ms | ITL p99 ms | roofline | llama.cpp tok/s "
-             f"| ratio {names} | geometric mean |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    peers = [("llama_cpp", "llama.cpp")]
+    if any(t.get("ratio_to_llama2c") for r in runs for t in r.values()):
+        peers.append(("llama2c", "llama2.c"))
+    head = "| model | test | depth | tok/s | ± | TTFT ms | ITL p50 ms | ITL p99 ms | roofline |"
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    for _, label in peers:
+        head += f" {label} tok/s | ratio {names} | geometric mean |"
+        rule += "---:|---|---:|"
+    lines = [head, rule]
     for key, t in last.items():
-        ratios = [r[key].get("ratio_to_llama_cpp") if key in r else None for r in runs]
-        known = [x for x in ratios if x]
-        mean = math.exp(sum(math.log(x) for x in known) / len(known)) if known else None
-        shown = " / ".join(f"{x:.2f}" if x else "–" for x in ratios)
-        gm = f"**{mean:.2f}x**" if mean else "–"
-        lines.append(f"{row_cells(t)} {fmt(t.get('llama_cpp_tok_s_mean'))} | {shown} | {gm} |")
+        row = row_cells(t)
+        for peer, _ in peers:
+            ratios = [r[key].get(f"ratio_to_{peer}") if key in r else None for r in runs]
+            known = [x for x in ratios if x]
+            mean = math.exp(sum(math.log(x) for x in known) / len(known)) if known else None
+            shown = " / ".join(f"{x:.2f}" if x else "–" for x in ratios)
+            row += f" {fmt(t.get(f'{peer}_tok_s_mean'))} | {shown} | {f'**{mean:.2f}x**' if mean else '–'} |"
+        lines.append(row)
     text = "\n".join(lines) + "\n"
     if a.out:
         with open(a.out, "w") as f:

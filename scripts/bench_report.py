@@ -4,9 +4,9 @@
     bench_report.py --dir build/bench --models "stories260K s110M-F32" [--command ...] [--commit ...]
 
 Reads DIR/NAME.attend.json (./run --bench --json) and, when present, DIR/NAME.llama.json
-(llama-bench -o json, measured right after ours), and writes DIR/report.json (every test of every
-model, each with its llama.cpp figure when there is one) and DIR/report.md (one table). Standard
-library only.
+(llama-bench -o json, measured right after ours) and DIR/NAME.llama2c.json (llama2.c's decode runs,
+see scripts/bench.sh), and writes DIR/report.json (every test of every model, each with its peers'
+figures when there are some) and DIR/report.md (one table). Standard library only.
 """
 import argparse
 import datetime
@@ -31,6 +31,28 @@ def llama_rows(path):
         elif r.get("n_prompt", 0) == 0 and r.get("n_gen", 0) > 0:
             out[("tg", r["n_gen"], depth)] = (r["avg_ts"], r.get("stddev_ts", 0.0))
     return out
+
+
+def llama2c_row(path):
+    """(mean tok/s, stddev, n_gen, binary) of the fastest llama2.c build's decode runs
+    (scripts/bench.sh), or None."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        try:
+            r = json.load(f)
+        except json.JSONDecodeError:
+            return None
+    best = None
+    for build in r.get("builds", []):
+        runs = build.get("tok_s") or []
+        if not runs:
+            continue
+        mean = sum(runs) / len(runs)
+        sd = (sum((x - mean) ** 2 for x in runs) / (len(runs) - 1)) ** 0.5 if len(runs) > 1 else 0.0
+        if best is None or mean > best[0]:
+            best = (mean, sd, r.get("n_gen"), build.get("binary"))
+    return best
 
 
 def fmt(x, digits=3):
@@ -59,7 +81,7 @@ def main():
     ap.add_argument("--load", default="", help="load average before the run")
     a = ap.parse_args()
 
-    tests, have_llama = [], False
+    tests, have_llama, have_llama2c = [], False, False
     for name in a.models.split():
         path = os.path.join(a.dir, f"{name}.attend.json")
         if not os.path.exists(path):
@@ -74,6 +96,11 @@ def main():
                 have_llama = True
                 t["llama_cpp_tok_s_mean"], t["llama_cpp_tok_s_stddev"] = p
                 t["ratio_to_llama_cpp"] = t["tok_s_mean"] / p[0] if p[0] else None
+            l2c = llama2c_row(os.path.join(a.dir, f"{name}.llama2c.json"))
+            if l2c and t["kind"] == "tg" and t["depth"] == 0 and t["n_tokens"] == l2c[2]:
+                have_llama2c = True
+                t["llama2c_tok_s_mean"], t["llama2c_tok_s_stddev"], t["llama2c_binary"] = l2c[0], l2c[1], l2c[3]
+                t["ratio_to_llama2c"] = t["tok_s_mean"] / l2c[0] if l2c[0] else None
             tests.append(t)
     if not tests:
         raise SystemExit("bench_report.py: no results in " + a.dir)
@@ -109,13 +136,16 @@ def main():
     if have_llama:
         head += " llama.cpp tok/s | ratio |"
         rule += "---:|---:|"
+    if have_llama2c:
+        head += " llama2.c tok/s | ratio |"
+        rule += "---:|---:|"
     lines += [head, rule]
     for t in tests:
         row = row_cells(t)
-        if have_llama:
-            peer = t.get("llama_cpp_tok_s_mean")
-            ratio = t.get("ratio_to_llama_cpp")
-            row += f" {fmt(peer)} | {f'{ratio:.2f}x' if ratio else '–'} |"
+        for peer, have in (("llama_cpp", have_llama), ("llama2c", have_llama2c)):
+            if have:
+                ratio = t.get(f"ratio_to_{peer}")
+                row += f" {fmt(t.get(f'{peer}_tok_s_mean'))} | {f'{ratio:.2f}x' if ratio else '–'} |"
         lines.append(row)
     lines += ["", "Peak resident memory and load times (cold = first mapping in the process, warm = a second load):", "",
               "| model | type | size MiB | load cold ms | load warm ms | peak RSS MiB |", "|---|---|---:|---:|---:|---:|"]

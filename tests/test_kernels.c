@@ -214,6 +214,44 @@ static void test_gemm_pack_matches_to_float_transposed(void)
     free(wf); free(row); free(panel);
 }
 
+/* Every set's decode scores against a float64 dot and bit for bit against the scalar set's: head
+ * dimensions with and without a tail past the chunks of 8, key counts around the sets' groups of
+ * eight, keys a stride apart that is not a multiple of a vector, starting one float in. */
+static void test_attention_scores_match_scalar_for_every_set(void)
+{
+    enum { MAX_N = 70, MAX_DIM = 136 };
+    static const int dims[] = {1, 5, 8, 13, 48, 64, 72, 128};
+    const size_t k_step = MAX_DIM + 3;
+    float *q = malloc(sizeof(float) * (MAX_DIM + 1)), *k = malloc(sizeof(float) * (MAX_N * k_step + 1));
+    float s_scalar[MAX_N + 1], s_set[MAX_N + 1];
+    uint64_t rng = 0xca11;
+    for (int i = 0; i < MAX_DIM + 1; i++) q[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 600.0f;
+    for (size_t i = 0; i < MAX_N * k_step + 1; i++) k[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 800.0f;
+    const float scale = 0.125f * 1.1f;
+    for (int s = 0; s < n_sets; s++)
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+    for (int n = 0; n <= MAX_N; n += n < 20 ? 1 : 25) {
+        const int head_dim = dims[di];
+        s_scalar[n] = s_set[n] = 12345.0f;   /* a guard past the last score */
+        kernels_scalar.attention_scores(q + 1, k + 1, k_step, n, head_dim, scale, s_scalar);
+        sets[s]->attention_scores(q + 1, k + 1, k_step, n, head_dim, scale, s_set);
+        CHECKF(s_set[n] == 12345.0f, "%s head_dim %d n %d: wrote past the last score", sets[s]->name, head_dim, n);
+        for (int j = 0; j < n; j++) {
+            double want = 0, size = 0;
+            for (int d = 0; d < head_dim; d++) {
+                want += (double)q[1 + d] * k[1 + j * k_step + d];
+                size += fabs((double)q[1 + d] * k[1 + j * k_step + d]);
+            }
+            CHECKF(test_close_to(s_set[j], want * scale, size * scale, 1e-6), "%s head_dim %d n %d: score %d = %.9g, "
+                   "float64 %.9g", sets[s]->name, head_dim, n, j, s_set[j], want * scale);
+            CHECKF(memcmp(&s_set[j], &s_scalar[j], sizeof(float)) == 0, "%s head_dim %d n %d: score %d = %.9g, "
+                   "scalar %.9g", sets[s]->name, head_dim, n, j, s_set[j], s_scalar[j]);
+        }
+    }
+    free(q);
+    free(k);
+}
+
 /* Every set's attention product against a float64 sum and against the scalar set's: m = 1..6 rows
  * over n = 0..70 terms, with strides and row starts that are not multiples of a vector, adding to
  * what c already holds. Each element is one fused multiply-add per term, in the order of p, in
@@ -572,6 +610,7 @@ int main(int argc, char **argv)
     RUN(test_gemm_pack_matches_to_float_transposed);
     RUN(test_gemm_f16_panels_give_the_fp32_panels_bits);
     RUN(test_attention_product_matches_scalar_for_every_set);
+    RUN(test_attention_scores_match_scalar_for_every_set);
     RUN(test_int8_panel_pack_matches_its_definition);
     RUN(test_matmul_int8_decode_matches_scalar_vec_dot);
     RUN(test_threadpool_runs_every_task_once_per_job);

@@ -396,6 +396,7 @@ const kernel_set kernels_amx = {
     },
     .gemm = AVX512_GEMM,
     .attention_product = avx2_attention_product,
+    .attention_scores = avx2_attention_scores,
     .vec_dot_gemm_scratch = sizeof(amx_scratch),
 };
 #else

@@ -518,6 +518,55 @@ AVX2 void avx2_attention_product(int m, int n, const float *const a[], size_t a_
     }
 }
 
+/* ==== Decode's scores (kernel_set.h): eight keys at once ==== */
+
+/* The partial sums of one key: lane i sums the elements d = i mod 8 of the whole chunks (a
+ * multiply, then an add: the order and roundings of the scalar set, not a fused multiply-add). */
+AVX2 INLINE __m256 key_partials(const float *q, const float *key, int chunks)
+{
+    __m256 part = _mm256_setzero_ps();
+    for (int c = 0; c < chunks; c++)
+        part = _mm256_add_ps(part, _mm256_mul_ps(_mm256_loadu_ps(q + 8 * c), _mm256_loadu_ps(key + 8 * c)));
+    return part;
+}
+
+AVX2 void avx2_attention_scores(const float *q, const float *k, size_t k_step, int n, int head_dim, float scale,
+                                float *score)
+{
+    const int chunks = head_dim / 8;
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 p[8];
+        for (int u = 0; u < 8; u++)
+            p[u] = key_partials(q, k + (size_t)(j + u) * k_step, chunks);
+        /* Transposed sums: vhaddps pairs neighbouring lanes within each half, so two rounds give,
+         * in the lower half of h0123, (p0 + p1) + (p2 + p3) of keys 0-3 and in its upper half
+         * (p4 + p5) + (p6 + p7); adding the halves finishes the scalar set's tree, key by key. */
+        const __m256 h0123 = _mm256_hadd_ps(_mm256_hadd_ps(p[0], p[1]), _mm256_hadd_ps(p[2], p[3]));
+        const __m256 h4567 = _mm256_hadd_ps(_mm256_hadd_ps(p[4], p[5]), _mm256_hadd_ps(p[6], p[7]));
+        __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+        if (head_dim % 8) {   /* the last terms one by one, as the scalar set adds them */
+            float lanes[8];
+            _mm256_storeu_ps(lanes, s);
+            for (int u = 0; u < 8; u++)
+                for (int d = 8 * chunks; d < head_dim; d++)
+                    lanes[u] = lanes[u] + q[d] * k[(size_t)(j + u) * k_step + d];
+            s = _mm256_loadu_ps(lanes);
+        }
+        _mm256_storeu_ps(score + j, _mm256_mul_ps(s, _mm256_set1_ps(scale)));
+    }
+    for (; j < n; j++) {   /* the last n mod 8 keys, each on its own */
+        const float *key = k + (size_t)j * k_step;
+        const __m256 part = key_partials(q, key, chunks);
+        float l[8];
+        _mm256_storeu_ps(l, part);
+        float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        for (int d = 8 * chunks; d < head_dim; d++)
+            s = s + q[d] * key[d];
+        score[j] = s * scale;
+    }
+}
+
 /* ==== Packing rows into GEMM panels ==== */
 
 /* v[i] = row i's 8 values -> v[k] = the 8 rows' value k: pairs, then quads, then 128-bit halves. */
@@ -686,6 +735,7 @@ const kernel_set kernels_avx2 = {
     .gemm = { .rows = 16, .tokens = 6, .k_block = 1024, .tile = gemm_tile_16x6, .pack = avx2_pack_rows,
               .tile_f16 = gemm_tile_16x6_f16, .pack_f16 = avx2_pack_f16 },
     .attention_product = avx2_attention_product,
+    .attention_scores = avx2_attention_scores,
 };
 
 #else

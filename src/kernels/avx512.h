@@ -36,9 +36,12 @@ AVX512_INT8_KERNELS(q4_0)
 int avx2_pack_rows(int type, const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows, float *panel);
 int avx2_pack_f16(const void *first_row, size_t row_bytes, int64_t k0, int kc, int rows, uint16_t *panel);
 
-/* ---- from avx2.c: attention's product (16 columns are two ymm registers: AVX2's shape fits) ---- */
+/* ---- from avx2.c: attention's product (16 columns are two ymm registers: AVX2's shape fits) and
+ * decode's scores ---- */
 void avx2_attention_product(int m, int n, const float *const a[], size_t a_step, const float *b, size_t b_step,
                             float *c, size_t c_step);
+void avx2_attention_scores(const float *q, const float *k, size_t k_step, int n, int head_dim, float scale,
+                           float *score);
 
 /* ---- from avx2.c: the activation quantizer (float rows into Q8_0 blocks) ---- */
 void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);

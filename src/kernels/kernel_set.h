@@ -92,11 +92,22 @@ enum { ATTN_PRODUCT_ROWS = 6, ATTN_PRODUCT_COLS = 16 };
 typedef void (*attention_product_fn)(int m, int n, const float *const a[], size_t a_step, const float *b,
                                      size_t b_step, float *c, size_t c_step);
 
+/* Decode's scores (ops/attention.c): one query against n keys of head_dim floats each,
+ *     score[j] = scale * (q . k[j * k_step ...]),
+ * each dot summed in one fixed order whatever the set: eight partial sums, p_i over the elements
+ * d = i mod 8 of the whole chunks of 8, in order, one multiply and one add per term (not fused);
+ * then ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)); then the last head_dim mod 8 terms one
+ * by one; then the scale. So every set gives the same bits. (A SIMD set sums eight keys at once
+ * and transposes their partial sums into one vector: no horizontal sum per key.) */
+typedef void (*attention_scores_fn)(const float *q, const float *k, size_t k_step, int n, int head_dim, float scale,
+                                    float *score);
+
 typedef struct {
     const char *name;               /* "scalar", "avx2", "avx512", "amx" */
     kernel_row row[TYPE_COUNT];     /* indexed by storage type */
     gemm_kernel gemm;
     attention_product_fn attention_product;
+    attention_scores_fn attention_scores;
     size_t vec_dot_gemm_scratch;    /* per-thread bytes the rows' vec_dot_gemm need (0: no row has one) */
 } kernel_set;
 

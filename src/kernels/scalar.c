@@ -149,6 +149,25 @@ static void attention_product(int m, int n, const float *const a[], size_t a_ste
         }
 }
 
+/* ==== Decode's scores (kernel_set.h): eight partial sums, as the SIMD sets keep them ==== */
+
+static void attention_scores(const float *q, const float *k, size_t k_step, int n, int head_dim, float scale,
+                             float *score)
+{
+    for (int j = 0; j < n; j++) {
+        const float *key = k + (size_t)j * k_step;
+        float part[8] = {0};
+        int d = 0;
+        for (; d + 8 <= head_dim; d += 8)
+            for (int i = 0; i < 8; i++)
+                part[i] = part[i] + q[d + i] * key[d + i];
+        float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        for (; d < head_dim; d++)
+            s = s + q[d] * key[d];
+        score[j] = s * scale;
+    }
+}
+
 /* to_float and from_float are the types' own reference conversions (kernel_row_of). */
 const kernel_set kernels_scalar = {
     .name = "scalar",
@@ -166,4 +185,5 @@ const kernel_set kernels_scalar = {
     },
     .gemm = { .rows = 32, .tokens = 8, .k_block = 512, .tile = gemm_tile_32x8 },
     .attention_product = attention_product,
+    .attention_scores = attention_scores,
 };

@@ -56,23 +56,6 @@ size_t attention_scratch_floats(int n_heads, int n_kv_heads, int head_dim)
 }
 
 
-/* q . k over one head. Eight independent partial sums let the compiler keep them in one vector
- * register without reordering a floating-point reduction (no -ffast-math needed), and being
- * inline, a head of 8 or 16 dimensions costs a few instructions, not a call per key. (Written
- * with MADD, GCC 12 no longer vectorizes these sums: decode stays with a multiply and an add.) */
-static inline float dot_head(const float *q, const float *k, int head_dim)
-{
-    float part[8] = {0};
-    int d = 0;
-    for (; d + 8 <= head_dim; d += 8)
-        for (int i = 0; i < 8; i++)
-            part[i] += q[d + i] * k[d + i];
-    float s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-    for (; d < head_dim; d++)
-        s += q[d] * k[d];
-    return s;
-}
-
 /* x[i] = e^x[i] for n values x[i] <= 0 (scores minus their running maximum), in plain C that the
  * compiler vectorizes. e^x = 2^k * 2^f with k = round(x / ln 2) and |f| <= 1/2; 2^f by its Taylor
  * series to degree 6 (relative error ~1e-7, below float rounding of the products it weights).
@@ -107,7 +90,7 @@ static inline float sum_tile(const float *s, int n)
 }
 
 /* a[d] += sum_j p[j] * v[j * stride + d] for d < width, the keys j in order: one multiply and one
- * add per term, as dot_head. width is a constant at each call (32, 8 or 1), so the loops unroll
+ * add per term, as the scores. width is a constant at each call (32, 8 or 1), so the loops unroll
  * and the width sums live in registers for the whole tile. (One loop over all head_dim
  * dimensions per key, its length unknown, kept them in memory: every key's additions waited for
  * the previous key's stores, and with heads of 8 dimensions that chain was most of decode's
@@ -199,13 +182,13 @@ static void attend_group(const struct attention_job *job, int t, int kv_head, in
         tile = range_hi[range] - j0 < ATTN_TILE ? range_hi[range] - j0 : ATTN_TILE;
         tile = kv_run(c, j0) < tile ? kv_run(c, j0) : tile;
 
-        /* Scores for the tile, each key row read once for every query head of the group. */
+        /* Scores for the tile: q . k / sqrt(head_dim) for each query head of the group against
+         * every key (the kernel set's: eight keys at a time, no horizontal sum per key; the
+         * tile's keys stay in L1 for the next query head). */
         const float *keys = tile_as_float(job, kv_key(c, kv_head, j0), tile, key_buf);
-        for (int j = 0; j < tile; j++) {
-            const float *key = keys + (size_t)j * head_dim;
-            for (int r = 0; r < n_share; r++)
-                score[r * ATTN_TILE + j] = dot_head(query + (size_t)r * head_dim, key, head_dim) * scale;
-        }
+        for (int r = 0; r < n_share; r++)
+            job->ops->kernels->attention_scores(query + (size_t)r * head_dim, keys, head_dim, tile, head_dim, scale,
+                                                score + r * ATTN_TILE);
 
         for (int r = 0; r < n_share; r++) {
             float *s = score + r * ATTN_TILE;
