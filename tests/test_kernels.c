@@ -476,6 +476,72 @@ static void test_matmul_int8_decode_matches_scalar_vec_dot(void)
     free(wf);
 }
 
+/* Decode's four-row float dot (dot_rows4) gives its set's dot bits for every row, for F32, F16 and
+ * BF16 rows of lengths with and without tails past 8 and 16 (0 to 8 rows of 3 and 1 element
+ * included); and a one-token F32 matmul, which uses it, gives the same bits for 1, 2 and 3
+ * threads (the shares begin at different rows) and stays within 1e-4 of float64. */
+static void test_dot_rows4_gives_dot_bits(void)
+{
+    enum { MAX_COLS = 203, ROWS = 4 };
+    static const int lengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 96, 203};
+    static const int types[] = {TYPE_F32, TYPE_F16, TYPE_BF16};
+    float x[MAX_COLS], wf[ROWS * MAX_COLS];
+    uint16_t wh[ROWS * MAX_COLS];
+    uint64_t rng = 0xd07;
+    for (int i = 0; i < MAX_COLS; i++) x[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 500.0f;
+    for (int i = 0; i < ROWS * MAX_COLS; i++) wf[i] = (float)((int)(test_xorshift(&rng) % 2001) - 1000) / 700.0f;
+    int tried = 0;
+    for (int s = 0; s < n_sets; s++)
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        const int type = types[ti];
+        const kernel_row k = kernel_row_of(sets[s], type);
+        if (!k.dot_rows4)
+            continue;
+        for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+            const int n = lengths[li];
+            const size_t row_bytes = type == TYPE_F32 ? sizeof(float) * MAX_COLS : sizeof(uint16_t) * MAX_COLS;
+            for (int i = 0; i < ROWS * MAX_COLS; i++) {
+                uint32_t bits;
+                memcpy(&bits, &wf[i], sizeof bits);
+                wh[i] = type == TYPE_F16 ? fp32_to_fp16(wf[i]) : (uint16_t)(bits >> 16);   /* bf16: the top half */
+            }
+            const void *w = type == TYPE_F32 ? (const void *)wf : (const void *)wh;
+            float o[4];
+            k.dot_rows4(w, row_bytes, x, n, o);
+            for (int r = 0; r < ROWS; r++) {
+                const float want = k.dot((const char *)w + r * row_bytes, x, n);
+                CHECKF(memcmp(&o[r], &want, sizeof want) == 0, "%s %s n %d row %d: dot_rows4 %.9g, dot %.9g",
+                       sets[s]->name, type_traits_of(type)->name, n, r, o[r], want);
+            }
+            tried++;
+        }
+    }
+    CHECK(tried > 0);   /* the scalar set has none; every SIMD set this CPU runs has them */
+
+    enum { COLS = 96, MROWS = 61 };
+    float *w = malloc(sizeof(float) * MROWS * COLS), out[3][MROWS];
+    for (int i = 0; i < MROWS * COLS; i++) w[i] = sinf(i * 0.23f);
+    tensor t = {TYPE_F32, MROWS, COLS, sizeof(float) * COLS, w};
+    const tensor *tp = &t;
+    for (int s = 0; s < n_sets; s++) {
+        for (int threads = 1; threads <= 3; threads++) {
+            ops_context ops = matmul_ops(threads, sets[s], 0, COLS);
+            float *o = out[threads - 1];
+            matmul(&ops, x, 1, 1, &tp, &o);
+            free_ops(&ops);
+        }
+        CHECKF(!memcmp(out[0], out[1], sizeof out[0]) && !memcmp(out[0], out[2], sizeof out[0]),
+               "%s: the thread count changed a decode matmul", sets[s]->name);
+        for (int r = 0; r < MROWS; r++) {
+            double want = 0;
+            for (int c = 0; c < COLS; c++)
+                want += (double)w[r * COLS + c] * x[c];
+            CHECKF(fabs(out[0][r] - want) < 1e-4, "%s row %d: %g vs %g", sets[s]->name, r, out[0][r], want);
+        }
+    }
+    free(w);
+}
+
 /* Every task of every job runs exactly once, on a valid worker, across many back-to-back jobs
  * (including more threads than this machine has cores, where workers start late). */
 struct count_job {
@@ -611,6 +677,7 @@ int main(int argc, char **argv)
     RUN(test_gemm_f16_panels_give_the_fp32_panels_bits);
     RUN(test_attention_product_matches_scalar_for_every_set);
     RUN(test_attention_scores_match_scalar_for_every_set);
+    RUN(test_dot_rows4_gives_dot_bits);
     RUN(test_int8_panel_pack_matches_its_definition);
     RUN(test_matmul_int8_decode_matches_scalar_vec_dot);
     RUN(test_threadpool_runs_every_task_once_per_job);

@@ -29,6 +29,11 @@ typedef struct {
     /* the same for 4 activation rows x, x + stride, ...: loading a weight once for several
      * tokens is what makes a short batch cheaper than 4 decode steps. */
     void (*dot4)(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
+    /* four weight rows w, w + row_bytes, ... against one activation row x (decode): x is loaded
+     * once for four rows, and the four sums are reduced together. out[r] must equal dot(row r, x)
+     * bit for bit, so it comes with the set's own dot (as vec_dot_rows4 with vec_dot). May be
+     * NULL: decode then calls dot per row. */
+    void (*dot_rows4)(const void *w, size_t row_bytes, const float *x, int64_t n, float out[4]);
 
     /* Activations already converted to the type's vec_dot_type (the fast path; NULL when the
      * vec_dot_type is F32). xq is a row of n values in that type. */

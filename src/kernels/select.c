@@ -107,9 +107,12 @@ kernel_row kernel_row_of(const kernel_set *k, int type)
     FALLBACK(vec_dot);
     FALLBACK(vec_dot4);
 #undef FALLBACK
-    /* vec_dot_rows4 gives its own set's vec_dot bits: the scalar one only with the scalar vec_dot */
+    /* vec_dot_rows4 gives its own set's vec_dot bits: the scalar one only with the scalar vec_dot
+     * (and dot_rows4 its set's dot bits) */
     if (!k->row[type].vec_dot)
         row.vec_dot_rows4 = scalar->vec_dot_rows4;
+    if (!k->row[type].dot)
+        row.dot_rows4 = scalar->dot_rows4;
     if (!row.to_float && traits)
         row.to_float = traits->to_float;
     if (!row.from_float && traits)

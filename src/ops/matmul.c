@@ -100,6 +100,16 @@ static void matmul_float(const struct matmul_job *job, int m, int64_t r0, int64_
     const kernel_row *k = &job->rows[m];
     const int64_t cols = w->cols, rows = w->rows;
     float *out = job->out[m];
+    /* Fewer than 4 tokens (decode): four rows at a time share each x load (dot_rows4, which gives
+     * dot's bits, so where a task's share begins changes nothing); then the rows left one by one. */
+    if (job->n_tokens < 4 && k->dot_rows4)
+        for (; r0 + 4 <= r1; r0 += 4)
+            for (int t = 0; t < job->n_tokens; t++) {
+                float o[4];
+                k->dot_rows4(tensor_row(w, r0), w->row_bytes, job->x + (size_t)t * cols, cols, o);
+                for (int j = 0; j < 4; j++)
+                    out[(size_t)t * rows + r0 + j] = o[j];
+            }
     for (int t0 = 0; t0 < job->n_tokens; t0 += TOKEN_TILE) {
         int t1 = t0 + TOKEN_TILE < job->n_tokens ? t0 + TOKEN_TILE : job->n_tokens;
         for (int64_t r = r0; r < r1; r++) {
