@@ -509,6 +509,10 @@ AVX2 INLINE void gemm_tile(const void *panel, int f16, int kc, const float *cons
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const float *fp32 = panel;
     const __m128i *fp16 = panel;   /* 8 halves each */
+    /* Four steps of k per pass of the loop: GCC 12 leaves it rolled, and its counter, compare and
+     * branch then sit between every 12 FMAs (unrolled: prefill 1.04-1.16x on s110M F16 and the
+     * TinyLlama shape's F16, about 1.0-1.08x on F32, in interleaved pairs on a Zen 3). */
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         const __m256 w0 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128(fp16 + 2 * k)) : _mm256_loadu_ps(fp32 + k * 16);
         const __m256 w1 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128(fp16 + 2 * k + 1)) : _mm256_loadu_ps(fp32 + k * 16 + 8);
