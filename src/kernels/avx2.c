@@ -603,12 +603,8 @@ AVX2 void avx2_attention_scores(const float *q, const float *k, size_t k_step, i
         __m256 p[8];
         for (int u = 0; u < 8; u++)
             p[u] = key_partials(q, k + (size_t)(j + u) * k_step, chunks);
-        /* Transposed sums: vhaddps pairs neighbouring lanes within each half, so two rounds give,
-         * in the lower half of h0123, (p0 + p1) + (p2 + p3) of keys 0-3 and in its upper half
-         * (p4 + p5) + (p6 + p7); adding the halves finishes the scalar set's tree, key by key. */
-        const __m256 h0123 = _mm256_hadd_ps(_mm256_hadd_ps(p[0], p[1]), _mm256_hadd_ps(p[2], p[3]));
-        const __m256 h4567 = _mm256_hadd_ps(_mm256_hadd_ps(p[4], p[5]), _mm256_hadd_ps(p[6], p[7]));
-        __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+        /* Transposed sums, four keys at a time: reduce_rows4 is the scalar set's tree, key by key. */
+        __m256 s = _mm256_set_m128(reduce_rows4(p[4], p[5], p[6], p[7]), reduce_rows4(p[0], p[1], p[2], p[3]));
         if (head_dim % 8) {   /* the last terms one by one, as the scalar set adds them */
             float lanes[8];
             _mm256_storeu_ps(lanes, s);
@@ -621,10 +617,7 @@ AVX2 void avx2_attention_scores(const float *q, const float *k, size_t k_step, i
     }
     for (; j < n; j++) {   /* the last n mod 8 keys, each on its own */
         const float *key = k + (size_t)j * k_step;
-        const __m256 part = key_partials(q, key, chunks);
-        float l[8];
-        _mm256_storeu_ps(l, part);
-        float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        float s = reduce_row(key_partials(q, key, chunks));
         for (int d = 8 * chunks; d < head_dim; d++)
             s = s + q[d] * key[d];
         score[j] = s * scale;
