@@ -14,12 +14,18 @@
 # (scripts/export_llama2c.py, once, into build/bench/), greedy, BENCH_REPS runs of BENCH_GEN steps
 # with its output to /dev/null, each run's "achieved tok/s" (OMP_NUM_THREADS=BENCH_THREADS for an
 # OpenMP build; it times from its second step, in whole milliseconds). Depth 0 only.
+# With BENCH_ROUNDS=N, each model is measured in N rounds of all the engines, one after the other
+# (ours first in odd rounds, last in even ones, so that a drift of the machine's speed during a
+# round favours no engine), and the report gives each row's ratio in every round and their
+# geometric mean: on a shared machine one measurement moves by up to 25 %, a ratio of neighbours
+# much less.
 #
 # Settings (environment):
 #   BENCH_MODELS   names from the list above, space- or comma-separated (default: all)
 #   BENCH_REPS     repetitions per test (default 5)
 #   BENCH_PROMPT   prompt lengths, -p (default 512)      BENCH_GEN     generated tokens, -n (default 128)
 #   BENCH_DEPTHS   KV cache depths, -d (default 0,512)   BENCH_THREADS threads, -t (default 2)
+#   BENCH_ROUNDS   rounds of every engine per model (default 1)
 # Quick look:  BENCH_MODELS=stories260K,s15M-F32 BENCH_REPS=2 BENCH_DEPTHS=0 make bench
 set -e
 cd "$(dirname "$0")/.."
@@ -34,9 +40,11 @@ PROMPT=${BENCH_PROMPT:-512}
 GEN=${BENCH_GEN:-128}
 DEPTHS=${BENCH_DEPTHS:-0,512}
 THREADS=${BENCH_THREADS:-2}
+ROUNDS=${BENCH_ROUNDS:-1}
+case $ROUNDS in ''|*[!0-9]*|0) echo "bench: BENCH_ROUNDS must be a positive whole number, not '$ROUNDS'" >&2; exit 1 ;; esac
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)   # before the run: other work on the machine skews every figure
 mkdir -p "$DIR"
-rm -f "$DIR"/*.attend.json "$DIR"/*.llama.json "$DIR"/*.llama2c.json
+rm -f "$DIR"/*.attend*.json "$DIR"/*.llama*.json
 
 # model_file NAME -> the GGUF file for NAME (made once); empty when it cannot be had.
 model_file() {
@@ -60,7 +68,7 @@ model_file() {
     echo "$f"
 }
 
-# llama2c_bench NAME FILE: llama2.c's decode of an F32 model -> $DIR/NAME.llama2c.json
+# llama2c_bench NAME FILE ROUND: llama2.c's decode of an F32 model -> $DIR/NAME.llama2c.rROUND.json
 llama2c_bench() {
     case $1 in
     stories260K) ckpt=$SHARED/models/stories260K/stories260K.bin tok=$SHARED/models/stories260K/tok512.bin ;;
@@ -88,7 +96,30 @@ llama2c_bench() {
         echo "bench: llama2.c printed no tok/s for $1" >&2
         return 0
     fi
-    echo "{\"n_gen\": $GEN, \"threads\": $THREADS, \"builds\": [$builds]}" > "$DIR/$1.llama2c.json"
+    echo "{\"n_gen\": $GEN, \"threads\": $THREADS, \"builds\": [$builds]}" > "$DIR/$1.llama2c.r$3.json"
+}
+
+# ours NAME FILE ROUND -> $DIR/NAME.attend.rROUND.json
+ours() {
+    echo "bench: $1 (round $3 of $ROUNDS)" >&2
+    ./run "$2" --bench -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" --json "$DIR/$1.attend.r$3.json" >&2
+}
+
+# peers NAME FILE ROUND: llama-bench and llama2.c, where given -> $DIR/NAME.llama.rROUND.json, ...
+peers() {
+    if [ -n "$LLAMA_BENCH" ]; then
+        echo "bench: $1 with llama-bench (round $3 of $ROUNDS)" >&2
+        out=$DIR/$1.llama.r$3.json log=$DIR/$1.llama.log
+        # Older llama-bench builds have no -d: then depth 0 only.
+        "$LLAMA_BENCH" -m "$2" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" -o json \
+            > "$out" 2> "$log" ||
+        "$LLAMA_BENCH" -m "$2" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -o json \
+            > "$out" 2>> "$log" ||
+            { echo "bench: llama-bench failed on $1 (see $log)" >&2; rm -f "$out"; }
+    fi
+    if [ -n "$LLAMA2C" ]; then
+        llama2c_bench "$1" "$2" "$3"
+    fi
 }
 
 for name in $MODELS; do
@@ -97,23 +128,16 @@ for name in $MODELS; do
         echo "bench: skipping $name ($SHARED is missing)" >&2
         continue
     fi
-    echo "bench: $name" >&2
-    ./run "$f" --bench -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" --json "$DIR/$name.attend.json" >&2
-    if [ -n "$LLAMA_BENCH" ]; then
-        echo "bench: $name with llama-bench" >&2
-        # Older llama-bench builds have no -d: then depth 0 only.
-        "$LLAMA_BENCH" -m "$f" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" -o json \
-            > "$DIR/$name.llama.json" 2> "$DIR/$name.llama.log" ||
-        "$LLAMA_BENCH" -m "$f" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -o json \
-            > "$DIR/$name.llama.json" 2>> "$DIR/$name.llama.log" ||
-            { echo "bench: llama-bench failed on $name (see $DIR/$name.llama.log)" >&2; rm -f "$DIR/$name.llama.json"; }
-    fi
-    if [ -n "$LLAMA2C" ]; then
-        llama2c_bench "$name" "$f"
-    fi
+    for round in $(seq "$ROUNDS"); do
+        if [ $((round % 2)) -eq 1 ]; then
+            ours "$name" "$f" "$round"; peers "$name" "$f" "$round"
+        else
+            peers "$name" "$f" "$round"; ours "$name" "$f" "$round"
+        fi
+    done
 done
 
-COMMAND="BENCH_MODELS='$(echo $MODELS)' BENCH_REPS=$REPS BENCH_PROMPT=$PROMPT BENCH_GEN=$GEN BENCH_DEPTHS=$DEPTHS BENCH_THREADS=$THREADS make bench"
+COMMAND="BENCH_MODELS='$(echo $MODELS)' BENCH_ROUNDS=$ROUNDS BENCH_REPS=$REPS BENCH_PROMPT=$PROMPT BENCH_GEN=$GEN BENCH_DEPTHS=$DEPTHS BENCH_THREADS=$THREADS make bench"
 $PY scripts/bench_report.py --dir "$DIR" --models "$(echo $MODELS)" --command "$COMMAND" --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --load "$LOAD"
 

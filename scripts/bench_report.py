@@ -3,15 +3,22 @@
 
     bench_report.py --dir build/bench --models "stories260K s110M-F32" [--command ...] [--commit ...]
 
-Reads DIR/NAME.attend.json (./run --bench --json) and, when present, DIR/NAME.llama.json
-(llama-bench -o json, measured right after ours) and DIR/NAME.llama2c.json (llama2.c's decode runs,
-see scripts/bench.sh), and writes DIR/report.json (every test of every model, each with its peers'
-figures when there are some) and DIR/report.md (one table). Standard library only.
+Reads DIR/NAME.attend.rK.json (./run --bench --json, round K = 1, 2, ...) and, when present,
+DIR/NAME.llama.rK.json (llama-bench -o json, measured in the same round) and DIR/NAME.llama2c.rK.json
+(llama2.c's decode runs, see scripts/bench.sh), and writes DIR/report.json (every test of every
+model, each with its peers' figures when there are some) and DIR/report.md (one table). (Files
+without the round, NAME.attend.json and so on, as older runs wrote them, are one round.)
+
+With several rounds, a row's figures are those of its median round (by our tok/s), each peer's
+tok/s is the median of its rounds, and the ratio is the geometric mean of the rounds' ratios, each
+ours over the peer's in the same round. Standard library only.
 """
 import argparse
 import datetime
 import json
+import math
 import os
+import statistics
 
 
 def llama_rows(path):
@@ -55,6 +62,55 @@ def llama2c_row(path):
     return best
 
 
+def round_files(directory, name, engine):
+    """The paths of NAME's rounds for one engine (attend, llama, llama2c), in order; an older run's
+    single file as one round."""
+    paths, k = [], 1
+    while os.path.exists(os.path.join(directory, f"{name}.{engine}.r{k}.json")):
+        paths.append(os.path.join(directory, f"{name}.{engine}.r{k}.json"))
+        k += 1
+    if not paths and os.path.exists(os.path.join(directory, f"{name}.{engine}.json")):
+        paths.append(os.path.join(directory, f"{name}.{engine}.json"))
+    return paths
+
+
+def geometric_mean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def merge_rounds(name, ours, llama, llama2c):
+    """One test dict per test of `ours` (a list per round of ./run's tests), with the peers' figures
+    of the same rounds (llama: per round {(kind, n, depth): (tok/s, sd)}; llama2c: per round a
+    llama2c_row or None) and the ratios (see the module's comment)."""
+    tests = []
+    for first in ours[0]:
+        key = (first["kind"], first["n_tokens"], first["depth"])
+        per_round = [next((t for t in r if (t["kind"], t["n_tokens"], t["depth"]) == key), None) for r in ours]
+        measured = [t for t in per_round if t]
+        t = dict(sorted(measured, key=lambda x: x["tok_s_mean"])[(len(measured) - 1) // 2])
+        t["name"] = name
+        t["rounds"] = len(ours)
+        t["tok_s_rounds"] = [x["tok_s_mean"] if x else None for x in per_round]
+        peers = {"llama_cpp": [l.get(key) for l in llama], "llama2c": []}
+        if t["kind"] == "tg" and t["depth"] == 0:
+            peers["llama2c"] = [r if r and r[2] == t["n_tokens"] else None for r in llama2c]
+        for peer, figures in peers.items():
+            figures += [None] * (len(per_round) - len(figures))
+            pairs = [(o["tok_s_mean"], f) for o, f in zip(per_round, figures) if o and f and f[0]]
+            if not pairs:
+                continue
+            ratios = [o / f[0] for o, f in pairs]
+            t[f"{peer}_tok_s_mean"] = statistics.median(f[0] for _, f in pairs)
+            t[f"{peer}_tok_s_stddev"] = statistics.median(f[1] for _, f in pairs)
+            if peer == "llama2c":
+                t["llama2c_binary"] = pairs[0][1][3]
+            t[f"ratio_to_{peer}"] = geometric_mean(ratios)
+            t[f"ratios_to_{peer}"] = [o["tok_s_mean"] / f[0] if o and f and f[0] else None
+                                      for o, f in zip(per_round, figures)]
+        tests.append(t)
+    return tests
+
+
 def fmt(x, digits=3):
     """A figure with about `digits` significant digits and thousands separators."""
     if x is None:
@@ -81,27 +137,20 @@ def main():
     ap.add_argument("--load", default="", help="load average before the run")
     a = ap.parse_args()
 
-    tests, have_llama, have_llama2c = [], False, False
+    tests = []
     for name in a.models.split():
-        path = os.path.join(a.dir, f"{name}.attend.json")
-        if not os.path.exists(path):
+        ours = []
+        for path in round_files(a.dir, name, "attend"):
+            with open(path) as f:
+                ours.append(json.load(f))
+        if not ours:
             continue
-        with open(path) as f:
-            ours = json.load(f)
-        peer = llama_rows(os.path.join(a.dir, f"{name}.llama.json"))
-        for t in ours:
-            t["name"] = name
-            p = peer.get((t["kind"], t["n_tokens"], t["depth"]))
-            if p:
-                have_llama = True
-                t["llama_cpp_tok_s_mean"], t["llama_cpp_tok_s_stddev"] = p
-                t["ratio_to_llama_cpp"] = t["tok_s_mean"] / p[0] if p[0] else None
-            l2c = llama2c_row(os.path.join(a.dir, f"{name}.llama2c.json"))
-            if l2c and t["kind"] == "tg" and t["depth"] == 0 and t["n_tokens"] == l2c[2]:
-                have_llama2c = True
-                t["llama2c_tok_s_mean"], t["llama2c_tok_s_stddev"], t["llama2c_binary"] = l2c[0], l2c[1], l2c[3]
-                t["ratio_to_llama2c"] = t["tok_s_mean"] / l2c[0] if l2c[0] else None
-            tests.append(t)
+        llama = [llama_rows(p) for p in round_files(a.dir, name, "llama")]
+        llama2c = [llama2c_row(p) for p in round_files(a.dir, name, "llama2c")]
+        tests += merge_rounds(name, ours, llama, llama2c)
+    have_llama = any(t.get("ratio_to_llama_cpp") for t in tests)
+    have_llama2c = any(t.get("ratio_to_llama2c") for t in tests)
+    rounds = max((t["rounds"] for t in tests), default=1)
     if not tests:
         raise SystemExit("bench_report.py: no results in " + a.dir)
 
@@ -129,8 +178,13 @@ def main():
         f"int8 dot {probe['int8_gop_s_per_thread']:.1f} GOP/s per thread{all_int8} ({probe['int8_isa']}).",
         "Roofline: pp = FLOPs per token x tok/s / the FMA peak of all threads at once; tg = weight bytes per "
         "token x tok/s / read bandwidth (a model that fits in the caches can exceed 100 %).",
-        "The machine is shared: figures move by up to 30 % between runs; compare within one table.", "",
+        "The machine is shared: figures move by up to 30 % between runs; compare within one table.",
     ]
+    if rounds > 1:
+        lines.append(f"{rounds} rounds per model, every engine in each (ours first in odd rounds, last in even "
+                     "ones): each row shows its median round's figures, the peers' median tok/s, and the "
+                     "geometric mean of the rounds' ratios with each round's ratio after it.")
+    lines.append("")
     head = "| model | test | depth | tok/s | ± | TTFT ms | ITL p50 ms | ITL p99 ms | roofline |"
     rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|"
     if have_llama:
@@ -145,7 +199,10 @@ def main():
         for peer, have in (("llama_cpp", have_llama), ("llama2c", have_llama2c)):
             if have:
                 ratio = t.get(f"ratio_to_{peer}")
-                row += f" {fmt(t.get(f'{peer}_tok_s_mean'))} | {f'{ratio:.2f}x' if ratio else '–'} |"
+                cell = f"{ratio:.2f}x" if ratio else "–"
+                if ratio and rounds > 1:
+                    cell += " (" + " / ".join(f"{x:.2f}" if x else "–" for x in t[f"ratios_to_{peer}"]) + ")"
+                row += f" {fmt(t.get(f'{peer}_tok_s_mean'))} | {cell} |"
         lines.append(row)
     lines += ["", "Peak resident memory and load times (cold = first mapping in the process, warm = a second load):", "",
               "| model | type | size MiB | load cold ms | load warm ms | peak RSS MiB |", "|---|---|---:|---:|---:|---:|"]

@@ -48,6 +48,45 @@ PYEOF
     fi
 fi
 
+# ---- make bench's report: rounds of our JSON and llama-bench's, merged ---------------------------
+# Two rounds of b.json (the second 3x faster) against a peer at half our speed in round 1 and a
+# quarter in round 2: each row's ratio is the geometric mean of 2 and 4, its figures the median
+# round's, the peer's tok/s the median of its two, and report.md shows both rounds' ratios.
+if [ -f "$TMP/b.json" ]; then
+    mkdir -p "$TMP/rep"
+    if why=$($PY - "$TMP/b.json" "$TMP/rep" 2>&1 <<'PYEOF'
+import json, os, subprocess, sys
+ours, d = json.load(open(sys.argv[1])), sys.argv[2]
+faster = [dict(t, tok_s_mean=3 * t["tok_s_mean"]) for t in ours]
+json.dump(ours, open(os.path.join(d, "m.attend.r1.json"), "w"))
+json.dump(faster, open(os.path.join(d, "m.attend.r2.json"), "w"))
+for k, rounds, share in ((1, ours, 2), (2, faster, 4)):
+    rows = [{"n_prompt": t["n_tokens"] if t["kind"] == "pp" else 0, "n_gen": t["n_tokens"] if t["kind"] == "tg" else 0,
+             "n_depth": t["depth"], "avg_ts": t["tok_s_mean"] / share, "stddev_ts": 1.0} for t in rounds]
+    json.dump(rows, open(os.path.join(d, f"m.llama.r{k}.json"), "w"))
+    tg = next(t for t in rounds if t["kind"] == "tg" and t["depth"] == 0)
+    json.dump({"n_gen": tg["n_tokens"], "threads": 2, "builds": [{"binary": "run", "tok_s": [tg["tok_s_mean"] / share]}]},
+              open(os.path.join(d, f"m.llama2c.r{k}.json"), "w"))
+subprocess.run([sys.executable, "scripts/bench_report.py", "--dir", d, "--models", "m"], check=True, capture_output=True)
+report = json.load(open(os.path.join(d, "report.json")))
+assert len(report["tests"]) == len(ours), report["tests"]
+for t, first in zip(report["tests"], ours):
+    assert t["rounds"] == 2 and abs(t["ratio_to_llama_cpp"] - 8 ** 0.5) < 1e-9, t
+    assert [round(x, 9) for x in t["ratios_to_llama_cpp"]] == [2, 4], t["ratios_to_llama_cpp"]
+    assert t["tok_s_mean"] == first["tok_s_mean"], "the median of two rounds is the slower one"
+    peer = (first["tok_s_mean"] / 2 + 3 * first["tok_s_mean"] / 4) / 2
+    assert abs(t["llama_cpp_tok_s_mean"] - peer) < 1e-9 * peer, (t["llama_cpp_tok_s_mean"], peer)
+    if t["kind"] == "tg" and t["depth"] == 0:
+        assert abs(t["ratio_to_llama2c"] - 8 ** 0.5) < 1e-9, t
+    else:
+        assert "ratio_to_llama2c" not in t, t
+md = open(os.path.join(d, "report.md")).read()
+assert "2 rounds per model" in md and "2.83x (2.00 / 4.00)" in md, md
+PYEOF
+    ); then pass test_bench_report_merges_rounds
+    else fail test_bench_report_merges_rounds "$(echo "$why" | tail -n 1)"; fi
+fi
+
 # ---- --json - puts the JSON alone on stdout ---------------------------------------------------
 if timeout 60 $RUN $MODEL --bench -t 1 -p 8 -n 0 -r 1 --json - > "$TMP/out" 2> "$TMP/err" &&
    $PY -c 'import json, sys; assert len(json.load(sys.stdin)) == 1' < "$TMP/out" 2>/dev/null; then
