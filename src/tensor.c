@@ -111,12 +111,29 @@ static void q8_0_to_float(const void *src, float *dst, int64_t n)
     }
 }
 
+/* Whether the 32 values of a block are all finite. A block that is not (corrupt activations, a
+ * corrupt cache loaded from a file) is stored with a NaN scale and zero quants, so that it reads
+ * back as NaN, as it went in: the rounding of the quantizers below would convert NaN or infinity
+ * to an integer, which C leaves undefined. */
+static int block_finite(const float *x)
+{
+    int finite = 1;
+    for (int j = 0; j < 32; j++)
+        finite &= isfinite(x[j]) != 0;
+    return finite;
+}
+
 /* ggml's reference: d = amax / 127, q = round(x / d). The quants use the fp32 scale, the
  * block stores it rounded to fp16. */
 static void q8_0_from_float(const float *src, void *dst, int64_t n)
 {
     block_q8_0 *block = dst;
     for (int64_t b = 0; b < n / 32; b++, block++, src += 32) {
+        if (!block_finite(src)) {
+            block->d = fp32_to_fp16(NAN);
+            memset(block->qs, 0, sizeof block->qs);
+            continue;
+        }
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = amax > fabsf(src[j]) ? amax : fabsf(src[j]);
         float d = amax / 127, id = d != 0 ? 1 / d : 0;
@@ -143,6 +160,11 @@ static void q4_0_from_float(const float *src, void *dst, int64_t n)
 {
     block_q4_0 *block = dst;
     for (int64_t b = 0; b < n / 32; b++, block++, src += 32) {
+        if (!block_finite(src)) {
+            block->d = fp32_to_fp16(NAN);
+            memset(block->qs, 0x88, sizeof block->qs);   /* q = 8: weight 0, times NaN */
+            continue;
+        }
         float amax = 0, max = 0;
         for (int j = 0; j < 32; j++)
             if (amax < fabsf(src[j])) { amax = fabsf(src[j]); max = src[j]; }

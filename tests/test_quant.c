@@ -281,6 +281,33 @@ static void test_all_zero_blocks_quantize_to_zero(void)
     for (int j = 0; j < 64; j++) CHECK(out[j] == 0);
 }
 
+/* A block holding a NaN or an infinity (corrupt activations or a corrupt KV cache file) is stored
+ * so that it reads back as NaN, every value of it, instead of being rounded to integers (undefined
+ * for NaN); the finite blocks beside it quantize as they would alone. */
+static void test_non_finite_blocks_read_back_as_nan(void)
+{
+    float x[128], alone[32];
+    for (int i = 0; i < 128; i++) x[i] = 0.05f * (float)(i % 23) - 0.4f;
+    x[7] = NAN;
+    x[32 + 31] = INFINITY;
+    x[64] = -INFINITY;
+    for (int t = 0; t < 2; t++) {
+        const int type = t ? TYPE_Q4_0 : TYPE_Q8_0;
+        const size_t bb = type_traits_of(type)->block_bytes;
+        uint8_t q[4 * 34], q_alone[34];
+        float out[128];
+        type_traits_of(type)->from_float(x, q, 128);
+        type_traits_of(type)->to_float(q, out, 128);
+        for (int i = 0; i < 96; i++)
+            CHECKF(isnan(out[i]), "%s: value %d reads %g", type_traits_of(type)->name, i, out[i]);
+        type_traits_of(type)->from_float(x + 96, q_alone, 32);
+        CHECKF(!memcmp(q + 3 * bb, q_alone, bb), "%s: the finite block changed", type_traits_of(type)->name);
+        type_traits_of(type)->to_float(q_alone, alone, 32);
+        for (int i = 0; i < 32; i++)
+            CHECK(out[96 + i] == alone[i]);
+    }
+}
+
 /* Error bounds: Q8_0 within half a step (plus the fp16 rounding of d), Q4_0 within a step
  * (half a step, except the clipped side). */
 static void test_quantized_round_trip_error_is_bounded(void)
@@ -680,6 +707,7 @@ int main(int argc, char **argv)
     RUN(test_q8_0_from_float_matches_ggml_rounding);
     RUN(test_q4_0_from_float_follows_the_sign_of_the_extreme);
     RUN(test_all_zero_blocks_quantize_to_zero);
+    RUN(test_non_finite_blocks_read_back_as_nan);
     RUN(test_quantized_round_trip_error_is_bounded);
     RUN(test_every_variant_to_float_equals_scalar);
     RUN(test_every_variant_dot_matches_scalar_and_float64);
