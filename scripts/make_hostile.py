@@ -570,6 +570,14 @@ def seeds(out, tmp):
             header = b"ATKV" + struct.pack("<IQIIIIIIQ", 1, 0, n_layers, kv_heads, head_dim, 0, n, 0, data_bytes)
             body = header + bytes(16) + struct.pack(f"<{n}i", *range(1, n + 1)) + bytes(data_bytes)
             put("kv_load", f"kv-{n}.kv", body + b"\0" * 7 + b"\1")
+        # and a Q8_0 cache (type 8; rows of whole 34-byte blocks, heads padded to 32 values), for the
+        # target's Q8_0 context: the last byte 3, fingerprint and checksum written, Q8_0 context taken
+        blocks = (head_dim + 31) // 32
+        for n in (3, 16):
+            data_bytes = n_layers * 2 * kv_heads * n * blocks * 34
+            header = b"ATKV" + struct.pack("<IQIIIIIIQ", 1, 0, n_layers, kv_heads, head_dim, 8, n, 0, data_bytes)
+            body = header + bytes(16) + struct.pack(f"<{n}i", *range(1, n + 1)) + bytes(data_bytes)
+            put("kv_load", f"kv-q8_0-{n}.kv", body + b"\0" * 7 + b"\3")
 
 
 def main(argv=None):

@@ -103,7 +103,7 @@ ATTEND_API const char *attend_model_meta_string(const attend_model *m, const cha
 
 /* ==== Context: one sequence ================================================================= */
 /* KV cache types (ggml's type ids). Q8_0: blocks of 32 int8 values and an F16 scale, 34 bytes per
- * 32 values; it needs a head_dim that is a multiple of 32. */
+ * 32 values; a head_dim that is not a multiple of 32 is stored padded with zeros to whole blocks. */
 enum { ATTEND_KV_F32 = 0, ATTEND_KV_F16 = 1, ATTEND_KV_Q8_0 = 8 };
 
 typedef struct {

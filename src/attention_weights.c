@@ -16,7 +16,7 @@ static const float *cached_key(const kv_cache_layer *cache, int kv_head, int pos
 {
     if (cache->type == TYPE_F32)
         return kv_key(cache, kv_head, pos);
-    type_traits_of(cache->type)->to_float(kv_key(cache, kv_head, pos), buf, cache->head_dim);
+    kv_row_to_float(cache, kv_key(cache, kv_head, pos), buf);
     return buf;
 }
 

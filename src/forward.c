@@ -107,11 +107,6 @@ attend_context *attend_context_new(const attend_model *m, const attend_context_p
     _Static_assert((int)ATTEND_KV_F32 == (int)TYPE_F32 && (int)ATTEND_KV_F16 == (int)TYPE_F16 &&
                    (int)ATTEND_KV_Q8_0 == (int)TYPE_Q8_0,
                    "the public KV types are the storage type ids (ggml's)");
-    if (!kv_cache_type_supported(p.kv_type, c->head_dim)) {
-        set_error(err, errlen, "a Q8_0 KV cache needs heads of a multiple of 32 dimensions; this model's "
-                  "have %d (use F16 or F32)", c->head_dim);
-        return NULL;
-    }
     if (p.window < 0 || p.sinks < 0 || (p.sinks > 0 && p.window == 0) ||
         (p.window > 0 && p.sinks > n_ctx - p.window)) {
         set_error(err, errlen, "window %d with %d sinks does not fit: need window >= 1 (or 0 for none), "

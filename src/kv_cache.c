@@ -11,14 +11,14 @@
 #include "fileio.h"
 #include "ops/elementwise.h"
 
-int kv_cache_type_supported(int type, int head_dim)
-{
-    return type == TYPE_F32 || type == TYPE_F16 || (type == TYPE_Q8_0 && head_dim % 32 == 0);
-}
+/* The largest block of a supported type (Q8_0's): a padded row's last block fits this many floats. */
+enum { MAX_KV_BLOCK = 32 };
 
 int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head_dim, int type)
 {
-    const size_t row_bytes = type_row_bytes(type, head_dim);
+    const int block = type_traits_of(type)->block_size;
+    const int stored_dim = (head_dim + block - 1) / block * block;
+    const size_t row_bytes = type_row_bytes(type, stored_dim);
     const size_t per_tensor = (size_t)n_ctx * n_kv_heads * row_bytes;
     *c = (kv_cache){NULL, n_layers, NULL, per_tensor * 2 * (size_t)n_layers, NULL};
     c->memory = calloc(c->bytes ? c->bytes : 1, 1);
@@ -28,7 +28,7 @@ int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head
     for (int l = 0; l < n_layers; l++) {
         char *layer = (char *)c->memory + (size_t)l * per_tensor * 2;
         c->layers[l] = (kv_cache_layer){layer, layer + per_tensor, type, row_bytes, n_ctx, n_kv_heads,
-                                        head_dim, 0, 0, NULL};
+                                        head_dim, stored_dim, 0, 0, NULL};
     }
     return 0;
 }
@@ -44,10 +44,31 @@ void kv_cache_free(kv_cache *c)
 }
 
 /* One row of head_dim floats into the cache's type (the type's reference conversion: F16 and
- * Q8_0 round the same way whichever kernel set the context runs). */
+ * Q8_0 round the same way whichever kernel set the context runs). The whole blocks straight from
+ * src; a last, partial block padded with zeros, which leave its scale (its largest magnitude / 127)
+ * and so the rounding of its real values as they would be alone. */
 static void store(const kv_cache_layer *c, void *dst, const float *src)
 {
-    type_traits_of(c->type)->from_float(src, dst, c->head_dim);
+    const type_traits *tt = type_traits_of(c->type);
+    const int whole = c->head_dim / tt->block_size * tt->block_size;
+    tt->from_float(src, dst, whole);
+    if (whole < c->head_dim) {
+        float last[MAX_KV_BLOCK] = {0};
+        memcpy(last, src + whole, sizeof(float) * (size_t)(c->head_dim - whole));
+        tt->from_float(last, (char *)dst + (size_t)(whole / tt->block_size) * tt->block_bytes, tt->block_size);
+    }
+}
+
+void kv_row_to_float(const kv_cache_layer *c, const void *row, float *dst)
+{
+    const type_traits *tt = type_traits_of(c->type);
+    const int whole = c->head_dim / tt->block_size * tt->block_size;
+    tt->to_float(row, dst, whole);
+    if (whole < c->head_dim) {
+        float last[MAX_KV_BLOCK];
+        tt->to_float((const char *)row + (size_t)(whole / tt->block_size) * tt->block_bytes, last, tt->block_size);
+        memcpy(dst + whole, last, sizeof(float) * (size_t)(c->head_dim - whole));
+    }
 }
 
 int kv_cache_make_ring(kv_cache *c, int window, int sinks)
@@ -145,7 +166,7 @@ int kv_cache_shift(kv_cache *c, int n_filled, int keep, int n_discard, int rope_
             memmove(kv_value(layer, g, keep), kv_value(layer, g, keep + n_discard), span_bytes(layer, n_moved));
             for (int p = keep; p < keep + n_moved; p++) {
                 void *key = kv_key(layer, g, p);
-                type_traits_of(layer->type)->to_float(key, row, head_dim);
+                kv_row_to_float(layer, key, row);
                 rope(row, 1, head_dim, rope_dim, cos_d, sin_d);
                 store(layer, key, row);
             }

@@ -5,7 +5,8 @@
  * one block. F16 halves the memory and the bytes attention streams per token, at the price of
  * rounding keys and values to 11 significant bits; Q8_0 (blocks of 32 int8 with one F16 scale,
  * 34 bytes for 32 values) nearly halves them again and rounds each value to within half a step of
- * its block's largest / 127. A Q8_0 row is whole blocks, so it needs head_dim a multiple of 32
+ * its block's largest / 127. A Q8_0 row is whole blocks: a head_dim that is not a multiple of 32
+ * is stored padded with zeros to the next one (stored_dim), and read back without the padding
  * (measured in docs/, see the --kv-type flag). Every conversion goes through the type's traits
  * (tensor.h): the cache holds a stored type like any weight row.
  *
@@ -23,10 +24,11 @@ typedef struct {
     void *key;
     void *value;
     int type;           /* TYPE_F32, TYPE_F16 or TYPE_Q8_0 */
-    size_t row_bytes;   /* one position of one kv_head: head_dim values in that type */
+    size_t row_bytes;   /* one position of one kv_head: stored_dim values in that type */
     int n_ctx;          /* slots per kv_head: the context, or S + W for a ring */
     int n_kv_heads;
     int head_dim;
+    int stored_dim;     /* head_dim rounded up to whole blocks of the type (Q8_0: 32); the rest zeros */
     int window;         /* W > 0: a ring (see above); 0: slot = position */
     int sinks;          /* S: the first positions, kept for good */
     float *sink_keys;   /* ring: the S sink keys as appended, [kv_head][S][head_dim], + one spare row */
@@ -40,8 +42,8 @@ typedef struct {
     float *sink_memory;   /* every layer's sink_keys */
 } kv_cache;
 
-/* Whether keys and values of head_dim dimensions can be cached in this type. */
-int kv_cache_type_supported(int type, int head_dim);
+/* One cached row (a key or a value) as head_dim floats, without the padding of a Q8_0 row. */
+void kv_row_to_float(const kv_cache_layer *c, const void *row, float *dst);
 
 /* Allocates and zeroes the cache; -1 when out of memory (kv_cache_free is then still safe). */
 int kv_cache_init(kv_cache *c, int n_layers, int n_ctx, int n_kv_heads, int head_dim, int type);

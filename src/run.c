@@ -42,7 +42,7 @@ static void usage(FILE *f)
           "  -v, --verbose            print a model summary to stderr\n"
           "      --kernels NAME       kernel set: auto (default), scalar, avx2, avx512, amx (or env ATTEND_SIMD)\n"
           "      --exact              float activations in every matmul (the reference path; slower for Q8_0/Q4_0)\n"
-          "      --kv-type TYPE       KV cache type: f32 (default), f16 or q8_0 (heads of 32k dimensions)\n"
+          "      --kv-type TYPE       KV cache type: f32 (default), f16 or q8_0\n"
           "      --window W           sliding-window attention: each token sees the last W (default: the\n"
           "                           model's sliding_window, else all); the KV cache becomes a ring, so\n"
           "                           generation runs past -c, and --perplexity streams the whole text\n"

@@ -21,11 +21,15 @@ static float cached(const kv_cache_layer *c, const void *row, int d)
 }
 
 /* Fill every row ([kv_head][slot], head_dim each) of the keys or values from floats, in the
- * cache's type (Q8_0 rows are quantized whole; they cannot be written an element at a time). */
+ * cache's type (Q8_0 rows are quantized whole, padded with zeros to stored_dim; they cannot be
+ * written an element at a time). */
 static void fill_rows(const kv_cache_layer *c, void *base, const float *from)
 {
-    for (size_t r = 0; r < (size_t)c->n_kv_heads * c->n_ctx; r++)
-        type_traits_of(c->type)->from_float(from + r * c->head_dim, (char *)base + r * c->row_bytes, c->head_dim);
+    float row[1024] = {0};
+    for (size_t r = 0; r < (size_t)c->n_kv_heads * c->n_ctx; r++) {
+        memcpy(row, from + r * c->head_dim, sizeof(float) * c->head_dim);
+        type_traits_of(c->type)->from_float(row, (char *)base + r * c->row_bytes, c->stored_dim);
+    }
 }
 
 /* A one-layer cache of the given type, zeroed (kept alive by store). */
@@ -89,7 +93,7 @@ static float uniform(void)
 }
 
 /* Relative error of the tiled kernel vs the oracle for one configuration, with every kernel set
- * and every cache type the head size takes (F32, F16; Q8_0 for heads of 32k): the largest error
+ * and every cache type (F32, F16, Q8_0: rows of heads that are not whole blocks padded): the largest error
  * of them. The oracle reads the cache's own rounded values, so the bound does not depend on the type. */
 static double compare_ring(int threads, int n_heads, int n_kv_heads, int head_dim, int pos0, int n_tokens,
                            float spread, int window, int sinks)
@@ -109,8 +113,6 @@ static double compare_ring(int threads, int n_heads, int n_kv_heads, int head_di
     const int types[] = {TYPE_F32, TYPE_F16, TYPE_Q8_0};
     for (int ti = 0; ti < 3; ti++) {
         const int type = types[ti];
-        if (!kv_cache_type_supported(type, head_dim))
-            continue;
         kv_cache store;
         kv_cache_layer c = make_cache(&store, n_ctx, n_kv_heads, head_dim, type);
         if (window && kv_cache_make_ring(&store, window, sinks) != 0)
@@ -344,6 +346,42 @@ static void test_attention_prefill_nan_stays_behind_the_mask(void)
 }
 
 /* kv_cache_append stores each token's kv_head rows where kv_key/kv_value find them. */
+/* Q8_0 rows of heads that are not whole blocks: stored padded with zeros to the next block (row
+ * bytes 34 per block), read back as head_dim floats and no more, each within half a step (its
+ * block's largest / 127 / 2, and the fp16 rounding of that scale) of what was appended. */
+static void test_kv_cache_q8_0_pads_short_heads(void)
+{
+    const int head_dims[] = {4, 16, 40, 80};
+    for (size_t h = 0; h < sizeof head_dims / sizeof *head_dims; h++) {
+        const int hd = head_dims[h], blocks = (hd + 31) / 32;
+        kv_cache store;
+        CHECK(kv_cache_init(&store, 1, 3, 2, hd, TYPE_Q8_0) == 0);
+        kv_cache_layer *c = &store.layers[0];
+        CHECKF(c->stored_dim == 32 * blocks && c->row_bytes == (size_t)34 * blocks, "head_dim %d: %d, %zu", hd,
+               c->stored_dim, c->row_bytes);
+        float key[2 * 80], value[2 * 80], back[80 + 1];
+        for (int i = 0; i < 2 * hd; i++)
+            key[i] = 0.37f * (float)(i % 11) - 1.3f, value[i] = -0.21f * (float)(i % 7);
+        kv_cache_append(c, 1, 1, key, value);
+        for (int g = 0; g < 2; g++)
+            for (int kind = 0; kind < 2; kind++) {
+                const float *want = (kind ? value : key) + g * hd;
+                back[hd] = 12345.0f;   /* a canary just past the row */
+                kv_row_to_float(c, kind ? kv_value(c, g, 1) : kv_key(c, g, 1), back);
+                CHECKF(back[hd] == 12345.0f, "head_dim %d: the padding was written past the row", hd);
+                for (int d = 0; d < hd; d++) {
+                    float largest = 0;
+                    for (int e = d / 32 * 32; e < d / 32 * 32 + 32 && e < hd; e++)
+                        largest = fmaxf(largest, fabsf(want[e]));
+                    /* half a step, plus the fp16 rounding of the scale times up to 127 steps */
+                    CHECKF(fabsf(back[d] - want[d]) <= largest / 127 * (0.5f + 127.0f / 2048) + 1e-7f,
+                           "head_dim %d, %s %d, dim %d: %g for %g", hd, kind ? "value" : "key", g, d, back[d], want[d]);
+                }
+            }
+        kv_cache_free(&store);
+    }
+}
+
 static void test_kv_cache_append_places_heads_and_positions(void)
 {
     for (int type = TYPE_F32; type <= TYPE_F16; type++) {
@@ -369,6 +407,7 @@ int main(void)
 {
     n_sets = kernel_sets_supported(sets, 8);
     RUN(test_kv_cache_append_places_heads_and_positions);
+    RUN(test_kv_cache_q8_0_pads_short_heads);
     RUN(test_attention_matches_naive_softmax_across_tiles);
     RUN(test_attention_matches_naive_for_mha_gqa_mqa);
     RUN(test_attention_batch_is_causal);

@@ -202,9 +202,9 @@ FAST_TOL_STORIES=0.02
 # 2.7e-4 (stories260K), 3.4e-4 and 4.2e-4 (random models) on the exact path; bound 3x the largest.
 KV_F16_TOL=1.5e-3
 # A Q8_0 KV cache rounds each value to within half a step of its block's largest / 127: measured
-# 0.0095-0.0114 on the random hd32, hd64 and hd128 models (exact path); bound 3x the largest. No
-# real model here has heads of a multiple of 32 dimensions, which Q8_0 needs.
-KV_Q8_0_TOL=0.035
+# 0.0095-0.0114 on the random hd32, hd64 and hd128 models, 0.0089 on hd48 (rows padded with zeros
+# to 64) and 0.0125 on stories260K (heads of 8, padded to 32), exact path; bound 3x the largest.
+KV_Q8_0_TOL=0.04
 # fast_logits_match NAME MODEL TOLERANCE [./run options]
 fast_logits_match() {
     name=$1 model=$2 tol=$3
@@ -257,7 +257,7 @@ for model_name in $RANDOM_MODELS; do
             logits_within "test_c_kv_f16_near_reference_$model_name" "$TMP/$model_name.gguf" $KV_F16_TOL \
                 --exact --kv-type f16 ;;
         esac
-        case $model_name in hd32|hd64|hd128)
+        case $model_name in hd32|hd48|hd64|hd128)
             logits_within "test_c_kv_q8_0_near_reference_$model_name" "$TMP/$model_name.gguf" $KV_Q8_0_TOL \
                 --exact --kv-type q8_0 ;;
         esac
@@ -280,7 +280,7 @@ if [ -z "$SHARED" ]; then
     done
     for t in test_c_fast_path_near_reference_stories260K_Q8_0 test_c_fast_path_near_reference_stories260K_Q4_0 \
              test_c_fast_prefill_near_reference_stories260K_Q8_0 test_c_fast_prefill_near_reference_stories260K_Q4_0 \
-             test_c_kv_f16_near_reference_stories260K \
+             test_c_kv_f16_near_reference_stories260K test_c_kv_q8_0_near_reference_stories260K \
              test_greedy_fast_path_same_text_for_1_2_threads; do
         skip $t "../shared missing"
     done
@@ -294,6 +294,7 @@ fi
 TOK=$STORIES/tok512.bin
 logits_match test_c_matches_reference_stories260K_gguf "$STORIES/stories260K.gguf"
 logits_within test_c_kv_f16_near_reference_stories260K "$STORIES/stories260K.gguf" $KV_F16_TOL --exact --kv-type f16
+logits_within test_c_kv_q8_0_near_reference_stories260K "$STORIES/stories260K.gguf" $KV_Q8_0_TOL --exact --kv-type q8_0
 logits_match test_c_matches_reference_stories260K_v0 "$STORIES/stories260K.bin" -z "$TOK"
 logits_match test_c_matches_reference_stories260K_v1 "$STORIES/stories260K_v1.bin" -z "$TOK"
 if $PY scripts/export_llama2c.py "$STORIES/stories260K.bin" --version 2 --out "$TMP/s_v2.bin" 2> "$TMP/err"; then

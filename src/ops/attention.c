@@ -118,14 +118,19 @@ struct attention_job {
     int splits;       /* tasks per (token, kv_head) pair */
 };
 
-/* Keys (or values) of positions j0 .. j0+tile-1 of one kv_head as floats: in place for an F32
- * cache, converted into `buf` for an F16 or Q8_0 one (its rows are whole blocks, so a tile of
- * rows is one run of blocks). */
+/* Keys (or values) of positions j0 .. j0+tile-1 of one kv_head as floats, head_dim apart: in place
+ * for an F32 cache, converted into `buf` for an F16 or Q8_0 one (its rows are whole blocks, so a
+ * tile of rows is one run of blocks; rows padded to whole blocks are converted one by one). */
 static const float *tile_as_float(const struct attention_job *job, const void *first, int tile, float *buf)
 {
-    if (job->cache->type == TYPE_F32)
+    const kv_cache_layer *c = job->cache;
+    if (c->type == TYPE_F32)
         return first;
-    job->cached.to_float(first, buf, (int64_t)tile * job->cache->head_dim);
+    if (c->stored_dim == c->head_dim)
+        job->cached.to_float(first, buf, (int64_t)tile * c->head_dim);
+    else
+        for (int j = 0; j < tile; j++)
+            kv_row_to_float(c, (const char *)first + (size_t)j * c->row_bytes, buf + (size_t)j * c->head_dim);
     return buf;
 }
 

@@ -1,5 +1,7 @@
 /* fuzz_kv_load.c — attend_kv_load (the prompt-cache file) on arbitrary bytes from a memfd, into a
- * 16-position context of the default model (models/stories-attend.gguf, or $ATTEND_FUZZ_MODEL).
+ * 16-position context of the default model (models/stories-attend.gguf, or $ATTEND_FUZZ_MODEL),
+ * with an F32 cache or, when the input's last byte has bit 1 set, a Q8_0 one (the default model's
+ * heads of 16 are stored padded to blocks of 32: scales and padding come from the input too).
  *
  * Random bytes rarely carry this model's fingerprint and a valid checksum, which would stop every
  * input at the first checks. So when the input's last byte is odd, the target writes the model's
@@ -10,7 +12,7 @@
 #include "model.h"
 
 static attend_model *model;
-static attend_context *ctx;
+static attend_context *ctx_f32, *ctx_q8_0;
 
 static void setup(void)
 {
@@ -24,8 +26,10 @@ static void setup(void)
     attend_context_params p = attend_context_default_params();
     p.n_ctx = 16;
     p.n_threads = 1;
-    ctx = attend_context_new(model, &p, err, sizeof err);
-    if (!ctx) abort();
+    ctx_f32 = attend_context_new(model, &p, err, sizeof err);
+    p.kv_type = ATTEND_KV_Q8_0;
+    ctx_q8_0 = attend_context_new(model, &p, err, sizeof err);
+    if (!ctx_f32 || !ctx_q8_0) abort();
 }
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -39,6 +43,7 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!model) setup();
+    attend_context *ctx = size && (data[size - 1] & 2) ? ctx_q8_0 : ctx_f32;
     uint8_t *copy = malloc(size ? size : 1);
     if (!copy) abort();
     memcpy(copy, data, size);
