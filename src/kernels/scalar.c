@@ -154,7 +154,6 @@ static void attention_product(int m, int n, const float *const a[], size_t a_ste
 /* A multiply, then an add, as the contract says: ISO C (the Makefile's -std=c11) does not let GCC
  * fuse them; a GNU-dialect build (-ffp-contract=fast) may, and would then differ from the SIMD
  * sets in the last bit. */
-
 static void attention_scores(const float *q, const float *k, size_t k_step, int n, int head_dim, float scale,
                              float *score)
 {
