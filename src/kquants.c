@@ -1,6 +1,6 @@
 /* kquants.c — scalar reference kernels of ggml's k-quant types: decode, quantize, and dots
  * against Q8_K activations and against float activations. The layouts are described in
- * kquants.h; the AVX2 dots (kquants_avx2.c) are tested against the ones here. */
+ * kquants.h; the AVX2 dots (kernels/kquants_avx2.c) are tested against the ones here. */
 
 #include "kquants.h"
 #include "tensor.h"      /* fp16_to_fp32, fp32_to_fp16 */

@@ -175,39 +175,4 @@ float kquant_fit_symmetric(const float *x, int n, int nmax);
 float kquant_dot_f32(void (*to_float)(const void *, float *, int64_t), size_t block_bytes,
                      const void *w, const float *x, int64_t n);
 
-/* ==== AVX2 + FMA kernels (kquants_avx2.c) ====
- * Same results as the scalar dots up to float summation order (the integer sums are the same).
- * Call them only when kquants_avx2_supported() says so; on a non-x86 build they do not exist
- * and kquants_avx2_supported() returns 0. */
-int kquants_avx2_supported(void);
-float q2_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
-float q3_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
-float q4_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
-float q5_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
-float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
-void q4_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
-void q5_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
-void q6_K_dot4_q8_K_avx2(const void *w, const void *x_q8k, int64_t stride, int64_t n, float out[4]);
-void q2_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
-void q3_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
-void q4_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
-void q5_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
-void q6_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4]);
-/* dst[0..n) = the weights, the same floats as q4_K_to_float .. q6_K_to_float bit for bit */
-void q4_K_to_float_avx2(const void *src, float *dst, int64_t n);
-void q5_K_to_float_avx2(const void *src, float *dst, int64_t n);
-void q6_K_to_float_avx2(const void *src, float *dst, int64_t n);
-/* float activations: a super-block decoded once, then FMA (for 4 rows x, x + stride, ...: once
- * for all four) */
-float q2_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
-float q3_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
-float q4_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
-float q5_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
-float q6_K_dot_f32_avx2(const void *w, const float *x, int64_t n);
-void q2_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
-void q3_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
-void q4_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
-void q5_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
-void q6_K_dot4_f32_avx2(const void *w, const float *x, int64_t stride, int64_t n, float out[4]);
-
 #endif

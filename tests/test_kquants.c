@@ -1,4 +1,4 @@
-/* test_kquants.c — the k-quant kernels (src/kquants.c, src/kquants_avx2.c): block layouts,
+/* test_kquants.c — the k-quant kernels (src/kquants.c, src/kernels/kquants_avx2.c): block layouts,
  * decoding by hand-built blocks, quantization error against Q4_0 at equal bits, the Q8_K dots
  * against float64, and the AVX2 dots against the scalar ones.
  *
@@ -8,6 +8,7 @@
  *   test_kquants --encode DIR   quantize a Gaussian row, write DIR/<T>.in.f32, <T>.bin, <T>.out.f32 */
 
 #include "kquants.h"
+#include "kernels/kquants_avx2.h"
 #include "tensor.h"
 #include "test.h"
 

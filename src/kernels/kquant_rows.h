@@ -1,7 +1,7 @@
 /* kquant_rows.h — the k-quant rows (Q2_K .. Q6_K, and Q8_K for their activations) of the kernel
  * sets, as table entries each set's file pastes into its row table.
  *
- * The kernels themselves are kquants.c, kquants_q2q3.c (portable) and kquants_avx2.c (AVX2);
+ * The kernels themselves are kquants.c, kquants_q2q3.c (portable) and kernels/kquants_avx2.c (AVX2);
  * kquant_rows.c adapts them to the kernel_row shapes (the 4-row dots take the stride as size_t)
  * and states which of them keep vec_dot4's contract. Keeping the rows here leaves the sets'
  * files one line each. */
@@ -9,6 +9,7 @@
 #define ATTEND_KQUANT_ROWS_H
 
 #include "kernels/kernel_set.h"
+#include "kernels/kquants_avx2.h"
 #include "kquants.h"
 
 /* vec_dot4: one weight row against four Q8_K activation rows x_stride bytes apart; out[t]

@@ -12,7 +12,8 @@
  * function carries its own target attribute: the library builds for any -march, and callers
  * check kquants_avx2_supported() first. */
 
-#include "kquants.h"
+#include "kernels/kquants_avx2.h"
+#include "kquants.h"      /* the layouts; off x86-64, the scalar kernels */
 
 #if defined(__x86_64__)
 
