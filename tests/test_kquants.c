@@ -8,6 +8,7 @@
  *   test_kquants --encode DIR   quantize a Gaussian row, write DIR/<T>.in.f32, <T>.bin, <T>.out.f32 */
 
 #include "kquants.h"
+#include "kernels/kernel_set.h"
 #include "kernels/kquants_avx2.h"
 #include "tensor.h"
 #include "test.h"
@@ -83,6 +84,9 @@ static double relative_rms(const float *x, const float *y, int64_t n)
     }
     return sqrt(err / ref);
 }
+
+/* The AVX2 kernels run where the library would run the AVX2 set: the one CPU check (select.c). */
+static int avx2_runs(void) { return kernel_set_supported(&kernels_avx2); }
 
 /* ==== Layouts ==== */
 
@@ -326,7 +330,7 @@ static double dot_magnitude(const kquant *k, const void *blocks, const void *xbl
  * Random bytes exercise every bit pattern, including the largest q with the largest |y|. */
 static void test_kquants_avx2_dots_match_scalar(void)
 {
-    if (!kquants_avx2_supported()) SKIP("this CPU has no AVX2");
+    if (!avx2_runs()) SKIP("this CPU has no AVX2");
     const int64_t n = 24 * QK_K;
     float *x = gaussian_row(n), *w = gaussian_row(n);
     void *blocks = malloc((size_t)n * 2), *xblocks = malloc(kquant_row_bytes(TYPE_Q8_K, n));
@@ -384,7 +388,7 @@ static void test_kquants_dot4_matches_four_dots(void)
         kquants[t].dot4(blocks, xs, (int64_t)stride, n, scalar);
         for (int r = 0; r < 4; r++)
             CHECKF(scalar[r] == kquants[t].dot_q8(blocks, xs + r * stride, n), "%s dot4 row %d", kquants[t].name, r);
-        if (!kquants_avx2_supported()) continue;
+        if (!avx2_runs()) continue;
         kquants[t].dot4_avx2(blocks, xs, (int64_t)stride, n, simd);
         for (int r = 0; r < 4; r++) {
             double magnitude = dot_magnitude(&kquants[t], blocks, xs + r * stride, n);
@@ -418,7 +422,7 @@ static void test_kquants_vec_dot4_equals_each_rows_dot(void)
             float want = kquants[t].dot_f32(rows, x + r * n, n);
             CHECKF(memcmp(&got[r], &want, 4) == 0, "%s dot4_f32 row %d", kquants[t].name, r);
         }
-        if (kquants_avx2_supported()) {
+        if (avx2_runs()) {
             kquants[t].vec_dot4_avx2(rows, row_bytes, xq, n, got);
             for (int r = 0; r < 4; r++) {
                 float want = kquants[t].dot_avx2(rows + r * row_bytes, xq, n);

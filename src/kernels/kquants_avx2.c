@@ -9,8 +9,8 @@
  * _mm256_madd_epi16 into int32. Each super-block's integer sums are the scalar kernels'; they
  * are scaled and accumulated in float vectors across the row and summed horizontally once at
  * the end, so the result differs from the scalar one only by float summation order. Every
- * function carries its own target attribute: the library builds for any -march, and callers
- * check kquants_avx2_supported() first. */
+ * function carries its own target attribute: the library builds for any -march, and they run
+ * only in the AVX2 and AVX-512 sets, which are used only on CPUs that have them (select.c). */
 
 #include "kernels/kquants_avx2.h"
 #include "kquants.h"      /* the layouts; off x86-64, the scalar kernels */
@@ -24,12 +24,6 @@
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
-
-int kquants_avx2_supported(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 AVX2 INLINE float hsum_ps(__m256 v)
 {
@@ -477,9 +471,8 @@ AVX2 void q3_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x
     for (int r = 0; r < 4; r++) out[r] = q3_K_dot_q8_K_avx2((const uint8_t *)w + r * row_bytes, x_q8k, n);
 }
 
-#else   /* not x86-64: no AVX2; the names exist so callers link, and fall back to scalar */
+#else   /* not x86-64: no AVX2; the names exist so that kquant_rows.c links, as the scalar kernels */
 
-int kquants_avx2_supported(void) { return 0; }
 float q2_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q2_K_dot_q8_K(w, x, n); }
 float q3_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q3_K_dot_q8_K(w, x, n); }
 float q4_K_dot_q8_K_avx2(const void *w, const void *x, int64_t n) { return q4_K_dot_q8_K(w, x, n); }

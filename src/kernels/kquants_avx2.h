@@ -2,15 +2,14 @@
  * AVX-512 sets' k-quant rows are made (kquant_rows.h).
  *
  * Same results as the scalar dots of kquants.h up to float summation order (the integer sums are
- * the same). Call them only when kquants_avx2_supported() says so; off x86-64 the names exist,
- * so that callers link, as the scalar kernels, and kquants_avx2_supported() returns 0. */
+ * the same). Call them only where the AVX2 set runs (kernel_set_supported(&kernels_avx2)); off
+ * x86-64 the names exist, so that callers link, as the scalar kernels. */
 #ifndef ATTEND_KQUANTS_AVX2_H
 #define ATTEND_KQUANTS_AVX2_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-int kquants_avx2_supported(void);
 float q2_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 float q3_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
 float q4_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n);
