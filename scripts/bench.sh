@@ -19,6 +19,10 @@
 # round favours no engine), and the report gives each row's ratio in every round and their
 # geometric mean: on a shared machine one measurement moves by up to 25 %, a ratio of neighbours
 # much less.
+# With BENCH_KERNELS=SET,SET,... (names as --kernels takes them: scalar, avx2, avx512, amx), each of
+# our runs is followed by one with each listed kernel set, in the same round; the report adds a table
+# of every set's tok/s and our main run's (the set the CPU gets by default) ratio to it. A set this
+# CPU does not run is skipped with a message.
 #
 # Settings (environment):
 #   BENCH_MODELS   names from the list above, space- or comma-separated (default: all)
@@ -26,6 +30,7 @@
 #   BENCH_PROMPT   prompt lengths, -p (default 512)      BENCH_GEN     generated tokens, -n (default 128)
 #   BENCH_DEPTHS   KV cache depths, -d (default 0,512)   BENCH_THREADS threads, -t (default 2)
 #   BENCH_ROUNDS   rounds of every engine per model (default 1)
+#   BENCH_KERNELS  kernel sets to compare with the default one (default: none)
 # Quick look:  BENCH_MODELS=stories260K,s15M-F32 BENCH_REPS=2 BENCH_DEPTHS=0 make bench
 set -e
 cd "$(dirname "$0")/.."
@@ -41,6 +46,7 @@ GEN=${BENCH_GEN:-128}
 DEPTHS=${BENCH_DEPTHS:-0,512}
 THREADS=${BENCH_THREADS:-2}
 ROUNDS=${BENCH_ROUNDS:-1}
+KERNELS=$(echo "${BENCH_KERNELS:-}" | tr ',' ' ')
 case $ROUNDS in ''|*[!0-9]*|0) echo "bench: BENCH_ROUNDS must be a positive whole number, not '$ROUNDS'" >&2; exit 1 ;; esac
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)   # before the run: other work on the machine skews every figure
 mkdir -p "$DIR"
@@ -99,10 +105,17 @@ llama2c_bench() {
     echo "{\"n_gen\": $GEN, \"threads\": $THREADS, \"builds\": [$builds]}" > "$DIR/$1.llama2c.r$3.json"
 }
 
-# ours NAME FILE ROUND -> $DIR/NAME.attend.rROUND.json
+# ours NAME FILE ROUND -> $DIR/NAME.attend.rROUND.json, and NAME.attend.SET.rROUND.json for each
+# BENCH_KERNELS set
 ours() {
     echo "bench: $1 (round $3 of $ROUNDS)" >&2
     ./run "$2" --bench -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" --json "$DIR/$1.attend.r$3.json" >&2
+    for set in $KERNELS; do
+        echo "bench: $1 with --kernels $set (round $3 of $ROUNDS)" >&2
+        ./run "$2" --bench --kernels "$set" -t "$THREADS" -r "$REPS" -p "$PROMPT" -n "$GEN" -d "$DEPTHS" \
+            --json "$DIR/$1.attend.$set.r$3.json" >&2 ||
+            { echo "bench: --kernels $set did not run on $1 (see the line above); skipped" >&2; rm -f "$DIR/$1.attend.$set.r$3.json"; }
+    done
 }
 
 # peers NAME FILE ROUND: llama-bench and llama2.c, where given -> $DIR/NAME.llama.rROUND.json, ...
@@ -137,8 +150,8 @@ for name in $MODELS; do
     done
 done
 
-COMMAND="BENCH_MODELS='$(echo $MODELS)' BENCH_ROUNDS=$ROUNDS BENCH_REPS=$REPS BENCH_PROMPT=$PROMPT BENCH_GEN=$GEN BENCH_DEPTHS=$DEPTHS BENCH_THREADS=$THREADS make bench"
-$PY scripts/bench_report.py --dir "$DIR" --models "$(echo $MODELS)" --command "$COMMAND" --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+COMMAND="BENCH_MODELS='$(echo $MODELS)'${KERNELS:+ BENCH_KERNELS=$(echo $KERNELS | tr ' ' ',')} BENCH_ROUNDS=$ROUNDS BENCH_REPS=$REPS BENCH_PROMPT=$PROMPT BENCH_GEN=$GEN BENCH_DEPTHS=$DEPTHS BENCH_THREADS=$THREADS make bench"
+$PY scripts/bench_report.py --dir "$DIR" --models "$(echo $MODELS)" --kernels "$(echo $KERNELS)" --command "$COMMAND" --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --load "$LOAD"
 
 # Pictures need matplotlib (Debian's python3-matplotlib): installed when it is missing and we may.

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """bench_report.py — merge the per-model results of scripts/bench.sh into report.md and report.json.
 
-    bench_report.py --dir build/bench --models "stories260K s110M-F32" [--command ...] [--commit ...]
+    bench_report.py --dir build/bench --models "stories260K s110M-F32" [--kernels "avx2 scalar"]
+                    [--command ...] [--commit ...]
 
 Reads DIR/NAME.attend.rK.json (./run --bench --json, round K = 1, 2, ...) and, when present,
 DIR/NAME.llama.rK.json (llama-bench -o json, measured in the same round) and DIR/NAME.llama2c.rK.json
@@ -11,7 +12,9 @@ without the round, NAME.attend.json and so on, as older runs wrote them, are one
 
 With several rounds, a row's figures are those of its median round (by our tok/s), each peer's
 tok/s is the median of its rounds, and the ratio is the geometric mean of the rounds' ratios, each
-ours over the peer's in the same round. Standard library only.
+ours over the peer's in the same round. With --kernels, DIR/NAME.attend.SET.rK.json (our runs with
+--kernels SET, in the same rounds) are compared the same way, as peers, in a table of their own.
+Standard library only.
 """
 import argparse
 import datetime
@@ -62,6 +65,12 @@ def llama2c_row(path):
     return best
 
 
+def attend_rows(path):
+    """{(kind, n_tokens, depth): (tok/s, stddev)} from a ./run --bench JSON file."""
+    with open(path) as f:
+        return {(t["kind"], t["n_tokens"], t["depth"]): (t["tok_s_mean"], t["tok_s_stddev"]) for t in json.load(f)}
+
+
 def round_files(directory, name, engine):
     """The paths of NAME's rounds for one engine (attend, llama, llama2c), in order; an older run's
     single file as one round."""
@@ -78,10 +87,11 @@ def geometric_mean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
-def merge_rounds(name, ours, llama, llama2c):
+def merge_rounds(name, ours, llama, llama2c, kernel_sets=None):
     """One test dict per test of `ours` (a list per round of ./run's tests), with the peers' figures
     of the same rounds (llama: per round {(kind, n, depth): (tok/s, sd)}; llama2c: per round a
-    llama2c_row or None) and the ratios (see the module's comment)."""
+    llama2c_row or None; kernel_sets: {SET: per round {(kind, n, depth): (tok/s, sd)}}, our runs
+    with --kernels SET, as peer "kernels_SET") and the ratios (see the module's comment)."""
     tests = []
     for first in ours[0]:
         key = (first["kind"], first["n_tokens"], first["depth"])
@@ -92,6 +102,8 @@ def merge_rounds(name, ours, llama, llama2c):
         t["rounds"] = len(ours)
         t["tok_s_rounds"] = [x["tok_s_mean"] if x else None for x in per_round]
         peers = {"llama_cpp": [l.get(key) for l in llama], "llama2c": []}
+        for kernels, rounds in (kernel_sets or {}).items():
+            peers[f"kernels_{kernels}"] = [r.get(key) for r in rounds]
         if t["kind"] == "tg" and t["depth"] == 0:
             peers["llama2c"] = [r if r and r[2] == t["n_tokens"] else None for r in llama2c]
         for peer, figures in peers.items():
@@ -132,6 +144,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--models", required=True, help="model names, space-separated, in report order")
+    ap.add_argument("--kernels", default="", help="kernel sets our runs were repeated with, space-separated")
     ap.add_argument("--command", default="make bench")
     ap.add_argument("--commit", default="unknown")
     ap.add_argument("--load", default="", help="load average before the run")
@@ -147,7 +160,8 @@ def main():
             continue
         llama = [llama_rows(p) for p in round_files(a.dir, name, "llama")]
         llama2c = [llama2c_row(p) for p in round_files(a.dir, name, "llama2c")]
-        tests += merge_rounds(name, ours, llama, llama2c)
+        kernel_sets = {k: [attend_rows(p) for p in round_files(a.dir, name, f"attend.{k}")] for k in a.kernels.split()}
+        tests += merge_rounds(name, ours, llama, llama2c, kernel_sets)
     have_llama = any(t.get("ratio_to_llama_cpp") for t in tests)
     have_llama2c = any(t.get("ratio_to_llama2c") for t in tests)
     rounds = max((t["rounds"] for t in tests), default=1)
@@ -204,6 +218,19 @@ def main():
                     cell += " (" + " / ".join(f"{x:.2f}" if x else "–" for x in t[f"ratios_to_{peer}"]) + ")"
                 row += f" {fmt(t.get(f'{peer}_tok_s_mean'))} | {cell} |"
         lines.append(row)
+    compared = [k for k in a.kernels.split() if any(t.get(f"ratio_to_kernels_{k}") for t in tests)]
+    if compared:
+        lines += ["", f"Kernel sets: our runs with each set (--kernels), in the same rounds; the ratio is the main "
+                      f"run's ({report['kernels']} kernels) tok/s over the set's" +
+                      (", the geometric mean of the rounds'." if rounds > 1 else "."), "",
+                  f"| model | test | depth | {report['kernels']} tok/s |" + "".join(f" {k} tok/s | ratio |" for k in compared),
+                  "|---|---|---:|---:|" + "---:|---:|" * len(compared)]
+        for t in tests:
+            row = f"| {t['name']} | {t['test']} | {t['depth']} | {fmt(t['tok_s_mean'])} |"
+            for k in compared:
+                ratio = t.get(f"ratio_to_kernels_{k}")
+                row += f" {fmt(t.get(f'kernels_{k}_tok_s_mean'))} | {f'{ratio:.2f}x' if ratio else '–'} |"
+            lines.append(row)
     lines += ["", "Peak resident memory and load times (cold = first mapping in the process, warm = a second load):", "",
               "| model | type | size MiB | load cold ms | load warm ms | peak RSS MiB |", "|---|---|---:|---:|---:|---:|"]
     seen = set()

@@ -85,6 +85,28 @@ assert "2 rounds per model" in md and "2.83x (2.00 / 4.00)" in md, md
 PYEOF
     ); then pass test_bench_report_merges_rounds
     else fail test_bench_report_merges_rounds "$(echo "$why" | tail -n 1)"; fi
+
+    # BENCH_KERNELS: the same two rounds with --kernels scalar at a fifth and a tenth of our speed
+    # (ratios 5 and 10, geometric mean sqrt(50)); a listed set that left no files gets no column.
+    if why=$($PY - "$TMP/b.json" "$TMP/rep" 2>&1 <<'PYEOF'
+import json, os, subprocess, sys
+ours, d = json.load(open(sys.argv[1])), sys.argv[2]
+for k, scale in ((1, 1 / 5), (2, 3 / 10)):
+    json.dump([dict(t, tok_s_mean=scale * t["tok_s_mean"]) for t in ours], open(os.path.join(d, f"m.attend.scalar.r{k}.json"), "w"))
+subprocess.run([sys.executable, "scripts/bench_report.py", "--dir", d, "--models", "m", "--kernels", "scalar avx512"],
+               check=True, capture_output=True)
+report = json.load(open(os.path.join(d, "report.json")))
+for t, first in zip(report["tests"], ours):
+    assert abs(t["ratio_to_kernels_scalar"] - 50 ** 0.5) < 1e-9, t
+    assert [round(x, 9) for x in t["ratios_to_kernels_scalar"]] == [5, 10], t["ratios_to_kernels_scalar"]
+    assert abs(t["ratio_to_llama_cpp"] - 8 ** 0.5) < 1e-9, "the peers' ratios are unchanged"
+    assert "ratio_to_kernels_avx512" not in t, t
+md = open(os.path.join(d, "report.md")).read()
+table = md[md.index("Kernel sets:"):]
+assert "| scalar tok/s | ratio |" in table and "7.07x" in table and "avx512" not in table, table
+PYEOF
+    ); then pass test_bench_report_compares_kernel_sets
+    else fail test_bench_report_compares_kernel_sets "$(echo "$why" | tail -n 1)"; fi
 fi
 
 # ---- --json - puts the JSON alone on stdout ---------------------------------------------------
