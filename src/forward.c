@@ -3,7 +3,6 @@
  * One call runs a batch of consecutive tokens through every layer. A batch of one is a decode
  * step; a longer batch is prefill, where each weight row is read once for several tokens. */
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "model.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "rope.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
 #include "profile.h"
@@ -251,20 +251,10 @@ static void add(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
-/* RoPE's cos and sin for one position. Linear RoPE scaling (rope_scale > 1) divides the position
- * in the angle, pos / scale * base^(-2i / rope_dim): a model fine-tuned so, to stretch its trained
- * context, sees positions at the spacing it learned. Unscaled models take ops' rope_angles as is. */
+/* RoPE's cos and sin for one position, with the model's base and linear scaling (rope.h). */
 static void position_angles(float *cos_out, float *sin_out, const attend_config *c, int pos)
 {
-    if (c->rope_scale == 1.0f) {
-        rope_angles(cos_out, sin_out, c->rope_dim, pos, c->rope_base);
-        return;
-    }
-    for (int i = 0; i < c->rope_dim / 2; i++) {
-        double angle = pos / (double)c->rope_scale * pow((double)c->rope_base, -2.0 * i / c->rope_dim);
-        cos_out[i] = (float)cos(angle);
-        sin_out[i] = (float)sin(angle);
-    }
+    rope_angles(cos_out, sin_out, c->rope_dim, pos, c->rope_base, c->rope_scale);
 }
 
 /* One chunk of at most MAX_BATCH tokens at positions pos .. pos+n-1. Returns -1 when the abort

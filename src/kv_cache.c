@@ -2,14 +2,13 @@
 #include "kv_cache.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "fileio.h"
-#include "ops/elementwise.h"
+#include "rope.h"
 
 /* The largest block of a supported type (Q8_0's): a padded row's last block fits this many floats. */
 enum { MAX_KV_BLOCK = 32 };
@@ -146,19 +145,14 @@ int kv_cache_shift(kv_cache *c, int n_filled, int keep, int n_discard, int rope_
     const int n_moved = n_filled - keep - n_discard, n_pairs = rope_dim / 2;
     if (n_discard <= 0 || n_moved < 0)
         return 0;
-    /* The rotation by -n_discard positions, pair by pair, in double as forward.c's angles are;
-     * each key is rotated in float (`row`) and stored back in the cache's type. */
+    /* The rotation by -n_discard positions; each key is rotated in float (`row`) and stored back
+     * in the cache's type. */
     const int head_dim = c->n_layers ? c->layers[0].head_dim : 0;
     float *cos_d = malloc(sizeof(float) * ((size_t)n_pairs * 2 + (size_t)head_dim + 1));
     if (!cos_d)
         return -1;
     float *sin_d = cos_d + n_pairs, *row = sin_d + n_pairs;
-    for (int i = 0; i < n_pairs; i++) {
-        double theta = pow((double)rope_base, -2.0 * i / rope_dim);
-        double angle = -(double)n_discard / rope_scale * theta;
-        cos_d[i] = (float)cos(angle);
-        sin_d[i] = (float)sin(angle);
-    }
+    rope_angles(cos_d, sin_d, rope_dim, -n_discard, rope_base, rope_scale);
     for (int l = 0; l < c->n_layers; l++) {
         kv_cache_layer *layer = &c->layers[l];
         for (int g = 0; g < layer->n_kv_heads; g++) {

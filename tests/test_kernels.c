@@ -7,6 +7,7 @@
 #include "kernels/kernel_set.h"
 #include "kernels/int8_panel.h"
 #include "ops/elementwise.h"
+#include "rope.h"
 #include "ops/gemm.h"
 #include "ops/matmul.h"
 #include "ops/threadpool.h"
@@ -33,9 +34,9 @@ static void test_rope_dot_product_depends_on_distance_only(void)
         float q[8], k[8], cs[4], sn[4];
         memcpy(q, q0, sizeof q);
         memcpy(k, k0, sizeof k);
-        rope_angles(cs, sn, 8, m, 10000.0f);
+        rope_angles(cs, sn, 8, m, 10000.0f, 1.0f);
         rope(q, 1, 8, 8, cs, sn);
-        rope_angles(cs, sn, 8, m - 3, 10000.0f);
+        rope_angles(cs, sn, 8, m - 3, 10000.0f, 1.0f);
         rope(k, 1, 8, 8, cs, sn);
         double d = 0;
         for (int i = 0; i < 8; i++)
@@ -50,7 +51,7 @@ static void test_rope_dot_product_depends_on_distance_only(void)
 static void test_rope_rotates_interleaved_pairs(void)
 {
     float v[6] = {1, 0, 1, 0, 5, 6}, cs[2], sn[2];
-    rope_angles(cs, sn, 4, 2, 10000.0f);
+    rope_angles(cs, sn, 4, 2, 10000.0f, 1.0f);
     rope(v, 1, 6, 4, cs, sn);
     CHECK(fabs(v[0] - cos(2.0)) < 1e-6 && fabs(v[1] - sin(2.0)) < 1e-6);
     double a = 2 * pow(10000.0, -2.0 / 4);

@@ -11,7 +11,7 @@
 #include "kernels/kernel_set.h"
 #include "kv_cache.h"
 #include "ops/attention.h"
-#include "ops/elementwise.h"
+#include "rope.h"
 #include "ops/threadpool.h"
 
 static const kernel_set *sets[8];
@@ -285,12 +285,12 @@ static void test_sinks_sit_at_cache_positions_as_in_streamingllm(void)
             float cs[HD / 2], sn[HD / 2], q[N_HEADS * HD], k[N_KV * HD], out[N_HEADS * HD];
             memcpy(q, query[p], sizeof q);
             memcpy(k, key[p], sizeof k);
-            rope_angles(cs, sn, HD, p, 10000.0f);
+            rope_angles(cs, sn, HD, p, 10000.0f, 1.0f);
             rope(q, N_HEADS, HD, HD, cs, sn);
             rope(k, N_KV, HD, HD, cs, sn);
             kv_cache_append(&ring.layers[0], p, 1, k, value[p]);
             if (kv_sink_shift(&ring.layers[0], p) > 0) {
-                rope_angles(cs, sn, HD, kv_sink_shift(&ring.layers[0], p), 10000.0f);
+                rope_angles(cs, sn, HD, kv_sink_shift(&ring.layers[0], p), 10000.0f, 1.0f);
                 kv_cache_place_sinks(&ring.layers[0], cs, sn, HD);
             }
             attention(&ops, out, q, &ring.layers[0], 1, p, N_HEADS);
