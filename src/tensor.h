@@ -2,9 +2,10 @@
  *
  * A weight matrix is `rows` rows of `cols` elements, each row stored as cols/block_size blocks
  * of block_bytes bytes (ggml's layouts and type ids, so GGUF tensors are used in place). What a
- * type *is* lives here, in one constant table; how fast a CPU computes with it lives in the
- * kernel sets (kernels/kernel_set.h). Everything else — kernels, formats, the model — builds on
- * this header, and it includes nothing of theirs. */
+ * type *is* is said here and in one constant table (type_traits.c, with the reference codecs;
+ * half.c converts fp16 and bf16); how fast a CPU computes with it lives in the kernel sets
+ * (kernels/kernel_set.h). Everything else — kernels, formats, the model — builds on this header,
+ * and it includes nothing of theirs. */
 #ifndef ATTEND_TENSOR_H
 #define ATTEND_TENSOR_H
 

@@ -334,9 +334,9 @@ static int parse_tensor_info(reader *r, gguf_tensor *t, uint64_t i)
 /* ==== 4. The tensor data ==== */
 
 /* With the data offset known, place each tensor: its offset aligned, its bytes inside the file.
- * A tensor whose type tensor.c does not know is kept with data = NULL and n_bytes = 0: its size
- * is unknown, so it cannot be bounds- or overlap-checked, and the loader reports it by name if
- * the model needs it (a tool listing a file's tensors does not). */
+ * A tensor of a type without type traits (tensor.h) is kept with data = NULL and n_bytes = 0:
+ * its size is unknown, so it cannot be bounds- or overlap-checked, and the loader reports it by
+ * name if the model needs it (a tool listing a file's tensors does not). */
 static int place_tensor(const gguf_file *g, reader *r, gguf_tensor *t)
 {
     char name[72];

@@ -48,7 +48,7 @@ typedef struct {
     uint32_t type;           /* ggml type id (see tensor.h) */
     uint64_t offset;         /* from the start of the tensor data */
     uint64_t n_elements;
-    uint64_t n_bytes;        /* 0 when the type is unknown to tensor.c */
+    uint64_t n_bytes;        /* 0 when the type has no type traits */
     const void *data;        /* into the mapping, or NULL when the type is unknown */
 } gguf_tensor;
 
