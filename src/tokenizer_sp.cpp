@@ -4,11 +4,12 @@
  *   - a ModelProto serialised by hand (protobuf wire format) from vocabulary arrays, so a GGUF
  *     vocabulary or a llama2.c tokenizer.bin loads into the real library (the Debian package
  *     ships no ModelProto header);
- *   - a streaming decoder that reproduces SentencePieceProcessor::Decode one id at a time, from a
- *     table of per-piece surfaces built once at load.
+ *   - the table of per-piece surfaces (tokenizer.h's token_surfaces) from which the streaming
+ *     decoder, token_stream.c, reproduces SentencePieceProcessor::Decode one id at a time.
  * Every entry point catches C++ exceptions: nothing may unwind into C. */
 #include "tokenizer.h"
 #include "fileio.h"
+#include "utf8.h"
 
 #include <sentencepiece_processor.h>
 
@@ -31,32 +32,17 @@
 
 /* ==== The tokenizer ==== */
 
-/* SentencePiece piece types (sentencepiece_model.proto), shared by GGUF's token_type array. */
-enum { PIECE_NORMAL = 1, PIECE_UNKNOWN = 2, PIECE_CONTROL = 3, PIECE_USER_DEFINED = 4,
-       PIECE_UNUSED = 5, PIECE_BYTE = 6 };
-
 static const char SPACE_SYMBOL[] = "\xE2\x96\x81";       /* U+2581 '▁', how pieces spell a space */
-static const char REPLACEMENT_CHAR[] = "\xEF\xBF\xBD";   /* U+FFFD, what Decode emits for a bad byte */
-
-/* How one id decodes on its own; the streaming decoder needs nothing else. */
-struct piece_info {
-    uint32_t surface_offset;   /* into attend_tokenizer::surfaces: the piece with every '▁' made ' ' */
-    uint32_t surface_len;      /* (for the unknown piece: the unk surface, " ⁇ " by default) */
-    uint8_t kind;              /* PIECE_NORMAL, PIECE_CONTROL, PIECE_UNKNOWN or PIECE_BYTE */
-    uint8_t byte;              /* the byte of a <0xNN> piece */
-    uint8_t leading_space;     /* the piece begins with '▁' (its surface with ' ') */
-};
 
 struct attend_tokenizer {
     sentencepiece::SentencePieceProcessor sp;
     int n_vocab = 0, bos = -1, eos = -1, unk = -1;
-    /* Decode drops the first piece's leading '▁' (the dummy prefix added at encode time) when the
-     * normaliser adds a dummy prefix or removes extra whitespace; with the latter, every leading
-     * '▁' before the first visible text goes. */
+    /* Decode's treatment of the dummy prefix (tokenizer.h) */
     bool strip_dummy_prefix = true, strip_all_leading = false;
-    std::vector<piece_info> pieces;
+    std::vector<token_piece> pieces;
     std::string surfaces;
     size_t max_surface = 0;
+    token_surfaces view = {};   /* the three above for C, filled once they are complete */
     /* The pieces written out in a text that attend_tokenize_special turns into their ids: control,
      * user-defined and unknown pieces, longest first (ids), and which bytes can start one. */
     std::vector<int> specials;
@@ -75,48 +61,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     /* One line: SentencePiece's messages can quote a file's bytes. */
     for (char *p = err; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-}
-
-/* ==== UTF-8, exactly as SentencePiece's DecodeUTF8 judges it ==== */
-
-static bool is_trail(uint8_t c) { return (c & 0xC0) == 0x80; }
-
-/* Bytes a character starting with `lead` needs: 1..4, or 0 when no character starts so. */
-static int utf8_needed(uint8_t lead)
-{
-    if (lead < 0x80) return 1;
-    if ((lead & 0xE0) == 0xC0) return 2;
-    if ((lead & 0xF0) == 0xE0) return 3;
-    if ((lead & 0xF8) == 0xF0) return 4;
-    return 0;
-}
-
-/* Length of the valid character at p (n bytes available), or 0 when invalid: overlong forms,
- * surrogates and code points past U+10FFFF are invalid. */
-static int utf8_valid_len(const uint8_t *p, size_t n)
-{
-    int need = utf8_needed(p[0]);
-    if (need == 0 || (size_t)need > n) return 0;
-    if (need == 1) return 1;
-    uint32_t cp = p[0] & (0x7F >> need);
-    for (int i = 1; i < need; i++) {
-        if (!is_trail(p[i])) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[need] || (cp >= 0xD800 && cp < 0xE000) || cp > 0x10FFFF) return 0;
-    return need;
-}
-
-static bool utf8_valid(const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    for (size_t i = 0; i < n;) {
-        int k = utf8_valid_len(p + i, n - i);
-        if (k == 0) return false;
-        i += (size_t)k;
-    }
-    return true;
 }
 
 /* A piece as one line of ASCII for an error message: other bytes as \xNN, at most 40 shown. */
@@ -291,7 +235,7 @@ static bool index_pieces(attend_tokenizer *t, char *err, size_t errlen, const ch
     t->unk = t->sp.unk_id();
     t->pieces.resize((size_t)n);
     for (int id = 0; id < n; id++) {
-        piece_info &info = t->pieces[(size_t)id];
+        token_piece &info = t->pieces[(size_t)id];
         std::string_view piece = t->sp.IdToPiece(id);
         std::string surface;
         /* SentencePiece decodes a piece by its text, so two ids that share a text decode alike,
@@ -334,6 +278,8 @@ static bool index_pieces(attend_tokenizer *t, char *err, size_t errlen, const ch
         t->surfaces += surface;
         if (surface.size() > t->max_surface) t->max_surface = surface.size();
     }
+    t->view = {t->n_vocab, t->pieces.data(), t->surfaces.data(), t->max_surface, t->strip_dummy_prefix,
+               t->strip_all_leading};
     return true;
 }
 
@@ -603,6 +549,8 @@ attend_tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char 
 
 void tokenizer_free(attend_tokenizer *t) { delete t; }
 
+const token_surfaces *tokenizer_surfaces(const attend_tokenizer *t) { return &t->view; }
+
 ATTEND_API int attend_tokenizer_vocab_size(const attend_tokenizer *t) { return t->n_vocab; }
 ATTEND_API int attend_tokenizer_bos(const attend_tokenizer *t) { return t->bos; }
 ATTEND_API int attend_tokenizer_eos(const attend_tokenizer *t) { return t->eos; }
@@ -688,7 +636,7 @@ ATTEND_API int attend_tokenize_special(const attend_tokenizer *t, const char *te
 ATTEND_API int attend_token_to_piece(const attend_tokenizer *t, int id, char *buf, size_t buflen)
 {
     if (id < 0 || id >= t->n_vocab) return -1;
-    const piece_info &info = t->pieces[(size_t)id];
+    const token_piece &info = t->pieces[(size_t)id];
     const char *text = t->surfaces.data() + info.surface_offset;
     size_t n = info.surface_len;
     if (info.kind == PIECE_BYTE) {
@@ -718,135 +666,5 @@ ATTEND_API long attend_detokenize(const attend_tokenizer *t, const int *ids, int
         return -1;
     }
 }
-
-}  /* extern "C" */
-
-
-/* ==== Streaming decode ====
- * SentencePieceProcessor::Decode, one id at a time:
- *   - a run of byte pieces becomes text one UTF-8 character at a time; a byte that cannot start
- *     or continue a valid character becomes U+FFFD (one per byte), and a run that ends (at a
- *     non-byte piece or the flush) inside a character turns its bytes into U+FFFD the same way;
- *   - control pieces are invisible, the unknown piece shows its unk surface;
- *   - the leading '▁' of the first piece is the dummy prefix: dropped if no text has been
- *     produced yet and no earlier piece had its '▁' dropped (is_bos_ws / bos_ws_seen in Decode).
- * At most 3 bytes are ever held (a character's incomplete prefix). Decided text waits in
- * `pending` until the caller's buffer takes it, cut only between characters, so a small buffer
- * delays text but never splits or loses it. The flush ends the sequence (held bytes are decided
- * as at its end) and leaves the stream ready for a new one. */
-
-struct attend_stream {
-    const attend_tokenizer *t = nullptr;
-    uint8_t held[4] = {0};     /* byte-piece bytes of an unfinished character */
-    int n_held = 0;
-    bool produced = false;     /* some text has been decided */
-    bool may_strip = true;     /* Decode's is_bos_ws: the dummy prefix may still be dropped */
-    bool just_stripped = false; /* Decode's bos_ws_seen: the last piece's '▁' was dropped */
-    std::string pending;       /* decided text the caller has not taken yet: whole characters */
-};
-
-static void emit(attend_stream *s, const char *p, size_t n)
-{
-    s->pending.append(p, n);
-    if (n) s->produced = true;
-}
-
-static void drop_held(attend_stream *s, int k)
-{
-    memmove(s->held, s->held + k, (size_t)(s->n_held - k));
-    s->n_held -= k;
-}
-
-/* Turn held bytes into text while the characters they start are decided. `run_ended`: no more
- * bytes will join them, so an incomplete character is invalid. */
-static void resolve_held(attend_stream *s, bool run_ended)
-{
-    while (s->n_held > 0) {
-        int need = utf8_needed(s->held[0]);
-        bool bad = need == 0;
-        for (int i = 1; !bad && i < need && i < s->n_held; i++) bad = !is_trail(s->held[i]);
-        if (!bad && s->n_held < need) {
-            if (!run_ended) return;              /* wait for the rest of the character */
-            bad = true;
-        }
-        if (!bad && utf8_valid_len(s->held, (size_t)need) == need) {
-            emit(s, (const char *)s->held, (size_t)need);
-            drop_held(s, need);
-        } else {
-            emit(s, REPLACEMENT_CHAR, 3);
-            drop_held(s, 1);
-        }
-    }
-}
-
-/* Move the longest prefix of `pending` that fits in buflen and ends between characters. Pending
- * text is valid UTF-8 (surfaces are checked at load, held bytes are emitted only when valid). */
-static int take_pending(attend_stream *s, char *buf, size_t buflen)
-{
-    size_t n = s->pending.size();
-    if (n > buflen) n = buflen;
-    if (n > (size_t)INT32_MAX) n = INT32_MAX;
-    while (n > 0 && n < s->pending.size() && is_trail((uint8_t)s->pending[n])) n--;
-    if (n) memcpy(buf, s->pending.data(), n);
-    s->pending.erase(0, n);
-    return (int)n;
-}
-
-extern "C" {
-
-ATTEND_API attend_stream *attend_stream_new(const attend_tokenizer *t)
-{
-    try {
-        attend_stream *s = new attend_stream();
-        s->t = t;
-        s->pending.reserve(t->max_surface + 16);
-        return s;
-    } catch (...) {
-        return nullptr;
-    }
-}
-
-ATTEND_API int attend_stream_next(attend_stream *s, int id, char *buf, size_t buflen)
-{
-    const attend_tokenizer *t = s->t;
-    if (id < 0 || id >= t->n_vocab) return -1;
-    try {
-        const piece_info &info = t->pieces[(size_t)id];
-        if (info.kind == PIECE_BYTE) {
-            s->held[s->n_held++] = info.byte;
-            resolve_held(s, false);
-        } else {
-            resolve_held(s, true);
-            if (s->just_stripped || s->produced) s->may_strip = false;
-            const char *surface = t->surfaces.data() + info.surface_offset;
-            size_t n = info.surface_len;
-            s->just_stripped = false;
-            if (info.kind == PIECE_NORMAL && info.leading_space && s->may_strip && t->strip_dummy_prefix) {
-                surface++;
-                n--;
-                s->just_stripped = !t->strip_all_leading;
-            }
-            emit(s, surface, n);
-        }
-    } catch (...) {
-        return -1;   /* out of memory growing `pending` */
-    }
-    return take_pending(s, buf, buflen);
-}
-
-ATTEND_API int attend_stream_flush(attend_stream *s, char *buf, size_t buflen)
-{
-    try {
-        resolve_held(s, true);
-    } catch (...) {
-        return -1;
-    }
-    s->produced = false;
-    s->may_strip = true;
-    s->just_stripped = false;
-    return take_pending(s, buf, buflen);
-}
-
-ATTEND_API void attend_stream_free(attend_stream *s) { delete s; }
 
 }  /* extern "C" */
