@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "attend.h"
 
 #ifdef __cplusplus
@@ -49,13 +50,28 @@ typedef struct {
 const token_surfaces *tokenizer_surfaces(const attend_tokenizer *t);
 
 attend_tokenizer *tokenizer_load_model(const char *path, char *err, size_t errlen);   /* tokenizer.model */
-attend_tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err,
-                                         size_t errlen);                          /* tokenizer.bin */
+/* llama2.c's tokenizer.bin, whose token count is the checkpoint's vocab_size
+ * (formats/llama2c_tokenizer.c) */
+attend_tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err, size_t errlen);
 /* From vocabulary arrays: piece i is pieces[i] (lens[i] bytes, not NUL-terminated). bos/eos/unk
- * may be -1 when absent. */
+ * may be -1 when absent. `what` names the source in errors ("vocab", a file's path). */
 attend_tokenizer *tokenizer_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
                                        const float *scores, const int *types, int bos, int eos, int unk,
-                                       char *err, size_t errlen);
+                                       const char *what, char *err, size_t errlen);
+
+/* "<0xNN>" (upper-case hex, as SentencePiece spells byte pieces; n bytes) -> NN, else -1. */
+static inline int byte_piece_value(const char *piece, size_t n)
+{
+    if (n != 6 || memcmp(piece, "<0x", 3) != 0 || piece[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = piece[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
 void tokenizer_free(attend_tokenizer *t);
 
 #ifdef __cplusplus

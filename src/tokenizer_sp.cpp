@@ -8,13 +8,13 @@
  *     decoder, token_stream.c, reproduces SentencePieceProcessor::Decode one id at a time.
  * Every entry point catches C++ exceptions: nothing may unwind into C. */
 #include "tokenizer.h"
+#include "error.h"
 #include "fileio.h"
 #include "utf8.h"
 
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
@@ -25,10 +25,6 @@
 #include <string_view>
 #include <unordered_set>
 #include <vector>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* ==== The tokenizer ==== */
 
@@ -53,14 +49,10 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || errlen == 0) return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    set_error_v(err, errlen, fmt, ap);   /* one line: SentencePiece's messages can quote a file's bytes */
     va_end(ap);
-    /* One line: SentencePiece's messages can quote a file's bytes. */
-    for (char *p = err; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
 /* A piece as one line of ASCII for an error message: other bytes as \xNN, at most 40 shown. */
@@ -75,20 +67,6 @@ static std::string printable(std::string_view piece)
         else out += hex;
     }
     return piece.size() > 40 ? out + "..." : out;
-}
-
-/* "<0xNN>" (upper-case hex, as SentencePiece spells byte pieces) → NN, else -1. */
-static int byte_piece_value(std::string_view piece)
-{
-    if (piece.size() != 6 || piece.compare(0, 3, "<0x") != 0 || piece[5] != '>') return -1;
-    int v = 0;
-    for (int i = 3; i < 5; i++) {
-        char c = piece[(size_t)i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
 }
 
 /* ==== Protobuf wire format: just enough of sentencepiece_model.proto ====
@@ -253,7 +231,7 @@ static bool index_pieces(attend_tokenizer *t, char *err, size_t errlen, const ch
             info.kind = PIECE_UNKNOWN;           /* the model's unk_surface, as Decode writes it */
             surface = t->sp.DecodeIds(std::vector<int>{id});
         } else if (t->sp.IsByte(id)) {
-            int v = byte_piece_value(piece);
+            int v = byte_piece_value(piece.data(), piece.size());
             if (v < 0) {
                 set_err(err, errlen, "tokenizer: %s: byte piece %d is \"%s\", not <0xNN>", what,
                         id, printable(piece).c_str());
@@ -299,35 +277,14 @@ static void index_specials(attend_tokenizer *t, const std::vector<int> &types)
     });
 }
 
-/* The whole file; tokenizer files are a few MB, so anything past 1 GiB is a wrong path. Only a
- * regular file: a directory fails to read, and a FIFO would block the open until a writer came
- * (hence O_NONBLOCK, and the type checked before any read). */
+/* The whole file (fileio.h); tokenizer files are a few MB, so anything past 1 GiB is a wrong path. */
 static bool read_file(const char *path, std::string *out, char *err, size_t errlen)
 {
-    struct stat st;
-    int fd = open_regular_file(path, &st);
-    if (fd == FILE_CANNOT_OPEN) {
-        set_err(err, errlen, "tokenizer: %s: cannot open: %s", path, strerror(errno));
-        return false;
-    }
-    if (fd == FILE_NOT_REGULAR) {
-        set_err(err, errlen, "tokenizer: %s: not a regular file", path);
-        return false;
-    }
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        set_err(err, errlen, "tokenizer: %s: cannot open: %s", path, strerror(errno));
-        close(fd);
-        return false;
-    }
-    char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && out->size() <= (1u << 30)) out->append(buf, n);
-    bool bad = ferror(f), huge = out->size() > (1u << 30);
-    fclose(f);
-    if (bad) set_err(err, errlen, "tokenizer: %s: read error: %s", path, strerror(errno));
-    if (huge) set_err(err, errlen, "tokenizer: %s: over 1 GiB, not a tokenizer file", path);
-    return !bad && !huge;
+    size_t size = 0;
+    std::unique_ptr<char, void (*)(void *)> data(read_whole_file(path, "tokenizer", (size_t)1 << 30, &size, err,
+                                                                 errlen), free);
+    if (data) out->assign(data.get(), size);
+    return data != nullptr;
 }
 
 /* The tokenizer is held by a unique_ptr until it is complete: SentencePiece may throw rather than
@@ -384,7 +341,8 @@ static attend_tokenizer *build_from_vocab(int n_vocab, const char *const *pieces
         if (piece.empty()) why = "is empty";
         else if (!utf8_valid(piece.data(), piece.size())) why = "is not valid UTF-8";
         else if (type < PIECE_NORMAL || type > PIECE_BYTE) why = "has an unknown type";
-        else if (type == PIECE_BYTE && byte_piece_value(piece) < 0) why = "has type byte but is not <0xNN>";
+        else if (type == PIECE_BYTE && byte_piece_value(piece.data(), piece.size()) < 0)
+            why = "has type byte but is not <0xNN>";
         else if (type == PIECE_UNKNOWN && i != unk) why = "has type unknown but is not the unk id";
         else if (std::isnan(score)) why = "has a NaN score";
         else if (!seen.insert(piece).second) why = "repeats an earlier piece";
@@ -446,103 +404,14 @@ attend_tokenizer *tokenizer_load_model(const char *path, char *err, size_t errle
 
 attend_tokenizer *tokenizer_from_vocab(int n_vocab, const char *const *pieces, const size_t *lens,
                                 const float *scores, const int *types, int bos, int eos, int unk,
-                                char *err, size_t errlen)
+                                const char *what, char *err, size_t errlen)
 {
     try {
-        return build_from_vocab(n_vocab, pieces, lens, scores, types, bos, eos, unk, "vocab", err, errlen);
+        return build_from_vocab(n_vocab, pieces, lens, scores, types, bos, eos, unk, what, err, errlen);
     } catch (const std::exception &e) {
-        set_err(err, errlen, "tokenizer: vocab: %s", e.what());
+        set_err(err, errlen, "tokenizer: %s: %s", what, e.what());
     } catch (...) {
-        set_err(err, errlen, "tokenizer: vocab: unexpected C++ exception");
-    }
-    return nullptr;
-}
-
-/* llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length,
- * that many bytes. Its exporter wrote '▁' as ' ' and BOS/EOS as "\n<s>\n" / "\n</s>\n"; both are
- * undone here, and piece types (which the file lacks) are inferred from the piece text. */
-attend_tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err, size_t errlen)
-{
-    try {
-        std::string file;
-        if (!read_file(path, &file, err, errlen)) return nullptr;
-        const size_t size = file.size();
-        int32_t max_len;
-        if (vocab_size <= 0 || vocab_size > (1 << 24)) {
-            set_err(err, errlen, "tokenizer: %s: vocab_size %d out of range", path, vocab_size);
-            return nullptr;
-        }
-        if (size < 4) {
-            set_err(err, errlen, "tokenizer: %s: %zu bytes, too short for max_token_length", path, size);
-            return nullptr;
-        }
-        memcpy(&max_len, file.data(), 4);
-        if (max_len <= 0 || (size_t)max_len > size) {
-            set_err(err, errlen, "tokenizer: %s: max_token_length %d out of range", path, max_len);
-            return nullptr;
-        }
-        std::vector<std::string> text((size_t)vocab_size);
-        std::vector<float> scores((size_t)vocab_size);
-        size_t at = 4;
-        for (int i = 0; i < vocab_size; i++) {
-            int32_t len;
-            if (size - at < 8) {
-                set_err(err, errlen, "tokenizer: %s: truncated at token %d of %d (offset %zu): "
-                        "vocab_size does not match the file", path, i, vocab_size, at);
-                return nullptr;
-            }
-            memcpy(&scores[(size_t)i], file.data() + at, 4);
-            memcpy(&len, file.data() + at + 4, 4);
-            at += 8;
-            if (len <= 0 || len > max_len || (size_t)len > size - at) {
-                set_err(err, errlen, "tokenizer: %s: token %d length %d at offset %zu outside 1..%d "
-                        "or past the end of the file (%zu bytes)", path, i, len, at - 4, max_len, size);
-                return nullptr;
-            }
-            text[(size_t)i].assign(file.data() + at, (size_t)len);
-            at += (size_t)len;
-        }
-        if (at != size) {
-            set_err(err, errlen, "tokenizer: %s: %zu bytes after token %d: the file holds more "
-                    "than vocab_size %d tokens", path, size - at, vocab_size - 1, vocab_size);
-            return nullptr;
-        }
-
-        std::vector<const char *> pieces((size_t)vocab_size);
-        std::vector<size_t> lens((size_t)vocab_size);
-        std::vector<int> types((size_t)vocab_size);
-        int bos = -1, eos = -1, unk = -1;
-        for (int i = 0; i < vocab_size; i++) {
-            std::string &s = text[(size_t)i];
-            if (s == "\n<s>\n") s = "<s>";
-            else if (s == "\n</s>\n") s = "</s>";
-            std::string piece;
-            for (char c : s) {
-                if (c == ' ') piece += SPACE_SYMBOL;
-                else piece.push_back(c);
-            }
-            s = piece;
-            int type = PIECE_NORMAL;
-            if (s == "<unk>") { type = PIECE_UNKNOWN; if (unk < 0) unk = i; }
-            else if (s == "<s>") { type = PIECE_CONTROL; if (bos < 0) bos = i; }
-            else if (s == "</s>") { type = PIECE_CONTROL; if (eos < 0) eos = i; }
-            else if (byte_piece_value(s) >= 0) type = PIECE_BYTE;
-            types[(size_t)i] = type;
-        }
-        for (int i = 0; i < vocab_size; i++) {
-            pieces[(size_t)i] = text[(size_t)i].data();
-            lens[(size_t)i] = text[(size_t)i].size();
-        }
-        if (unk < 0) {
-            set_err(err, errlen, "tokenizer: %s: no <unk> piece", path);
-            return nullptr;
-        }
-        return build_from_vocab(vocab_size, pieces.data(), lens.data(), scores.data(), types.data(),
-                                bos, eos, unk, path, err, errlen);
-    } catch (const std::exception &e) {
-        set_err(err, errlen, "tokenizer: %s: %s", path, e.what());
-    } catch (...) {
-        set_err(err, errlen, "tokenizer: %s: unexpected C++ exception", path);
+        set_err(err, errlen, "tokenizer: %s: unexpected C++ exception", what);
     }
     return nullptr;
 }

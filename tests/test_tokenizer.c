@@ -132,7 +132,7 @@ static attend_tokenizer *synth_tokenizer(void)
 {
     synth_vocab();
     attend_tokenizer *t = tokenizer_from_vocab(N_SYNTH, synth_pieces, synth_lens, synth_scores, synth_types,
-                                        1, 2, 0, err, sizeof err);
+                                        1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t != NULL, "synthetic vocab refused: %s", err);
     return t;
 }
@@ -181,7 +181,7 @@ static void test_tokenizer_vocab_without_bytes_encodes_unknown_as_unk(void)
     for (int i = 0; i < 7; i++) lens[i] = strlen(pieces[i]);
     const float scores[] = {0, 0, 0, -1, -2, -3, -4};
     const int types[] = {2, 3, 3, 1, 1, 1, 1};
-    attend_tokenizer *t = tokenizer_from_vocab(7, pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
+    attend_tokenizer *t = tokenizer_from_vocab(7, pieces, lens, scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t != NULL, "%s", err);
     check_ids(t, "ab\xC3\xA9", 0, (int[]){6, 5, 0}, 3);
     long len;
@@ -206,7 +206,7 @@ static void test_tokenizer_special_pieces_longest_first_with_dummy_prefix_after_
         scores[i] = -(float)i;
     }
     const int types[N] = {2, 3, 3, 1, 1, 1, 1, 4, 4, 1, 1};
-    attend_tokenizer *t = tokenizer_from_vocab(N, pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
+    attend_tokenizer *t = tokenizer_from_vocab(N, pieces, lens, scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t != NULL, "%s", err);
     if (!t)
         return;
@@ -399,46 +399,46 @@ static void test_tokenizer_from_vocab_rejects_bad_vocabularies(void)
     pieces[ID_WORLD] = "ll";                                 /* a repeated piece */
     lens[ID_WORLD] = 2;
     err[0] = 0;
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t == NULL && strstr(err, "repeats"), "duplicate accepted or bad message: %s", err);
 
     pieces[ID_WORLD] = "\xC3(";                              /* invalid UTF-8 */
     err[0] = 0;
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t == NULL && strstr(err, "UTF-8"), "invalid UTF-8 accepted or bad message: %s", err);
     pieces[ID_WORLD] = synth_pieces[ID_WORLD];
     lens[ID_WORLD] = synth_lens[ID_WORLD];
 
     types[ID_WORLD] = 6;                                     /* a byte piece that is not <0xNN> */
     err[0] = 0;
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t == NULL && strstr(err, "<0xNN>"), "bad byte piece accepted or bad message: %s", err);
     types[ID_WORLD] = 9;                                     /* no such type */
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECK(t == NULL);
     types[ID_WORLD] = 1;
 
     err[0] = 0;                                              /* special ids out of range / wrong type */
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, N_SYNTH, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, N_SYNTH, 2, 0, "vocab", err, sizeof err);
     CHECKF(t == NULL && strstr(err, "bos"), "bos out of range accepted: %s", err);
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 5, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 5, "vocab", err, sizeof err);
     CHECK(t == NULL);
-    t = tokenizer_from_vocab(0, pieces, lens, synth_scores, types, -1, -1, -1, err, sizeof err);
+    t = tokenizer_from_vocab(0, pieces, lens, synth_scores, types, -1, -1, -1, "vocab", err, sizeof err);
     CHECK(t == NULL);
 
     float scores[N_SYNTH];                                   /* a NaN score would unorder the merges */
     memcpy(scores, synth_scores, sizeof scores);
     scores[ID_LLO] = NAN;
     err[0] = 0;
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t == NULL && strstr(err, "NaN"), "NaN score accepted: %s", err);
 
     lens[ID_HELLO] = 0;                                      /* an empty piece */
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECK(t == NULL);
     lens[ID_HELLO] = synth_lens[ID_HELLO];
 
-    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, err, sizeof err);
+    t = tokenizer_from_vocab(N_SYNTH, pieces, lens, synth_scores, types, 1, 2, 0, "vocab", err, sizeof err);
     CHECKF(t != NULL, "the repaired vocabulary should load: %s", err);
     tokenizer_free(t);
 }
@@ -690,7 +690,8 @@ static void test_tokenizer_from_model_pieces_matches_python_sentencepiece(void)
     }
     fclose(f);
     CHECK(n == N);
-    attend_tokenizer *t = tokenizer_from_vocab(N, (const char *const *)pieces, lens, scores, types, 1, 2, 0, err, sizeof err);
+    attend_tokenizer *t = tokenizer_from_vocab(N, (const char *const *)pieces, lens, scores, types, 1, 2, 0, "vocab",
+                                               err, sizeof err);
     for (int i = 0; i < N; i++) free(pieces[i]);
     CHECKF(t != NULL, "%s", err);
     check_against_reference(t, "model pieces");
@@ -737,7 +738,8 @@ static attend_tokenizer *tokenizer_from_gguf(const char *path)
         type[i] = ty;
         if (ids[2] < 0 && ty == 2) ids[2] = i;
     }
-    attend_tokenizer *t = tokenizer_from_vocab(n, piece, len, score, type, ids[0], ids[1], ids[2], err, sizeof err);
+    attend_tokenizer *t = tokenizer_from_vocab(n, piece, len, score, type, ids[0], ids[1], ids[2], "vocab", err,
+                                               sizeof err);
     free(piece); free(len); free(score); free(type);
     gguf_release(&g);
     munmap(map, (size_t)st.st_size);

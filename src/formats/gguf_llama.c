@@ -257,7 +257,7 @@ static int gguf_load_vocab(attend_model *m, const gguf_file *g, char *err, size_
         ids[i] = (int)id;
     }
     attend_tokenizer *tok = tokenizer_from_vocab((int)n, pieces, lens, score, type, ids[0], ids[1], ids[2],
-                                                 err, errlen);
+                                                 "vocab", err, errlen);
     model_builder_set_tokenizer(m, tok);
     rc = tok ? 0 : -1;
 done:

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < 3; k++) special[k] = data[k] == 0xff ? -1 : data[k] % n;
     char err[512];
     attend_tokenizer *t = tokenizer_from_vocab(n, pieces, lens, scores, types, special[0], special[1], special[2],
-                                        err, sizeof err);
+                                        "vocab", err, sizeof err);
     if (!t) {
         fuzz_check_error(err);
         return 0;
