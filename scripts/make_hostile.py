@@ -301,6 +301,23 @@ def gguf_cases(cases, tmp):
     add_gguf("gguf_alignment_is_string", "general.alignment: must be a non-negative integer",
              edit=with_kv(general__alignment=(STR, "32", None)))
 
+    # Written with general.alignment 8, the value then patched to 1 (or 2): the data section now
+    # starts right after the tensor infos, where a padding key's length puts it at an offset that
+    # an F16 (or F32) value may not start at. (A fuzz_model finding: the F16 dequantizer read a
+    # misaligned uint16_t, UBSan.)
+    def misaligned(type_name, alignment, modulus, remainder):
+        for pad in range(16):
+            b = gguf_bytes(model, type_name, tmp=tmp,
+                           edit=with_kv(general__alignment=(U32, 8, None), hostile__pad=(STR, "x" * pad, None)))
+            L = gguf_layout(b)
+            if L["infos_end"] % modulus == remainder:
+                return patch(b, L["kv"]["general.alignment"]["value_at"], "I", alignment)
+        raise AssertionError("no padding gives that offset")
+    add("gguf_f16_at_odd_offset", misaligned("F16", 1, 2, 1),
+        "tensor 'token_embd.weight' \\(F16\\) starts at file offset [0-9]*[13579], not a multiple of 2 bytes \\(general.alignment is 1\\)")
+    add("gguf_f32_at_offset_2_mod_4", misaligned("F32", 2, 4, 2),
+        "tensor 'token_embd.weight' \\(F32\\) starts at file offset [0-9]+, not a multiple of 4 bytes \\(general.alignment is 2\\)")
+
     def drop_tensor(name):
         return lambda w: w.tensors.remove(next(t for t in w.tensors if t[0] == name))
 

@@ -43,6 +43,7 @@ static int gguf_arch_u32(const gguf_file *g, const char *name, int required, int
 typedef struct {
     const gguf_tensor **by_name;
     uint64_t n;
+    uint64_t data_offset, alignment;   /* the file's, for errors */
 } tensor_index;
 
 static int name_cmp(const char *name, size_t len, gguf_str s)
@@ -60,6 +61,8 @@ static int tensor_cmp(const void *a, const void *b)
 static int index_tensors(tensor_index *ix, const gguf_file *g)
 {
     ix->n = g->n_tensors;
+    ix->data_offset = g->data_offset;
+    ix->alignment = g->alignment;
     ix->by_name = malloc(sizeof *ix->by_name * (size_t)(g->n_tensors ? g->n_tensors : 1));
     if (!ix->by_name)
         return -1;
@@ -119,6 +122,16 @@ static int gguf_weight(const tensor_index *g, const char *name, int64_t rows, in
                          "llama-quantize (e.g. to Q8_0 or Q4_K_M) or convert the original weights with "
                          "scripts/convert.py", name, label);
     }
+    /* The kernels read a tensor where it is mapped: an F32 value at a multiple of 4 bytes, an
+     * fp16 (F16 and BF16 values, every block's scale) at a multiple of 2. The mapping starts on a
+     * page, so this fails only in a file whose general.alignment (1 or 2) let an offset fall
+     * between. */
+    const size_t need = t->type == TYPE_F32 ? 4 : 2;
+    if ((uintptr_t)gt->data % need)
+        return set_error(err, errlen, "gguf: tensor '%s' (%s) starts at file offset %llu, not a multiple of %zu "
+                         "bytes (general.alignment is %llu): its values cannot be read where they lie", name,
+                         type_traits_of(t->type)->name, (unsigned long long)(g->data_offset + gt->offset), need,
+                         (unsigned long long)g->alignment);
     return 0;
 }
 
