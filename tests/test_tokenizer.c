@@ -528,6 +528,12 @@ static void test_tokenizer_llama2c_rejects_malformed_files(void)
     f = fopen(path, "wb");                                   /* shorter than its header */
     fclose(f);
     expect_llama2c_error(path, N_SYNTH, "too short");
+    f = fopen(path, "wb");                                   /* 2 GiB (sparse): refused unread */
+    CHECK(f && ftruncate(fileno(f), (off_t)1 << 31) == 0);
+    fclose(f);
+    expect_llama2c_error(path, N_SYNTH, "2147483648 bytes, over the 1073741824 a tokenizer file may have");
+    err[0] = 0;
+    CHECK(tokenizer_load_model(path, err, sizeof err) == NULL && strstr(err, "over the 1073741824"));
     unlink(path);
     expect_llama2c_error("/nonexistent/tokenizer.bin", N_SYNTH, "cannot open");
     expect_llama2c_error("/tmp", N_SYNTH, "tokenizer: /tmp");
