@@ -9,23 +9,13 @@
 
 #if defined(__x86_64__)
 
+#include "kernels/avx2.h"
 #include "kernels/kernel_set.h"
 #include "kernels/int8_panel.h"
 #include "kernels/kquant_rows.h"
 
 #include <immintrin.h>
 #include <math.h>
-
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
-
-AVX2 INLINE float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* ==== Float-like rows (F32, F16, BF16) ==== */
 

@@ -17,21 +17,11 @@
 
 #if defined(__x86_64__)
 
+#include "kernels/avx2.h"
 #include "tensor.h"      /* fp16_to_fp32 */
 
 #include <immintrin.h>
 #include <string.h>
-
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
-
-AVX2 INLINE float hsum_ps(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* acc += sum over pairs of scale * q[k] * y[k]: 32 unsigned weights times 32 int8 activations,
  * with one int16 scale per pair of products. */
@@ -124,7 +114,7 @@ AVX2 INLINE void dot_q4_q5_rows(int rows, const uint8_t *w, size_t block_bytes, 
         block_q4_q5(rows, b + 4, b + 16 + (is_q5 ? 32 : 0), is_q5 ? b + 16 : NULL, y,
                     fp16_to_fp32(d16), fp16_to_fp32(dmin16), acc, acc_min);
     }
-    for (int r = 0; r < rows; r++) out[r] = hsum_ps(acc[r]) - hsum_ps(acc_min[r]);
+    for (int r = 0; r < rows; r++) out[r] = hsum(acc[r]) - hsum(acc_min[r]);
 }
 
 AVX2 float q4_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
@@ -169,7 +159,7 @@ AVX2 INLINE void vec_dot4_q4_q5(const uint8_t *w, size_t row_bytes, size_t block
                         fp16_to_fp32(d16), fp16_to_fp32(dmin16), &acc[r], &acc_min[r]);
         }
     }
-    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]) - hsum_ps(acc_min[r]);
+    for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]) - hsum(acc_min[r]);
 }
 
 AVX2 void q4_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x_q8k, int64_t n, float out[4])
@@ -234,7 +224,7 @@ AVX2 INLINE void dot_q6_rows(int rows, const void *w, const void *x_q8k, int64_t
         for (int r = 0; r < rows; r++) y[r] = (const block_q8_K *)((const uint8_t *)x_q8k + r * stride) + i;
         block_q6(rows, &b[i], y, acc);
     }
-    for (int r = 0; r < rows; r++) out[r] = hsum_ps(acc[r]);
+    for (int r = 0; r < rows; r++) out[r] = hsum(acc[r]);
 }
 
 /* 4 weight rows against one activation row, each bit for bit as its single-row dot. */
@@ -247,7 +237,7 @@ AVX2 void q6_K_vec_dot4_q8_K_avx2(const void *w, size_t row_bytes, const void *x
         for (int r = 0; r < 4; r++)
             block_q6(1, (const block_q6_K *)((const uint8_t *)w + r * row_bytes) + i, &y, &acc[r]);
     }
-    for (int r = 0; r < 4; r++) out[r] = hsum_ps(acc[r]);
+    for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]);
 }
 
 AVX2 float q6_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
@@ -368,7 +358,7 @@ AVX2 INLINE void dot_f32_rows(kquant_decode_fn decode, size_t block_bytes, const
             }
         }
     }
-    for (int r = 0; r < rows; r++) out[r] = hsum_ps(_mm256_add_ps(even[r], odd[r]));
+    for (int r = 0; r < rows; r++) out[r] = hsum(_mm256_add_ps(even[r], odd[r]));
 }
 
 #define DOT_F32_AVX2(t, decode)                                                                  \
@@ -419,7 +409,7 @@ AVX2 float q2_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[i].d) * dy), _mm256_cvtepi32_ps(sum), acc);
     }
-    return hsum_ps(acc) - hsum_ps(acc_min);
+    return hsum(acc) - hsum(acc_min);
 }
 
 /* Q3_K: q = u - 4 with u = low 2 bits | third bit << 2 in 0..7, unsigned as maddubs wants;
@@ -457,7 +447,7 @@ AVX2 float q3_K_dot_q8_K_avx2(const void *w, const void *x_q8k, int64_t n)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[i].d) * y[i].d), _mm256_cvtepi32_ps(sum), acc);
     }
-    return hsum_ps(acc);
+    return hsum(acc);
 }
 
 /* Q2_K and Q3_K: 4 weight rows as 4 single-row dots (bit for bit the same, by construction). */
