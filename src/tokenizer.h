@@ -22,6 +22,9 @@
 extern "C" {
 #endif
 
+/* How pieces spell a space: U+2581 '▁' (3 bytes of UTF-8). */
+#define SPACE_SYMBOL "\xE2\x96\x81"
+
 /* SentencePiece piece types (sentencepiece_model.proto), shared by GGUF's token_type array. */
 enum { PIECE_NORMAL = 1, PIECE_UNKNOWN = 2, PIECE_CONTROL = 3, PIECE_USER_DEFINED = 4,
        PIECE_UNUSED = 5, PIECE_BYTE = 6 };

@@ -28,8 +28,6 @@
 
 /* ==== The tokenizer ==== */
 
-static const char SPACE_SYMBOL[] = "\xE2\x96\x81";       /* U+2581 '▁', how pieces spell a space */
-
 struct attend_tokenizer {
     sentencepiece::SentencePieceProcessor sp;
     int n_vocab = 0, bos = -1, eos = -1, unk = -1;

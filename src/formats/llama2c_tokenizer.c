@@ -15,8 +15,6 @@
 
 enum { MAX_FILE = 1 << 30 };   /* tokenizer files are a few MB: anything past 1 GiB is a wrong path */
 
-static const char SPACE_SYMBOL[] = "\xE2\x96\x81";
-
 static int32_t i32_at(const char *p) { int32_t v; memcpy(&v, p, 4); return v; }
 
 attend_tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size, char *err, size_t errlen)
