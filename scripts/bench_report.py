@@ -65,10 +65,15 @@ def llama2c_row(path):
     return best
 
 
+def test_key(t):
+    """What identifies one test of ./run --bench's JSON: (kind, n_tokens, depth)."""
+    return (t["kind"], t["n_tokens"], t["depth"])
+
+
 def attend_rows(path):
     """{(kind, n_tokens, depth): (tok/s, stddev)} from a ./run --bench JSON file."""
     with open(path) as f:
-        return {(t["kind"], t["n_tokens"], t["depth"]): (t["tok_s_mean"], t["tok_s_stddev"]) for t in json.load(f)}
+        return {test_key(t): (t["tok_s_mean"], t["tok_s_stddev"]) for t in json.load(f)}
 
 
 def round_files(directory, name, engine):
@@ -94,8 +99,8 @@ def merge_rounds(name, ours, llama, llama2c, kernel_sets=None):
     with --kernels SET, as peer "kernels_SET") and the ratios (see the module's comment)."""
     tests = []
     for first in ours[0]:
-        key = (first["kind"], first["n_tokens"], first["depth"])
-        per_round = [next((t for t in r if (t["kind"], t["n_tokens"], t["depth"]) == key), None) for r in ours]
+        key = test_key(first)
+        per_round = [next((t for t in r if test_key(t) == key), None) for r in ours]
         measured = [t for t in per_round if t]
         t = dict(sorted(measured, key=lambda x: x["tok_s_mean"])[(len(measured) - 1) // 2])
         t["name"] = name

@@ -13,10 +13,10 @@
 #include "model.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
-#include "rope.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
 #include "profile.h"
+#include "rope.h"
 #include "tensor.h"
 
 /* Tokens per forward step: longer inputs are processed in chunks of this size. Activation
